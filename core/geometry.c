@@ -84,3 +84,89 @@ bool sm_volume_same_grid(const SmVolume *a, const SmVolume *b, double tol_mm)
     }
     return true;
 }
+
+bool sm_volume_grid_match(const SmVolume *a, const SmVolume *b, double tol_mm, SmGridMap *map)
+{
+    SmGridMap m;
+    bool used[3] = {false, false, false};
+    for (int d = 0; d < 3; d++) {
+        /* b's axis d: find the axis of a with a parallel step vector of equal length. */
+        int best = -1;
+        bool flip = false;
+        for (int e = 0; e < 3 && best < 0; e++) {
+            if (used[e] || a->dims[e] != b->dims[d])
+                continue;
+            double dp = 0.0, dm = 0.0;
+            for (int r = 0; r < 3; r++) {
+                dp += fabs(b->affine[r][d] - a->affine[r][e]);
+                dm += fabs(b->affine[r][d] + a->affine[r][e]);
+            }
+            /* Step mismatch accumulates over the axis: bound it by tol over the extent. */
+            double lim = tol_mm / (double)(a->dims[e] > 1 ? a->dims[e] - 1 : 1);
+            if (dp <= lim) {
+                best = e;
+                flip = false;
+            } else if (dm <= lim) {
+                best = e;
+                flip = true;
+            }
+        }
+        if (best < 0)
+            return false;
+        used[best] = true;
+        m.perm[d] = best;
+        m.flip[d] = flip;
+    }
+    /* Check that b's corners land on a's corners. */
+    for (int corner = 0; corner < 8; corner++) {
+        double ib[3], ia[3], pb[3], pa[3];
+        for (int d = 0; d < 3; d++)
+            ib[d] = (corner >> d & 1) ? (double)(b->dims[d] - 1) : 0.0;
+        for (int d = 0; d < 3; d++)
+            ia[m.perm[d]] = m.flip[d] ? (double)(b->dims[d] - 1) - ib[d] : ib[d];
+        sm_mat4_apply(b->affine, ib, pb);
+        sm_mat4_apply(a->affine, ia, pa);
+        double d2 = 0.0;
+        for (int r = 0; r < 3; r++)
+            d2 += (pa[r] - pb[r]) * (pa[r] - pb[r]);
+        if (!(sqrt(d2) <= tol_mm))
+            return false;
+    }
+    if (map)
+        *map = m;
+    return true;
+}
+
+SmVolume *sm_volume_reindex(SmError **error, const SmVolume *a, const SmVolume *b,
+                            const SmGridMap *map)
+{
+    SmVolume *out = sm_volume_create_uninit(error, a->dims, b->type);
+    if (!out)
+        return NULL;
+    memcpy(out->spacing, a->spacing, sizeof out->spacing);
+    memcpy(out->affine, a->affine, sizeof out->affine);
+    out->meta = b->meta;
+    size_t es = sm_voxel_size(b->type);
+    const size_t *db = b->dims, *da = a->dims;
+    /* Stride in out (a's layout) of one step along each of b's axes. */
+    ptrdiff_t stride_a[3] = {1, (ptrdiff_t)da[0], (ptrdiff_t)(da[0] * da[1])};
+    ptrdiff_t step[3], start = 0;
+    for (int d = 0; d < 3; d++) {
+        ptrdiff_t s = stride_a[map->perm[d]];
+        step[d] = map->flip[d] ? -s : s;
+        if (map->flip[d])
+            start += s * (ptrdiff_t)(db[d] - 1);
+    }
+    const unsigned char *src = b->data;
+    unsigned char *dst = out->data;
+    size_t nk = db[2], nj = db[1], ni = db[0];
+#pragma omp parallel for default(none) shared(src, dst, step, start, nk, nj, ni, es) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t j = 0; j < nj; j++) {
+            ptrdiff_t o = start + step[2] * (ptrdiff_t)k + step[1] * (ptrdiff_t)j;
+            const unsigned char *s = src + (k * nj + j) * ni * es;
+            for (size_t i = 0; i < ni; i++, o += step[0])
+                memcpy(dst + (size_t)o * es, s + i * es, es);
+        }
+    return out;
+}

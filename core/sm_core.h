@@ -155,6 +155,24 @@ bool sm_volume_lps_to_index(const SmVolume *vol, const double lps[3], double ijk
  * every corner of the grid. */
 bool sm_volume_same_grid(const SmVolume *a, const SmVolume *b, double tol_mm);
 
+/* Index mapping between two grids that cover the same voxel centres in world space but
+ * may order their axes differently (axis permutation and/or reversal, e.g. DICOM row
+ * order versus a NIfTI written bottom-up). b's axis d runs along a's axis perm[d],
+ * reversed when flip[d]: index_a[perm[d]] = flip[d] ? dims_a - 1 - index_b[d] : index_b[d]. */
+typedef struct SmGridMap {
+    int perm[3];
+    bool flip[3];
+} SmGridMap;
+
+/* True (and *map filled) if every voxel centre of b coincides with one of a within
+ * tol_mm under some axis permutation/reversal; false otherwise. Exact re-indexing, never
+ * interpolation. */
+bool sm_volume_grid_match(const SmVolume *a, const SmVolume *b, double tol_mm, SmGridMap *map);
+/* Returns a new volume holding b's voxels re-indexed onto a's grid (geometry of a, type
+ * and meta of b), given a map from sm_volume_grid_match. */
+SmVolume *sm_volume_reindex(SmError **error, const SmVolume *a, const SmVolume *b,
+                            const SmGridMap *map);
+
 /* ---------- OpenMP helpers ---------- */
 
 /* Number of threads kernels will use (omp_get_max_threads, 1 without OpenMP). */

@@ -178,6 +178,11 @@ static bool ends_with(const char *s, const char *suffix)
 
 bool sm_io_nifti_save(SmError **error, const SmVolume *vol, const char *path)
 {
+    return sm_io_nifti_save_ex(error, vol, path, false);
+}
+
+bool sm_io_nifti_save_ex(SmError **error, const SmVolume *vol, const char *path, bool flip_rows)
+{
     bool gz = ends_with(path, ".nii.gz");
     if (!gz && !ends_with(path, ".nii")) {
         sm_error_set(error, SM_ERR_USAGE, "%s: NIfTI output name must end in .nii or .nii.gz", path);
@@ -193,6 +198,12 @@ bool sm_io_nifti_save(SmError **error, const SmVolume *vol, const char *path)
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < 4; c++)
             R.m[r][c] = vol->affine[r][c];
+    if (flip_rows) { /* row j is stored at ny-1-j: origin moves to the last row */
+        for (int r = 0; r < 3; r++) {
+            R.m[r][3] += R.m[r][1] * (double)(vol->dims[1] - 1);
+            R.m[r][1] = -R.m[r][1];
+        }
+    }
     for (int c = 0; c < 4; c++) { /* LPS -> RAS */
         R.m[0][c] = -R.m[0][c];
         R.m[1][c] = -R.m[1][c];
@@ -234,12 +245,21 @@ bool sm_io_nifti_save(SmError **error, const SmVolume *vol, const char *path)
     static const char ext[4] = {0, 0, 0, 0};
     bool ok = gzwrite(f, &hdr, sizeof hdr) == (int)sizeof hdr && gzwrite(f, ext, 4) == 4;
     const char *p = vol->data;
-    size_t left = sm_volume_n_voxels(vol) * sm_voxel_size(vol->type);
-    while (ok && left > 0) {
-        unsigned chunk = left > (1u << 28) ? (1u << 28) : (unsigned)left;
-        ok = gzwrite(f, p, chunk) == (int)chunk;
-        p += chunk;
-        left -= chunk;
+    size_t row = vol->dims[0] * sm_voxel_size(vol->type), ny = vol->dims[1];
+    if (flip_rows && row > (1u << 28)) {
+        ok = false;
+    } else if (flip_rows) {
+        for (size_t k = 0; ok && k < vol->dims[2]; k++)
+            for (size_t j = ny; ok && j-- > 0;)
+                ok = gzwrite(f, p + (k * ny + j) * row, (unsigned)row) == (int)row;
+    } else {
+        size_t left = sm_volume_n_voxels(vol) * sm_voxel_size(vol->type);
+        while (ok && left > 0) {
+            unsigned chunk = left > (1u << 28) ? (1u << 28) : (unsigned)left;
+            ok = gzwrite(f, p, chunk) == (int)chunk;
+            p += chunk;
+            left -= chunk;
+        }
     }
     ok = (gzclose(f) == Z_OK) && ok;
     if (!ok) {

@@ -102,6 +102,10 @@ bool sm_io_nifti_load(SmError **error, const char *path, SmVolume **out);
 /* Writes vol as .nii.gz (or .nii) with both sform and qform set (code 1, scanner),
  * converting LPS to NIfTI's RAS. Atomic: temp file + rename. */
 bool sm_io_nifti_save(SmError **error, const SmVolume *vol, const char *path);
+/* As sm_io_nifti_save; with flip_rows the rows (axis j) are stored last-to-first and the
+ * affine adjusted so every voxel keeps its world position. That is dcm2niix's layout for
+ * DICOM-derived volumes, so arrays match files made by dcm2niix-based tools. */
+bool sm_io_nifti_save_ex(SmError **error, const SmVolume *vol, const char *path, bool flip_rows);
 
 /* ---------- PNG ---------- */
 

@@ -101,6 +101,52 @@ static void test_affine_roundtrip_oblique(void **state)
     sm_volume_destroy(v);
 }
 
+static void test_grid_match_permuted(void **state)
+{
+    (void)state;
+    /* b stores a's axes in order (k, i, j) with j reversed; grid_match must find it and
+     * reindex must reproduce a's voxels exactly. */
+    size_t da[3] = {5, 4, 3}, db[3] = {3, 5, 4};
+    SmVolume *a = sm_volume_create(NULL, da, SM_VOXEL_I16);
+    SmVolume *b = sm_volume_create(NULL, db, SM_VOXEL_I16);
+    double dir[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, sp[3] = {0.5, 0.8, 2.0}, org[3] = {1, 2, 3};
+    sm_volume_set_geometry(a, dir, sp, org);
+    int16_t *pa = a->data, *pb = b->data;
+    for (size_t k = 0; k < 3; k++)
+        for (size_t j = 0; j < 4; j++)
+            for (size_t i = 0; i < 5; i++)
+                pa[i + 5 * (j + 4 * k)] = (int16_t)(100 * k + 10 * j + i);
+    /* b(u, v, w) = a(i = v, j = 3 - w, k = u) */
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            b->affine[r][c] = 0.0;
+    b->affine[2][0] = 2.0;  /* u -> k */
+    b->affine[0][1] = 0.5;  /* v -> i */
+    b->affine[1][2] = -0.8; /* w -> reversed j */
+    b->affine[0][3] = 1.0;
+    b->affine[1][3] = 2.0 + 3 * 0.8;
+    b->affine[2][3] = 3.0;
+    b->affine[3][3] = 1.0;
+    for (size_t w = 0; w < 4; w++)
+        for (size_t v = 0; v < 5; v++)
+            for (size_t u = 0; u < 3; u++)
+                pb[u + 3 * (v + 5 * w)] = pa[v + 5 * ((3 - w) + 4 * u)];
+    SmGridMap m;
+    assert_true(sm_volume_grid_match(a, b, 1e-6, &m));
+    assert_int_equal(m.perm[0], 2);
+    assert_int_equal(m.perm[1], 0);
+    assert_int_equal(m.perm[2], 1);
+    assert_true(m.flip[2] && !m.flip[0] && !m.flip[1]);
+    SmVolume *r = sm_volume_reindex(NULL, a, b, &m);
+    assert_memory_equal(r->data, a->data, 60 * sizeof(int16_t));
+    /* A shifted grid does not match. */
+    b->affine[0][3] += 0.25;
+    assert_false(sm_volume_grid_match(a, b, 1e-3, &m));
+    sm_volume_destroy(r);
+    sm_volume_destroy(a);
+    sm_volume_destroy(b);
+}
+
 static void test_strlist(void **state)
 {
     (void)state;
@@ -121,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_size_overflow),
         cmocka_unit_test(test_volume_stats_and_convert),
         cmocka_unit_test(test_affine_roundtrip_oblique),
+        cmocka_unit_test(test_grid_match_permuted),
         cmocka_unit_test(test_strlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,6 +55,39 @@ static void test_roundtrip_types(void **state)
     roundtrip(SM_VOXEL_U16, "d.nii.gz");
 }
 
+static void test_flipped_rows_same_world(void **state)
+{
+    (void)state;
+    char *dir = sm_test_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/flip.nii.gz", dir);
+    SmVolume *v = make_oblique(SM_VOXEL_I16);
+    assert_true(sm_io_nifti_save_ex(NULL, v, path, true));
+    SmVolume *w = NULL;
+    assert_true(sm_io_nifti_load(NULL, path, &w));
+    /* Stored bottom-up: the first stored row is the original last row. */
+    const int16_t *a = v->data, *b = w->data;
+    assert_int_equal(b[0], a[(size_t)23 * 16]);
+    assert_false(sm_volume_same_grid(v, w, 1e-3));
+    SmGridMap map;
+    assert_true(sm_volume_grid_match(v, w, 1e-3, &map));
+    assert_int_equal(map.perm[0], 0);
+    assert_int_equal(map.perm[1], 1);
+    assert_int_equal(map.perm[2], 2);
+    assert_false(map.flip[0]);
+    assert_true(map.flip[1]);
+    assert_false(map.flip[2]);
+    SmVolume *r = sm_volume_reindex(NULL, v, w, &map);
+    assert_non_null(r);
+    assert_true(sm_volume_same_grid(v, r, 1e-6));
+    assert_memory_equal(v->data, r->data, sm_volume_n_voxels(v) * 2);
+    sm_volume_destroy(r);
+    sm_volume_destroy(w);
+    sm_volume_destroy(v);
+    sm_test_rmrf(dir);
+    free(dir);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -159,6 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_types),
+        cmocka_unit_test(test_flipped_rows_same_world),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_real_ct),
         cmocka_unit_test(test_png),

@@ -1,0 +1,137 @@
+/* Public API of the synthetic spine CT phantom: spec, in-memory generation, truth, output. */
+#ifndef SM_PHANTOM_H
+#define SM_PHANTOM_H
+
+#include "sm_core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Levels are indexed 0..24 along the column: 0..6 C1..C7, 7..18 T1..T12, 19..23 L1..L5,
+ * 24 S1 (the sacrum). */
+#define SM_PHANTOM_N_LEVELS 25
+#define SM_PHANTOM_LEVEL_S1 24
+
+/* Tissue values in HU. */
+typedef struct SmPhantomHu {
+    double air, fat, muscle, soft_tissue, lung, blood, contrast;
+    double cortical, cancellous, disc, csf, cord, epidural_fat, table;
+} SmPhantomHu;
+
+/* Per-vertebra overrides; the place where later pathology (lesions, collapse,
+ * subluxation, epidural tumour) attaches. NAN / 1.0 mean "as the default anatomy". */
+typedef struct SmPhantomVertebraSpec {
+    double cancellous_hu;   /* NAN: spec hu.cancellous */
+    double height_scale;    /* uniform body height factor (1.0 normal, 0.6 = 40% collapse) */
+} SmPhantomVertebraSpec;
+
+typedef struct SmPhantomSpec {
+    uint64_t seed;
+    int level_first, level_last;    /* inclusive, level_first <= level_last */
+    size_t dims[3];                 /* columns, rows, slices; dims[2] == 0: cover the levels */
+    double pixel_mm;                /* in-plane spacing */
+    double slice_mm;                /* slice spacing (slice thickness is set equal) */
+    bool fov_center_set;
+    double fov_center[3];           /* LPS mm of the grid centre; default: the levels' centre */
+    char patient_position[8];       /* "HFS" or "FFS" */
+    bool ffs_standard_axes;         /* FFS only: false (default) = rows towards patient
+                                       right, first image at the feet; true = the axes of
+                                       an HFS scan (IOP 1\0\0\0\1\0, first image at the
+                                       head), as many scanners reconstruct FFS */
+    double oblique_deg;             /* rotation of the image axes (0: axial) */
+    int oblique_axis;               /* 0 L-R, 1 A-P, 2 S-I: axis the image grid is rotated about */
+    double noise_sigma_hu;          /* Gaussian noise, >= 0 */
+    double texture_hu;              /* amplitude of the cancellous-bone texture */
+    double cervical_lordosis_deg;   /* C2..C7 */
+    double thoracic_kyphosis_deg;   /* T1..T12 */
+    double lumbar_lordosis_deg;     /* L1..S1 */
+    double scoliosis_deg;           /* coronal Cobb-like total bend, + convex to patient left */
+    int scoliosis_apex;             /* level index of the apex */
+    bool aorta;
+    bool contrast;                  /* aorta and kidneys enhanced */
+    int conus_level;                /* cord ends at the lower endplate of this level */
+    SmPhantomHu hu;
+    SmPhantomVertebraSpec vertebra[SM_PHANTOM_N_LEVELS];
+    char series_description[64];
+} SmPhantomSpec;
+
+/* Ground truth of one vertebra (LPS mm). has_body is false for C1 (no body): its body
+ * fields are NAN. Heights are along the vertebra's own axis at 15 % / 50 % / 85 % of the
+ * midline AP depth (anterior / middle / posterior). */
+typedef struct SmPhantomVertebra {
+    int level;                      /* 0..24 */
+    char name[4];                   /* "C1" ... "S1" */
+    int verse_id;                   /* 1..24, 26 for S1 (sacrum) */
+    bool has_body;
+    double body_centroid[3];        /* centroid of the body subregion (incl. the dens on C2) */
+    double body_volume_mm3;
+    double axis_superior[3];        /* unit vector of the vertebra's own axis, cranial */
+    double axis_posterior[3];       /* unit vector, posterior, perpendicular to the axis */
+    double height_anterior_mm, height_middle_mm, height_posterior_mm;
+    double endplate_superior[3], endplate_inferior[3]; /* endplate centres on the midline */
+    double ap_depth_mm, width_mm;   /* at the endplates, midline AP and maximum width */
+    double canal_center[3];         /* at the body's mid-height */
+    double canal_area_mm2;          /* canal (dural sac + epidural space) cross-section */
+    double cancellous_hu;
+} SmPhantomVertebra;
+
+/* Subregion codes of truth_subregions (docs/phantom.md). */
+enum {
+    SM_PHANTOM_SUB_BODY = 1,
+    SM_PHANTOM_SUB_POSTEROLATERAL_LEFT = 2,  /* pedicle + articular processes, patient left */
+    SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT = 3,
+    SM_PHANTOM_SUB_ARCH = 4,                 /* laminae + spinous process */
+    SM_PHANTOM_SUB_TRANSVERSE = 5,
+    SM_PHANTOM_SUB_DISC = 6,
+    SM_PHANTOM_SUB_CANAL = 7,                /* dural sac + epidural space */
+    SM_PHANTOM_SUB_RIB = 8,                  /* ribs and sternum (thoracic cage) */
+    SM_PHANTOM_SUB_PELVIS = 9,               /* sacrum outside S1 body, ilium */
+    SM_PHANTOM_SUB_CORD = 10                 /* spinal cord (inside the canal) */
+};
+
+/* A generated phantom: CT (I16 HU), labels (U8 VerSe ids of the whole vertebra; ribs,
+ * ilium and discs are 0), subregions (U8 codes above), all on one grid, and the truth of
+ * each requested vertebra (n_vertebrae = level_last - level_first + 1, cranial first). */
+typedef struct SmPhantom {
+    SmPhantomSpec spec;
+    SmVolume *ct;
+    SmVolume *labels;
+    SmVolume *subregions;
+    size_t n_vertebrae;
+    SmPhantomVertebra *vertebrae;
+} SmPhantom;
+
+/* Fills spec with the defaults (T10..S1 lumbar sample, 256x256 at 0.9 mm, 2 mm slices,
+ * seed 1, noise 12 HU). Always returns true. */
+bool sm_phantom_spec_default(SmPhantomSpec *spec);
+/* Loads a JSON spec file over the defaults already in *spec (call spec_default first).
+ * On error (SM_ERR_IO, SM_ERR_FORMAT) the message names the file and the field; *spec may
+ * be partly updated. Thread-safe. */
+bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec);
+/* Checks ranges (dims, spacing, levels, noise...); SM_ERR_USAGE naming the field. */
+bool sm_phantom_spec_validate(SmError **error, const SmPhantomSpec *spec);
+/* "T10" -> 16; -1 when not a level name. */
+int sm_phantom_level_parse(const char *name);
+/* 16 -> "T10"; "?" when out of range. */
+const char *sm_phantom_level_name(int level);
+/* Parses "T10-S1" or "L3" into a range; false when malformed. */
+bool sm_phantom_levels_parse(const char *text, int *first, int *last);
+
+/* Generates the phantom in memory (OpenMP over slices; identical output at any thread
+ * count). Caller owns *out (sm_phantom_destroy). Errors: SM_ERR_USAGE (invalid spec),
+ * SM_ERR_NOMEM. */
+bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom **out);
+void sm_phantom_destroy(SmPhantom *ph); /* NULL is a no-op */
+
+/* Writes OUT/dicom/IM*.dcm, OUT/truth.json, OUT/truth_labels.nii.gz and
+ * OUT/truth_subregions.nii.gz (creating outdir). SM_ERR_OUTPUT when not writable. */
+bool sm_phantom_write(SmError **error, const SmPhantom *ph, const char *outdir);
+/* Writes an 8-bit mid-sagittal and an axial (mid-slice) preview PNG (bone window). */
+bool sm_phantom_write_previews(SmError **error, const SmPhantom *ph, const char *sagittal_png,
+                               const char *axial_png);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,338 @@
+/* Phantom outputs: truth JSON document, DICOM series + truth NIfTI writing, preview PNGs. */
+#define _POSIX_C_SOURCE 200809L
+#include "phantom.h"
+#include "sm_io.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRUTH_SCHEMA "spinemets.phantom-truth/1"
+
+static json_t *num(double v)
+{
+    if (!isfinite(v))
+        return json_null();
+    double r = round(v * 1e4) / 1e4;
+    return json_real(r == 0.0 ? 0.0 : r);
+}
+
+static json_t *vec3(const double v[3])
+{
+    if (!isfinite(v[0]))
+        return json_null();
+    json_t *a = json_array();
+    for (int d = 0; d < 3; d++)
+        json_array_append_new(a, num(v[d]));
+    return a;
+}
+
+/* The spec in the same shape sm_phantom_spec_load reads, so truth.json's "spec" can be fed
+ * back as a spec file. */
+static json_t *spec_json(const SmPhantomSpec *s)
+{
+    json_t *o = json_object();
+    char lv[16];
+    snprintf(lv, sizeof lv, "%s-%s", sm_phantom_level_name(s->level_first),
+             sm_phantom_level_name(s->level_last));
+    json_object_set_new(o, "seed", json_integer((json_int_t)s->seed));
+    json_object_set_new(o, "levels", json_string(lv));
+    json_t *dims = json_array();
+    for (int d = 0; d < 3; d++)
+        json_array_append_new(dims, json_integer((json_int_t)s->dims[d]));
+    json_object_set_new(o, "dims", dims);
+    json_object_set_new(o, "pixel_mm", num(s->pixel_mm));
+    json_object_set_new(o, "slice_mm", num(s->slice_mm));
+    json_object_set_new(o, "fov_center", s->fov_center_set ? vec3(s->fov_center) : json_null());
+    json_object_set_new(o, "patient_position", json_string(s->patient_position));
+    json_object_set_new(o, "ffs_axes", json_string(s->ffs_standard_axes ? "standard" : "flipped"));
+    json_object_set_new(o, "oblique_deg", num(s->oblique_deg));
+    static const char *const axes[3] = {"LR", "AP", "SI"};
+    json_object_set_new(o, "oblique_axis", json_string(axes[s->oblique_axis % 3]));
+    json_object_set_new(o, "noise_sigma_hu", num(s->noise_sigma_hu));
+    json_object_set_new(o, "texture_hu", num(s->texture_hu));
+    json_t *c = json_object();
+    json_object_set_new(c, "cervical_lordosis_deg", num(s->cervical_lordosis_deg));
+    json_object_set_new(c, "thoracic_kyphosis_deg", num(s->thoracic_kyphosis_deg));
+    json_object_set_new(c, "lumbar_lordosis_deg", num(s->lumbar_lordosis_deg));
+    json_object_set_new(c, "scoliosis_deg", num(s->scoliosis_deg));
+    json_object_set_new(c, "scoliosis_apex", json_string(sm_phantom_level_name(s->scoliosis_apex)));
+    json_object_set_new(o, "curvature", c);
+    json_object_set_new(o, "aorta", json_boolean(s->aorta));
+    json_object_set_new(o, "contrast", json_boolean(s->contrast));
+    json_object_set_new(o, "conus_level", json_string(sm_phantom_level_name(s->conus_level)));
+    const SmPhantomHu *h = &s->hu;
+    json_t *hu = json_object();
+    struct { const char *k; double v; } t[] = {
+        {"air", h->air}, {"fat", h->fat}, {"muscle", h->muscle}, {"soft_tissue", h->soft_tissue},
+        {"lung", h->lung}, {"blood", h->blood}, {"contrast", h->contrast},
+        {"cortical", h->cortical}, {"cancellous", h->cancellous}, {"disc", h->disc},
+        {"csf", h->csf}, {"cord", h->cord}, {"epidural_fat", h->epidural_fat},
+        {"table", h->table}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        json_object_set_new(hu, t[i].k, num(t[i].v));
+    json_object_set_new(o, "hu", hu);
+    json_t *vs = json_object();
+    for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
+        const SmPhantomVertebraSpec *v = &s->vertebra[l];
+        if (!isfinite(v->cancellous_hu) && v->height_scale == 1.0)
+            continue;
+        json_t *e = json_object();
+        if (isfinite(v->cancellous_hu))
+            json_object_set_new(e, "cancellous_hu", num(v->cancellous_hu));
+        if (v->height_scale != 1.0)
+            json_object_set_new(e, "height_scale", num(v->height_scale));
+        json_object_set_new(vs, sm_phantom_level_name(l), e);
+    }
+    json_object_set_new(o, "vertebrae", vs);
+    json_object_set_new(o, "series_description", json_string(s->series_description));
+    return o;
+}
+
+static json_t *geometry_json(const SmVolume *v)
+{
+    json_t *g = json_object();
+    json_t *dims = json_array(), *sp = json_array(), *aff = json_array(), *iop = json_array();
+    for (int d = 0; d < 3; d++) {
+        json_array_append_new(dims, json_integer((json_int_t)v->dims[d]));
+        json_array_append_new(sp, num(v->spacing[d]));
+    }
+    for (int r = 0; r < 4; r++) {
+        json_t *row = json_array();
+        for (int c = 0; c < 4; c++)
+            json_array_append_new(row, json_real(round(v->affine[r][c] * 1e6) / 1e6));
+        json_array_append_new(aff, row);
+    }
+    for (int c = 0; c < 2; c++)
+        for (int r = 0; r < 3; r++)
+            json_array_append_new(iop, num(v->affine[r][c] / v->spacing[c]));
+    double ipp0[3] = {v->affine[0][3], v->affine[1][3], v->affine[2][3]};
+    json_object_set_new(g, "dims", dims);
+    json_object_set_new(g, "spacing_mm", sp);
+    json_object_set_new(g, "affine_lps", aff);
+    json_object_set_new(g, "image_orientation_patient", iop);
+    json_object_set_new(g, "first_slice_position_lps", vec3(ipp0));
+    json_object_set_new(g, "patient_position", json_string(v->meta.patient_position));
+    json_object_set_new(g, "slice_order", json_string(v->affine[2][2] < 0 ? "head-to-feet"
+                                                                          : "feet-to-head"));
+    json_object_set_new(g, "study_uid", json_string(v->meta.study_uid));
+    json_object_set_new(g, "series_uid", json_string(v->meta.series_uid));
+    return g;
+}
+
+static bool in_grid(const SmVolume *v, const double p[3])
+{
+    double ijk[3];
+    if (!isfinite(p[0]) || !sm_volume_lps_to_index(v, p, ijk))
+        return false;
+    for (int d = 0; d < 3; d++)
+        if (ijk[d] < -0.5 || ijk[d] > (double)v->dims[d] - 0.5)
+            return false;
+    return true;
+}
+
+static json_t *truth_json(const SmPhantom *ph)
+{
+    json_t *doc = json_object();
+    json_object_set_new(doc, "schema", json_string(TRUTH_SCHEMA));
+    json_object_set_new(doc, "generator", json_string("spinemets phantom"));
+    json_object_set_new(doc, "spec", spec_json(&ph->spec));
+    json_object_set_new(doc, "geometry", geometry_json(ph->ct));
+    json_t *files = json_object();
+    json_object_set_new(files, "ct_dicom", json_string("dicom/IM*.dcm"));
+    json_object_set_new(files, "labels", json_string("truth_labels.nii.gz"));
+    json_object_set_new(files, "subregions", json_string("truth_subregions.nii.gz"));
+    json_object_set_new(doc, "files", files);
+    json_t *codes = json_object();
+    static const char *const names[] = {"", "body", "posterolateral_left", "posterolateral_right",
+                                        "posterior_arch", "transverse_processes", "disc",
+                                        "canal", "rib", "pelvis_sacrum_other", "spinal_cord"};
+    for (int i = 1; i <= 10; i++) {
+        char k[4];
+        snprintf(k, sizeof k, "%d", i);
+        json_object_set_new(codes, k, json_string(names[i]));
+    }
+    json_object_set_new(doc, "subregion_codes", codes);
+    json_object_set_new(doc, "label_scheme",
+                        json_string("VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5, 26 sacrum"));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ph->n_vertebrae; i++) {
+        const SmPhantomVertebra *v = &ph->vertebrae[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "level", json_string(v->name));
+        json_object_set_new(e, "verse_id", json_integer(v->verse_id));
+        json_object_set_new(e, "has_body", json_boolean(v->has_body));
+        json_object_set_new(e, "body_centroid_lps", vec3(v->body_centroid));
+        json_object_set_new(e, "body_centroid_in_grid",
+                            json_boolean(in_grid(ph->ct, v->body_centroid)));
+        json_object_set_new(e, "body_volume_mm3", num(v->body_volume_mm3));
+        json_object_set_new(e, "axis_superior", vec3(v->axis_superior));
+        json_object_set_new(e, "axis_posterior", vec3(v->axis_posterior));
+        json_t *h = json_object();
+        json_object_set_new(h, "anterior_mm", num(v->height_anterior_mm));
+        json_object_set_new(h, "middle_mm", num(v->height_middle_mm));
+        json_object_set_new(h, "posterior_mm", num(v->height_posterior_mm));
+        json_object_set_new(e, "body_height", h);
+        json_object_set_new(e, "endplate_superior_lps", vec3(v->endplate_superior));
+        json_object_set_new(e, "endplate_inferior_lps", vec3(v->endplate_inferior));
+        json_object_set_new(e, "ap_depth_mm", num(v->ap_depth_mm));
+        json_object_set_new(e, "width_mm", num(v->width_mm));
+        json_object_set_new(e, "canal_center_lps", vec3(v->canal_center));
+        json_object_set_new(e, "canal_area_mm2", num(v->canal_area_mm2));
+        json_object_set_new(e, "cancellous_hu", num(v->cancellous_hu));
+        json_object_set_new(e, "height_scale", num(ph->spec.vertebra[v->level].height_scale));
+        json_object_set_new(e, "lesions", json_array());
+        json_array_append_new(arr, e);
+    }
+    json_object_set_new(doc, "vertebrae", arr);
+    return doc;
+}
+
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+/* Removes IM<digits>.dcm left in dir by an earlier run (a longer series would otherwise
+ * leave stale slices behind that join the new series). Nothing else is touched. */
+static bool remove_stale_images(SmError **error, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return true; /* not there yet */
+    bool ok = true;
+    struct dirent *de;
+    while (ok && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        size_t len = strlen(n);
+        if (len < 7 || strncmp(n, "IM", 2) != 0 || strcmp(n + len - 4, ".dcm") != 0)
+            continue;
+        bool digits = true;
+        for (size_t i = 2; i < len - 4; i++)
+            digits &= n[i] >= '0' && n[i] <= '9';
+        if (!digits)
+            continue;
+        char *p = join(dir, n);
+        if (!p || (remove(p) != 0 && errno != ENOENT)) {
+            sm_error_set(error, SM_ERR_OUTPUT, "%s/%s: cannot remove the stale image", dir, n);
+            ok = false;
+        }
+        free(p);
+    }
+    closedir(d);
+    return ok;
+}
+
+bool sm_phantom_write(SmError **error, const SmPhantom *ph, const char *outdir)
+{
+    if (!sm_io_mkdir_p(error, outdir))
+        return false;
+    char *dcm = join(outdir, "dicom"), *tj = join(outdir, "truth.json");
+    char *lab = join(outdir, "truth_labels.nii.gz"), *sub = join(outdir, "truth_subregions.nii.gz");
+    bool ok = false;
+    json_t *doc = NULL;
+    char *text = NULL;
+    if (!dcm || !tj || !lab || !sub) {
+        sm_error_set(error, SM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    SmDicomWriteOptions opt;
+    memset(&opt, 0, sizeof opt);
+    opt.patient_id = "PHANTOM";
+    opt.series_description = ph->spec.series_description;
+    opt.study_uid = ph->ct->meta.study_uid;
+    opt.series_uid = ph->ct->meta.series_uid;
+    opt.patient_position = ph->spec.patient_position;
+    opt.rescale_intercept = -1024;
+    opt.kvp = 120;
+    opt.convolution_kernel = "SYNTH";
+    if (!remove_stale_images(error, dcm) ||
+        !sm_io_dicom_series_write(error, ph->ct, dcm, &opt) ||
+        !sm_io_nifti_save(error, ph->labels, lab) || !sm_io_nifti_save(error, ph->subregions, sub))
+        goto done;
+    doc = truth_json(ph);
+    text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
+               : NULL;
+    if (!text) {
+        sm_error_set(error, SM_ERR_NOMEM, "%s: cannot serialise the truth document", tj);
+        goto done;
+    }
+    ok = sm_io_write_file_atomic(error, tj, text, strlen(text));
+done:
+    free(text);
+    json_decref(doc);
+    free(dcm);
+    free(tj);
+    free(lab);
+    free(sub);
+    return ok;
+}
+
+static uint8_t window(double hu)
+{
+    double v = (hu - (350 - 900)) / 1800.0 * 255.0;
+    return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v + 0.5));
+}
+
+bool sm_phantom_write_previews(SmError **error, const SmPhantom *ph, const char *sagittal_png,
+                               const char *axial_png)
+{
+    const SmVolume *ct = ph->ct;
+    /* mid-sagittal: a plane through the mean body x, rows superior->inferior, columns A->P */
+    double cx = 0, ymin = 1e30, ymax = -1e30, zmin = 1e30, zmax = -1e30;
+    int n = 0;
+    for (size_t i = 0; i < ph->n_vertebrae; i++)
+        if (isfinite(ph->vertebrae[i].canal_center[0])) {
+            cx += ph->vertebrae[i].canal_center[0];
+            n++;
+        }
+    cx = n ? cx / n : 0;
+    for (int c = 0; c < 8; c++) {
+        double ijk[3] = {(c & 1) ? (double)ct->dims[0] - 1 : 0,
+                         (c & 2) ? (double)ct->dims[1] - 1 : 0,
+                         (c & 4) ? (double)ct->dims[2] - 1 : 0};
+        double p[3];
+        sm_volume_index_to_lps(ct, ijk, p);
+        ymin = fmin(ymin, p[1]);
+        ymax = fmax(ymax, p[1]);
+        zmin = fmin(zmin, p[2]);
+        zmax = fmax(zmax, p[2]);
+    }
+    double px = ct->spacing[0];
+    size_t w = (size_t)((ymax - ymin) / px) + 1, h = (size_t)((zmax - zmin) / px) + 1;
+    uint8_t *img = malloc(w * h > ct->dims[0] * ct->dims[1] ? w * h : ct->dims[0] * ct->dims[1]);
+    if (!img) {
+        sm_error_set(error, SM_ERR_NOMEM, "out of memory");
+        return false;
+    }
+    for (size_t r = 0; r < h; r++)
+        for (size_t c = 0; c < w; c++) {
+            double p[3] = {cx, ymin + (double)c * px, zmax - (double)r * px}, ijk[3];
+            sm_volume_lps_to_index(ct, p, ijk);
+            long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
+            double v = -1024;
+            if (i >= 0 && j >= 0 && k >= 0 && i < (long)ct->dims[0] && j < (long)ct->dims[1] &&
+                k < (long)ct->dims[2])
+                v = sm_volume_get(ct, (size_t)i, (size_t)j, (size_t)k);
+            img[r * w + c] = window(v);
+        }
+    bool ok = sm_io_png_save(error, sagittal_png, img, w, h, 1);
+    if (ok) {
+        size_t k = ct->dims[2] / 2;
+        for (size_t j = 0; j < ct->dims[1]; j++)
+            for (size_t i = 0; i < ct->dims[0]; i++)
+                img[j * ct->dims[0] + i] = window(sm_volume_get(ct, i, j, k));
+        ok = sm_io_png_save(error, axial_png, img, ct->dims[0], ct->dims[1], 1);
+    }
+    free(img);
+    return ok;
+}

@@ -1,0 +1,57 @@
+/* Internal API of the pipeline folder: inputs, subcommands, results documents, exit codes. */
+#ifndef SM_PIPELINE_H
+#define SM_PIPELINE_H
+
+#include "sm_core.h"
+#include "sm_io.h"
+
+#include <jansson.h>
+
+#define SM_VERSION_STRING "0.1.0"
+#define SM_RESULTS_SCHEMA "spinemets.results/1"
+
+/* Documented process exit codes (docs/errors.md). */
+enum {
+    SM_EXIT_OK = 0,
+    SM_EXIT_INTERNAL = 1,   /* a bug or out of memory */
+    SM_EXIT_USAGE = 2,      /* bad command line */
+    SM_EXIT_NO_SERIES = 3,  /* input holds no usable image series */
+    SM_EXIT_BAD_INPUT = 4,  /* input unreadable, corrupt or unsupported */
+    SM_EXIT_OUTPUT = 5,     /* output not writable */
+    SM_EXIT_PARTIAL = 6     /* some series done, others failed */
+};
+
+/* Maps an error category onto an exit code. */
+int sm_exit_code_for(SmErrorCode code);
+
+/* What an input path turned out to be, and the series it offers. A NIfTI file is one
+ * series; DICOM inputs are scanned together (several files/folders may form one). */
+typedef struct SmInputSet {
+    SmDicomScan *scan;      /* NULL if there were no DICOM inputs */
+    size_t n_nifti;
+    char **nifti_paths;
+} SmInputSet;
+
+bool sm_pipeline_inputs_open(SmError **error, char *const *paths, size_t n, SmInputSet **out);
+void sm_pipeline_inputs_destroy(SmInputSet *set);
+size_t sm_pipeline_inputs_count(const SmInputSet *set);
+/* Stable, filesystem-safe identity of series `index` (the Series Instance UID plus any
+ * stack suffix for DICOM, the file name stem for NIfTI), written into name[n]. */
+void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, size_t n);
+/* Loads series `index`; warnings appended to *warnings. */
+bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t index, int threads,
+                             SmVolume **out, SmStrList *warnings);
+
+/* JSON helpers shared by inspect and run. */
+json_t *sm_json_volume_geometry(const SmVolume *vol);
+json_t *sm_json_strlist(const SmStrList *list);
+json_t *sm_json_number_or_null(double v);
+/* Dumps a JSON document atomically (temp + rename), indent 2, keys in insertion order. */
+bool sm_json_save(SmError **error, const json_t *doc, const char *path);
+
+/* Subcommands: each returns a process exit code. */
+int sm_cmd_inspect(int argc, char **argv);
+int sm_cmd_run(int argc, char **argv);
+int sm_cmd_phantom(int argc, char **argv);
+
+#endif

@@ -1,0 +1,419 @@
+/* Spinal canal centreline: per-slice low-density regions enclosed by bone (ray closure,
+ * body in front), linked across slices by a longest-path dynamic programme that bridges
+ * disc levels where the bony ring is open (Yao et al. 2006). */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CANAL_MAX_CAND 8        /* clusters kept per slice */
+#define CANAL_RAY_MM 24.0       /* ray length for closure */
+#define CANAL_NRAYS 16
+#define CANAL_MAX_AREA_MM2 700.0
+#define CANAL_GAP_MM 40.0       /* longest bridged gap along z */
+
+typedef struct CanalCand {
+    double x, y;                /* LPS mm */
+    double score;
+    double area_mm2;
+} CanalCand;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distance (mm) to the first bone voxel along (dx, dy) in slice k, or -1 if none within
+ * maxmm. Steps of half a voxel. */
+static double ray_hit(const uint8_t *bone, const size_t d[3], size_t k, double i0, double j0,
+                      double dx, double dy, double g, double maxmm)
+{
+    double step = 0.5;
+    int nsteps = (int)(maxmm / (g * step));
+    for (int s = 1; s <= nsteps; s++) {
+        double fi = i0 + dx * step * s, fj = j0 + dy * step * s;
+        long i = lround(fi), j = lround(fj);
+        if (i < 0 || j < 0 || i >= (long)d[0] || j >= (long)d[1])
+            return -1;
+        if (bone[seg_idx(d, (size_t)i, (size_t)j, k)])
+            return s * step * g;
+    }
+    return -1;
+}
+
+/* Length (mm) of the run of filled voxels starting at distance start_mm along (dx,dy),
+ * tolerating one-voxel gaps. */
+static double run_length(const uint8_t *filled, const size_t d[3], size_t k, double i0,
+                         double j0, double dx, double dy, double g, double start_mm,
+                         double maxmm)
+{
+    double step = 0.5;
+    int s0 = (int)(start_mm / (g * step));
+    int nsteps = (int)(maxmm / (g * step));
+    int miss = 0;
+    double last = start_mm;
+    for (int s = s0; s <= nsteps; s++) {
+        long i = lround(i0 + dx * step * s), j = lround(j0 + dy * step * s);
+        if (i < 0 || j < 0 || i >= (long)d[0] || j >= (long)d[1])
+            break;
+        if (filled[seg_idx(d, (size_t)i, (size_t)j, k)]) {
+            miss = 0;
+            last = s * step * g;
+        } else if (++miss > 2) {
+            break;
+        }
+    }
+    return last - start_mm;
+}
+
+/* Candidate score of a canal point; 0 if it is not one. */
+static double point_score(const SegGrid *grid, const uint8_t *bone, const uint8_t *filled,
+                          size_t i, size_t j, size_t k)
+{
+    const double g = grid->g;
+    double di = (double)i, dj = (double)j;
+    /* axis rays first (cheap rejection): anterior (-y) must hit (body), and 3 of 4 */
+    double a = ray_hit(bone, grid->dims, k, di, dj, 0, -1, g, CANAL_RAY_MM);
+    if (a < 0)
+        return 0;
+    double p = ray_hit(bone, grid->dims, k, di, dj, 0, 1, g, CANAL_RAY_MM);
+    double l = ray_hit(bone, grid->dims, k, di, dj, 1, 0, g, CANAL_RAY_MM);
+    double r = ray_hit(bone, grid->dims, k, di, dj, -1, 0, g, CANAL_RAY_MM);
+    int axis_hits = 1 + (p >= 0) + (l >= 0) + (r >= 0);
+    if (axis_hits < 3)
+        return 0;
+    /* a vertebral body in front: at least 8 mm of filled bone beyond the first hit */
+    double body = run_length(filled, grid->dims, k, di, dj, 0, -1, g, a, 80.0);
+    if (body < 8.0)
+        return 0;
+    int hits = 0;
+    for (int q = 0; q < CANAL_NRAYS; q++) {
+        double ang = 2 * M_PI * q / CANAL_NRAYS;
+        if (ray_hit(bone, grid->dims, k, di, dj, cos(ang), sin(ang), g, CANAL_RAY_MM) >= 0)
+            hits++;
+    }
+    double closure = (double)hits / CANAL_NRAYS;
+    if (closure < 0.6)
+        return 0;
+    double cent = 1.0;
+    if (l >= 0 && r >= 0)
+        cent -= fabs(l - r) / (l + r);
+    else
+        cent = 0.3;
+    if (p >= 0)
+        cent -= 0.5 * fabs(a - p) / (a + p);
+    return closure + 0.5 * cent;
+}
+
+bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bone,
+                        const uint8_t *body, const SegThresholds *thr, SegFrame *frame, SmStrList *notes)
+{
+    (void)notes;
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const size_t plane = nx * ny;
+    const double g = grid->g;
+    int nt = sm_omp_threads();
+    CanalCand *cand = calloc(nz * CANAL_MAX_CAND, sizeof *cand);
+    size_t *ncand = calloc(nz, sizeof *ncand);
+    float *sc_all = malloc((size_t)nt * plane * sizeof *sc_all);
+    size_t *q_all = malloc((size_t)nt * plane * sizeof *q_all);
+    uint8_t *filled = malloc(grid->n);
+    if (!cand || !ncand || !sc_all || !q_all || !filled) {
+        free(cand); free(ncand); free(sc_all); free(q_all); free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    /* Filled bone without the canal: fill holes up to a body's size, but the candidate test
+     * only needs "solid bone in front", so reuse the same rule as bone.c. */
+    memcpy(filled, bone, grid->n);
+    if (!sm_seg_holes_fill_2d(error, filled, grid->dims, (size_t)(2500.0 / (g * g)), 1)) {
+        free(cand); free(ncand); free(sc_all); free(q_all); free(filled);
+        return false;
+    }
+    /* left-right centre and half-width of the body per slice: the canal lies near the
+     * body's midline */
+    double *mid = malloc(2 * nz * sizeof *mid);
+    if (!mid) {
+        free(cand); free(ncand); free(sc_all); free(q_all); free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    for (size_t k = 0; k < nz; k++) {
+        double sx = 0, cnt = 0;
+        size_t imin = nx, imax = 0;
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++)
+                if (body[seg_idx(grid->dims, i, j, k)]) {
+                    sx += (double)i;
+                    cnt++;
+                    if (i < imin) imin = i;
+                    if (i > imax) imax = i;
+                }
+        mid[2 * k] = cnt > 0 ? grid->origin[0] + g * sx / cnt : NAN;
+        mid[2 * k + 1] = cnt > 0 ? 0.5 * g * (double)(imax - imin + 1) : NAN;
+    }
+    const int16_t *hu = grid->hu;
+    const int lo = (int)lround(thr->lo);
+    const int floor_hu = (int)lround(thr->soft - 150);
+    const double gx = grid->origin[0], gy = grid->origin[1];
+    const size_t max_area = (size_t)(CANAL_MAX_AREA_MM2 / (g * g));
+#pragma omp parallel for default(none) \
+    shared(grid, bone, filled, hu, cand, ncand, sc_all, q_all, mid) \
+    firstprivate(nx, ny, nz, plane, lo, floor_hu, g, gx, gy, max_area) schedule(dynamic, 4)
+    for (size_t k = 0; k < nz; k++) {
+        int t = sm_seg_thread_id();
+        float *sc = sc_all + (size_t)t * plane;
+        size_t *queue = q_all + (size_t)t * plane;
+        for (size_t s = 0; s < plane; s++) {
+            size_t v = s + plane * k;
+            int h = hu[v];
+            sc[s] = 0;
+            if (bone[v] || h == SEG_OUTSIDE || h >= lo || h < floor_hu)
+                continue;
+            sc[s] = (float)point_score(grid, bone, filled, s % nx, s / nx, k);
+        }
+        /* clusters of candidate pixels (8-connected), best first */
+        CanalCand *out = cand + k * CANAL_MAX_CAND;
+        size_t nout = 0;
+        for (size_t s = 0; s < plane; s++) {
+            if (sc[s] <= 0)
+                continue;
+            size_t qh = 0, qt = 0;
+            queue[qt++] = s;
+            double best = sc[s], sw = 0, sx = 0, sy = 0;
+            sc[s] = -sc[s];
+            while (qh < qt) {
+                size_t u = queue[qh++];
+                double w = -sc[u];
+                if (w > best) best = w;
+                sw += w;
+                sx += w * (double)(u % nx);
+                sy += w * (double)(u / nx);
+                long ui = (long)(u % nx), uj = (long)(u / nx);
+                for (long dj = -1; dj <= 1; dj++)
+                    for (long di = -1; di <= 1; di++) {
+                        long ii = ui + di, jj = uj + dj;
+                        if (ii < 0 || jj < 0 || ii >= (long)nx || jj >= (long)ny)
+                            continue;
+                        size_t w2 = (size_t)ii + nx * (size_t)jj;
+                        if (sc[w2] > 0) {
+                            sc[w2] = -sc[w2];
+                            queue[qt++] = w2;
+                        }
+                    }
+            }
+            if (qt > max_area || sw <= 0)
+                continue;
+            CanalCand c = {gx + g * sx / sw, gy + g * sy / sw, best + 0.1 * log((double)qt),
+                           (double)qt * g * g};
+            if (!isnan(mid[2 * k]) && mid[2 * k + 1] > 0) {
+                double off = fabs(c.x - mid[2 * k]) / mid[2 * k + 1];
+                if (off > 0.15)
+                    c.score -= 2.0 * (off - 0.15);
+                if (c.score <= 0.05)
+                    continue;
+            }
+            /* insert sorted by score, keep the best CANAL_MAX_CAND */
+            size_t pos = nout;
+            while (pos > 0 && out[pos - 1].score < c.score)
+                pos--;
+            if (pos >= CANAL_MAX_CAND)
+                continue;
+            size_t last = nout < CANAL_MAX_CAND ? nout : CANAL_MAX_CAND - 1;
+            for (size_t m = last; m > pos; m--)
+                out[m] = out[m - 1];
+            out[pos] = c;
+            if (nout < CANAL_MAX_CAND)
+                nout++;
+        }
+        ncand[k] = nout;
+    }
+    free(sc_all);
+    free(q_all);
+    free(mid);
+
+    /* Longest path over candidates (DAG ordered by slice). */
+    size_t total = nz * CANAL_MAX_CAND;
+    double *val = malloc(total * sizeof *val);
+    long *prev = malloc(total * sizeof *prev);
+    if (!val || !prev) {
+        free(val); free(prev); free(cand); free(ncand); free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    const long gap = (long)(CANAL_GAP_MM / g);
+    double best_val = -1;
+    long best_node = -1;
+    for (size_t k = 0; k < nz; k++) {
+        for (size_t c = 0; c < ncand[k]; c++) {
+            size_t b = k * CANAL_MAX_CAND + c;
+            const CanalCand *cb = &cand[b];
+            val[b] = cb->score;
+            prev[b] = -1;
+            for (long dk = 1; dk <= gap && (long)k - dk >= 0; dk++) {
+                size_t ka = k - (size_t)dk;
+                for (size_t ca = 0; ca < ncand[ka]; ca++) {
+                    size_t a = ka * CANAL_MAX_CAND + ca;
+                    double dx = cand[a].x - cb->x, dy = cand[a].y - cb->y;
+                    double d = sqrt(dx * dx + dy * dy);
+                    /* the canal drifts laterally slowly (scoliosis) and antero-posteriorly
+                     * faster (lordosis, sacral curve) */
+                    if (fabs(dx) > 2.0 + 0.35 * dk * g || fabs(dy) > 3.0 + 0.8 * dk * g)
+                        continue;
+                    double w = val[a] + cb->score - 0.02 * d * d / dk - 0.15 * (dk - 1);
+                    if (w > val[b]) {
+                        val[b] = w;
+                        prev[b] = (long)a;
+                    }
+                }
+            }
+            if (val[b] > best_val) {
+                best_val = val[b];
+                best_node = (long)b;
+            }
+        }
+    }
+    free(val);
+    frame->nz = nz;
+    frame->s = calloc(nz, sizeof *frame->s);
+    if (!frame->s) {
+        free(prev); free(cand); free(ncand); free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    size_t nobs = 0;
+    long kmin = -1, kmax = -1;
+    for (long b = best_node; b >= 0; b = prev[b]) {
+        size_t k = (size_t)b / CANAL_MAX_CAND;
+        SegSlice *sl = &frame->s[k];
+        sl->observed = true;
+        sl->cx = cand[b].x;
+        sl->cy = cand[b].y;
+        nobs++;
+        if (kmax < 0) kmax = (long)k;
+        kmin = (long)k;
+    }
+    free(prev);
+    free(cand);
+    free(ncand);
+    if (nobs < 5 || (kmax - kmin) * g < 30.0) {
+        free(filled);
+        sm_error_set(error, SM_ERR_UNSUPPORTED,
+                     "no spinal canal found (longest canal track %zu slices); is the spine "
+                     "in the field of view?", nobs);
+        return false;
+    }
+    frame->k0 = (size_t)kmin;
+    frame->k1 = (size_t)kmax;
+    /* interpolate centres over gaps */
+    size_t last = frame->k0;
+    for (size_t k = frame->k0 + 1; k <= frame->k1; k++) {
+        if (!frame->s[k].observed)
+            continue;
+        for (size_t m = last + 1; m < k; m++) {
+            double f = (double)(m - last) / (double)(k - last);
+            frame->s[m].cx = frame->s[last].cx + f * (frame->s[k].cx - frame->s[last].cx);
+            frame->s[m].cy = frame->s[last].cy + f * (frame->s[k].cy - frame->s[last].cy);
+        }
+        last = k;
+    }
+    /* smooth centres (+-2 slices) */
+    double *tmp = malloc(2 * nz * sizeof *tmp);
+    if (!tmp) {
+        free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        double sx = 0, sy = 0;
+        int c = 0;
+        for (long d = -2; d <= 2; d++) {
+            long m = (long)k + d;
+            if (m < (long)frame->k0 || m > (long)frame->k1)
+                continue;
+            sx += frame->s[m].cx;
+            sy += frame->s[m].cy;
+            c++;
+        }
+        tmp[2 * k] = sx / c;
+        tmp[2 * k + 1] = sy / c;
+    }
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        frame->s[k].cx = tmp[2 * k];
+        frame->s[k].cy = tmp[2 * k + 1];
+        frame->s[k].valid = true;
+    }
+    free(tmp);
+    /* canal radii from axis rays on observed slices, interpolated elsewhere */
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        SegSlice *sl = &frame->s[k];
+        double i0 = (sl->cx - grid->origin[0]) / g, j0 = (sl->cy - grid->origin[1]) / g;
+        double a = ray_hit(bone, grid->dims, k, i0, j0, 0, -1, g, CANAL_RAY_MM);
+        double p = ray_hit(bone, grid->dims, k, i0, j0, 0, 1, g, CANAL_RAY_MM);
+        double l = ray_hit(bone, grid->dims, k, i0, j0, 1, 0, g, CANAL_RAY_MM);
+        double r = ray_hit(bone, grid->dims, k, i0, j0, -1, 0, g, CANAL_RAY_MM);
+        sl->ry_ant = a > 0 ? a : NAN;
+        sl->ry_post = p > 0 ? p : NAN;
+        sl->rx = (l > 0 && r > 0) ? 0.5 * (l + r) : NAN;
+    }
+    /* robust radii: running median (+-10 mm) of the observed slices' values, the column
+     * median where none; a weak posterior body wall or a foramen must not inflate them */
+    double *raw = malloc(3 * nz * sizeof *raw);
+    double *win = malloc((size_t)(2 * (long)(10.0 / g) + 2) * sizeof *win);
+    double *all = malloc(nz * sizeof *all);
+    if (!raw || !win || !all) {
+        free(raw); free(win); free(all); free(filled);
+        sm_error_set(error, SM_ERR_NOMEM, "canal tracking: out of memory");
+        return false;
+    }
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        const SegSlice *sl = &frame->s[k];
+        raw[3 * k] = sl->observed ? sl->ry_ant : NAN;
+        raw[3 * k + 1] = sl->observed ? sl->ry_post : NAN;
+        raw[3 * k + 2] = sl->observed ? sl->rx : NAN;
+    }
+    const long hwin = (long)(10.0 / g);
+    for (int field = 0; field < 3; field++) {
+        size_t na = 0;
+        for (size_t k = frame->k0; k <= frame->k1; k++)
+            if (!isnan(raw[3 * k + field]))
+                all[na++] = raw[3 * k + field];
+        qsort(all, na, sizeof *all, cmp_double);
+        double gmed = na ? all[na / 2] : 8.0;
+        for (size_t k = frame->k0; k <= frame->k1; k++) {
+            size_t nw = 0;
+            for (long d = -hwin; d <= hwin; d++) {
+                long m = (long)k + d;
+                if (m < (long)frame->k0 || m > (long)frame->k1 || isnan(raw[3 * m + field]))
+                    continue;
+                win[nw++] = raw[3 * m + field];
+            }
+            double v = gmed;
+            if (nw >= 3) {
+                qsort(win, nw, sizeof *win, cmp_double);
+                v = win[nw / 2];
+            }
+            if (v < 3.0) v = 3.0;
+            if (v > 16.0) v = 16.0;
+            SegSlice *sl = &frame->s[k];
+            if (field == 0) sl->ry_ant = v;
+            else if (field == 1) sl->ry_post = v;
+            else sl->rx = v;
+        }
+    }
+    free(raw);
+    free(win);
+    free(all);
+    free(filled);
+    return true;
+}
+
+void sm_seg_frame_free(SegFrame *frame)
+{
+    if (!frame)
+        return;
+    free(frame->s);
+    frame->s = NULL;
+}

@@ -1,0 +1,114 @@
+/* C2 anchor: the topmost segment is C1+C2 (no disc between them) when it is a small
+ * cervical body, much taller than the segments below (body plus dens), and the anterior
+ * arch of C1 lies in front of the dens, separated from it by the atlanto-dental joint. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define C2_MAX_HALF_WIDTH_MM 15.0
+#define C2_TALL_RATIO 1.15
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double hu_at(const SegGrid *grid, double x, double y, size_t k)
+{
+    double fi = (x - grid->origin[0]) / grid->g, fj = (y - grid->origin[1]) / grid->g;
+    if (fi < 0 || fj < 0 || fi > (double)grid->dims[0] - 1 || fj > (double)grid->dims[1] - 1)
+        return NAN;
+    size_t i0 = (size_t)fi, j0 = (size_t)fj;
+    size_t i1 = i0 + 1 < grid->dims[0] ? i0 + 1 : i0, j1 = j0 + 1 < grid->dims[1] ? j0 + 1 : j0;
+    double ax = fi - (double)i0, ay = fj - (double)j0;
+    const int16_t *h = grid->hu;
+    double v00 = h[seg_idx(grid->dims, i0, j0, k)], v10 = h[seg_idx(grid->dims, i1, j0, k)];
+    double v01 = h[seg_idx(grid->dims, i0, j1, k)], v11 = h[seg_idx(grid->dims, i1, j1, k)];
+    if (v00 == SEG_OUTSIDE || v10 == SEG_OUTSIDE || v01 == SEG_OUTSIDE || v11 == SEG_OUTSIDE)
+        return NAN;
+    return (v00 * (1 - ax) + v10 * ax) * (1 - ay) + (v01 * (1 - ax) + v11 * ax) * ay;
+}
+
+/* In front of the dens on slice k: a dip in density (the atlanto-dental joint, often
+ * narrower than a working voxel) followed by bone again (the anterior arch of C1). */
+static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
+                          double y)
+{
+    double prof[31];
+    for (int d = 0; d <= 30; d++) {
+        prof[d] = hu_at(grid, x, y - d, k);
+        if (isnan(prof[d]))
+            return false;
+    }
+    double peak = prof[0];
+    for (int d = 1; d < 28; d++) {
+        if (prof[d] > peak)
+            peak = prof[d];
+        if (peak < thr->lo)
+            continue; /* not yet through the dens */
+        if (!(prof[d] <= prof[d - 1] && prof[d] <= prof[d + 1]))
+            continue;
+        double dip = prof[d];
+        double after = dip;
+        for (int e = d + 1; e <= d + 8 && e <= 30; e++)
+            if (prof[e] > after)
+                after = prof[e];
+        double contrast = 0.25 * (thr->hi - thr->soft);
+        if (peak - dip >= contrast && after - dip >= contrast && after >= thr->lo)
+            return true;
+        if (dip < thr->soft + 2 * thr->soft_sigma)
+            return false; /* soft tissue in front of the dens: no arch */
+    }
+    return false;
+}
+
+void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFrame *frame,
+                    SegVert *verts, size_t n_verts)
+{
+    long top = -1;
+    for (size_t s = 0; s < n_verts; s++)
+        if (verts[s].verse >= 0)
+            top = (long)s;
+    if (top < 3)
+        return;
+    SegVert *vt = &verts[top];
+    if (vt->lower_disc < 0)
+        return;
+    double h[3];
+    for (int q = 0; q < 3; q++)
+        h[q] = verts[top - 1 - q].s_hi - verts[top - 1 - q].s_lo;
+    qsort(h, 3, sizeof h[0], cmp_double);
+    double height = vt->s_hi - vt->s_lo;
+    SegSlice sl;
+    if (!sm_seg_frame_at(frame, grid, vt->centre[2], &sl))
+        return;
+    if (sl.half_width > C2_MAX_HALF_WIDTH_MM || height < C2_TALL_RATIO * h[1])
+        return;
+    /* slices from the middle of the segment to 10 mm above its top (the C1 arch sits at
+     * the top of the dens, where the canal track may already have stopped) */
+    int arches = 0;
+    double zlow = INFINITY;
+    double pm[3], tm[3];
+    sm_seg_axis_at(grid, frame, vt->s_lo + 0.5 * height, pm, tm);
+    long kmid = lround((pm[2] - grid->origin[2]) / grid->g);
+    long kend = (long)frame->k1 + lround(10.0 / grid->g);
+    if (kend >= (long)grid->dims[2])
+        kend = (long)grid->dims[2] - 1;
+    for (long k = kmid; k <= kend; k++) {
+        if (k < 0)
+            continue;
+        const SegSlice *s2 = &frame->s[k > (long)frame->k1 ? frame->k1 : (size_t)k];
+        if (arch_in_front(grid, thr, (size_t)k, s2->bx, s2->by)) {
+            arches++;
+            double z = grid->origin[2] + grid->g * (double)k;
+            if (z < zlow)
+                zlow = z;
+        }
+    }
+    if (arches < 2)
+        return;
+    vt->cervical_top = true;
+    vt->c1_z = zlow - 3.0;
+}

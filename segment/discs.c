@@ -1,0 +1,518 @@
+/* Intervertebral discs: a 1D profile of mean HU in the central body column, sampled on
+ * planes perpendicular to the body axis every 1 mm; discs are its narrow valleys between
+ * the bright endplates (a body's low-density middle is a wide, shallow dip), with
+ * spacing-based insertion where a disc is fused or invisible. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROFILE_STEP_MM 1.0
+#define DISC_MIN_SEP_MM 11.0
+/* disc candidates: valleys at least this fraction of the profile's 5-95% range deep */
+#define DISC_CAND_FRACTION 0.10
+#define DISC_MAX_GAP_MM 100.0
+/* weight of the spacing-regularity penalty (ln of consecutive spacing ratio, squared) */
+#define DISC_REGULARITY 1.0
+/* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
+#define DISC_SIZE_PRIOR 1.0
+#define DISC_SPACING_PER_DEPTH 1.1
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
+                              size_t dmax, double min_depth, size_t min_sep, size_t *idx,
+                              double *depth, size_t max_out)
+{
+    if (!flank)
+        flank = p;
+    if (n < 3 || max_out == 0 || dmin < 1 || dmax < dmin)
+        return 0;
+    double *v = calloc(n, sizeof *v);
+    if (!v)
+        return 0;
+    /* valley depth: both flanks at some half-width in [dmin, dmax] rise above the centre */
+    for (size_t i = 0; i < n; i++) {
+        double best = 0;
+        for (size_t d = dmin; d <= dmax; d++) {
+            double l = i >= d ? flank[i - d] : NAN, r = i + d < n ? flank[i + d] : NAN;
+            if (isnan(l) || isnan(r))
+                continue;
+            double f = (l < r ? l : r) - p[i];
+            if (f > best)
+                best = f;
+        }
+        v[i] = best;
+    }
+    size_t nout = 0;
+    bool *taken = calloc(n, sizeof *taken);
+    if (!taken) {
+        free(v);
+        return 0;
+    }
+    while (nout < max_out) {
+        long bi = -1;
+        for (size_t i = 0; i < n; i++) {
+            if (taken[i] || v[i] < min_depth)
+                continue;
+            /* local maximum of the valley depth */
+            if (i > 0 && v[i - 1] > v[i]) continue;
+            if (i + 1 < n && v[i + 1] > v[i]) continue;
+            if (bi < 0 || v[i] > v[bi])
+                bi = (long)i;
+        }
+        if (bi < 0)
+            break;
+        taken[bi] = true;
+        bool clash = false;
+        for (size_t o = 0; o < nout; o++) {
+            size_t a = idx[o], b = (size_t)bi;
+            if ((a > b ? a - b : b - a) < min_sep)
+                clash = true;
+        }
+        if (clash)
+            continue;
+        idx[nout] = (size_t)bi;
+        depth[nout] = v[bi];
+        nout++;
+    }
+    for (size_t a = 1; a < nout; a++)
+        for (size_t b = a; b > 0 && idx[b - 1] > idx[b]; b--) {
+            size_t ti = idx[b]; idx[b] = idx[b - 1]; idx[b - 1] = ti;
+            double ts = depth[b]; depth[b] = depth[b - 1]; depth[b - 1] = ts;
+        }
+    free(taken);
+    free(v);
+    return nout;
+}
+
+static double grid_sample(const SegGrid *grid, const double p[3])
+{
+    double x = (p[0] - grid->origin[0]) / grid->g;
+    double y = (p[1] - grid->origin[1]) / grid->g;
+    double z = (p[2] - grid->origin[2]) / grid->g;
+    if (x < 0 || y < 0 || z < 0 || x > (double)grid->dims[0] - 1 ||
+        y > (double)grid->dims[1] - 1 || z > (double)grid->dims[2] - 1)
+        return NAN;
+    size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
+    size_t i1 = i0 + 1 < grid->dims[0] ? i0 + 1 : i0;
+    size_t j1 = j0 + 1 < grid->dims[1] ? j0 + 1 : j0;
+    size_t k1 = k0 + 1 < grid->dims[2] ? k0 + 1 : k0;
+    double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+    double acc = 0, wsum = 0;
+    for (int c = 0; c < 8; c++) {
+        size_t ii = (c & 1) ? i1 : i0, jj = (c & 2) ? j1 : j0, kk = (c & 4) ? k1 : k0;
+        double w = ((c & 1) ? fx : 1 - fx) * ((c & 2) ? fy : 1 - fy) * ((c & 4) ? fz : 1 - fz);
+        int16_t h = grid->hu[seg_idx(grid->dims, ii, jj, kk)];
+        if (h == SEG_OUTSIDE)
+            continue;
+        acc += w * h;
+        wsum += w;
+    }
+    return wsum > 0.5 ? acc / wsum : NAN;
+}
+
+void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[3], double t[3])
+{
+    size_t k = fr->k0;
+    while (k + 1 <= fr->k1 && fr->s[k + 1].arc <= s)
+        k++;
+    size_t k2 = k + 1 <= fr->k1 ? k + 1 : k;
+    double f = 0;
+    if (k2 != k && fr->s[k2].arc > fr->s[k].arc)
+        f = (s - fr->s[k].arc) / (fr->s[k2].arc - fr->s[k].arc);
+    if (f < 0) f = 0;
+    if (f > 1) f = 1;
+    const SegSlice *a = &fr->s[k], *b = &fr->s[k2];
+    p[0] = a->bx + f * (b->bx - a->bx);
+    p[1] = a->by + f * (b->by - a->by);
+    p[2] = grid->origin[2] + grid->g * ((double)k + f * (double)(k2 - k));
+    /* tangent from a +-3 slice chord */
+    long lo = (long)k - 3, hi = (long)k + 4;
+    if (lo < (long)fr->k0) lo = (long)fr->k0;
+    if (hi > (long)fr->k1) hi = (long)fr->k1;
+    if (hi == lo) {
+        t[0] = 0; t[1] = 0; t[2] = 1;
+        return;
+    }
+    t[0] = fr->s[hi].bx - fr->s[lo].bx;
+    t[1] = fr->s[hi].by - fr->s[lo].by;
+    t[2] = grid->g * (double)(hi - lo);
+    double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
+    for (int c = 0; c < 3; c++)
+        t[c] /= nrm;
+}
+
+/* Picks the chain of candidate valleys that maximises total depth minus a penalty on
+ * irregular spacing (consecutive gaps should change slowly along the column), so that a
+ * body's low-density middle between two real discs is left out. */
+static bool regular_chain(const size_t *idx, const double *depth, const double *expect,
+                          size_t nc, double range, SegDisc *out, size_t *n_out)
+{
+    *n_out = 0;
+    if (nc == 0)
+        return true;
+    /* dp[i*(nc+1) + j]: best chain ending at i with previous j (j == nc: chain start) */
+    size_t w = nc + 1;
+    double *dp = malloc(nc * w * sizeof *dp);
+    long *bk = malloc(nc * w * sizeof *bk);
+    if (!dp || !bk) {
+        free(dp);
+        free(bk);
+        return false;
+    }
+    const double minsep = DISC_MIN_SEP_MM / PROFILE_STEP_MM, maxgap = DISC_MAX_GAP_MM / PROFILE_STEP_MM;
+    for (size_t i = 0; i < nc; i++) {
+        double wi = range > 0 ? depth[i] / range : 0;
+        for (size_t j = 0; j < w; j++) {
+            dp[i * w + j] = -INFINITY;
+            bk[i * w + j] = -1;
+        }
+        dp[i * w + nc] = wi;
+        for (size_t j = 0; j < i; j++) {
+            double gij = (double)(idx[i] - idx[j]);
+            if (gij < minsep || gij > maxgap)
+                continue;
+            /* spacing against the size prior (vertebral height ~ body AP depth) */
+            double le = log(gij / (0.5 * (expect[i] + expect[j])));
+            double prior = DISC_SIZE_PRIOR * le * le;
+            /* j as chain start */
+            double best = dp[j * w + nc];
+            long arg = (long)nc;
+            for (size_t k = 0; k < j; k++) {
+                double v = dp[j * w + k];
+                if (v == -INFINITY)
+                    continue;
+                double gjk = (double)(idx[j] - idx[k]);
+                double lr = log(gij / gjk);
+                v -= DISC_REGULARITY * lr * lr;
+                if (v > best) {
+                    best = v;
+                    arg = (long)k;
+                }
+            }
+            dp[i * w + j] = best + wi - prior;
+            bk[i * w + j] = arg;
+        }
+    }
+    double best = -INFINITY;
+    size_t bi = 0, bj = nc;
+    for (size_t i = 0; i < nc; i++)
+        for (size_t j = 0; j < w; j++)
+            if (dp[i * w + j] > best) {
+                best = dp[i * w + j];
+                bi = i;
+                bj = j;
+            }
+    /* trace back (collect in reverse) */
+    size_t cnt = 0;
+    size_t ci = bi, cj = bj;
+    for (;;) {
+        out[cnt].s = (double)idx[ci] * PROFILE_STEP_MM;
+        out[cnt].strength = range > 0 ? depth[ci] / range : 0;
+        out[cnt].inserted = false;
+        cnt++;
+        if (cj == nc)
+            break;
+        long k = bk[ci * w + cj];
+        ci = cj;
+        cj = (size_t)k;
+    }
+    for (size_t a = 0; a < cnt / 2; a++) {
+        SegDisc t = out[a];
+        out[a] = out[cnt - 1 - a];
+        out[cnt - 1 - a] = t;
+    }
+    free(dp);
+    free(bk);
+    *n_out = cnt;
+    return true;
+}
+
+/* Mean HU over an elliptical footprint (ru x rv mm) of the plane through c with unit
+ * normal n. */
+static double plane_mean(const SegGrid *grid, const double c[3], const double n[3], double ru,
+                         double rv)
+{
+    double u[3] = {1 - n[0] * n[0], -n[0] * n[1], -n[0] * n[2]};
+    double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    for (int q = 0; q < 3; q++) u[q] /= un;
+    double v[3] = {n[1] * u[2] - n[2] * u[1], n[2] * u[0] - n[0] * u[2], n[0] * u[1] - n[1] * u[0]};
+    double acc = 0;
+    int cnt = 0;
+    for (double a = -ru; a <= ru; a += 1.5)
+        for (double b = -rv; b <= rv; b += 1.5) {
+            if (a * a / (ru * ru) + b * b / (rv * rv) > 1.0)
+                continue;
+            double x[3];
+            for (int q = 0; q < 3; q++)
+                x[q] = c[q] + a * u[q] + b * v[q];
+            double h = grid_sample(grid, x);
+            if (!isnan(h)) {
+                acc += h;
+                cnt++;
+            }
+        }
+    return cnt ? acc / cnt : INFINITY;
+}
+
+/* Refines a disc plane: the tilt (within +-20 degrees of the body-axis normal) and offset
+ * (+-3 mm) whose footprint is darkest is the disc's mid-plane, parallel to the endplates;
+ * then measures the half thickness along that normal. */
+static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk)
+{
+    SegSlice sl;
+    if (!sm_seg_frame_at(frame, grid, dk->p[2], &sl))
+        return;
+    double ru = 0.7 * sl.half_width, rv = 0.35 * sl.depth;
+    if (ru < 4) ru = 4;
+    if (rv < 4) rv = 4;
+    /* basis around the initial normal */
+    double n0[3] = {dk->n[0], dk->n[1], dk->n[2]};
+    double e1[3] = {1 - n0[0] * n0[0], -n0[0] * n0[1], -n0[0] * n0[2]};
+    double e1n = sqrt(e1[0] * e1[0] + e1[1] * e1[1] + e1[2] * e1[2]);
+    for (int q = 0; q < 3; q++) e1[q] /= e1n;
+    double e2[3] = {n0[1] * e1[2] - n0[2] * e1[1], n0[2] * e1[0] - n0[0] * e1[2],
+                    n0[0] * e1[1] - n0[1] * e1[0]};
+    double best = INFINITY, bn[3] = {n0[0], n0[1], n0[2]}, bc[3] = {dk->p[0], dk->p[1], dk->p[2]};
+    for (int ta = -5; ta <= 5; ta++)
+        for (int tb = -5; tb <= 5; tb++) {
+            double a = tan(ta * 4.0 * M_PI / 180.0), b = tan(tb * 4.0 * M_PI / 180.0);
+            double nn[3];
+            for (int q = 0; q < 3; q++)
+                nn[q] = n0[q] + a * e1[q] + b * e2[q];
+            double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
+            for (int q = 0; q < 3; q++)
+                nn[q] /= l;
+            for (int off = -3; off <= 3; off++) {
+                double c[3];
+                for (int q = 0; q < 3; q++)
+                    c[q] = dk->p[q] + off * nn[q];
+                double mval = plane_mean(grid, c, nn, ru, rv);
+                /* tie-break towards the original plane: a tiny penalty on tilt/offset */
+                mval += 0.05 * (abs(ta) + abs(tb) + abs(off));
+                if (mval < best) {
+                    best = mval;
+                    memcpy(bn, nn, sizeof bn);
+                    memcpy(bc, c, sizeof bc);
+                }
+            }
+        }
+    memcpy(dk->n, bn, sizeof bn);
+    memcpy(dk->p, bc, sizeof bc);
+    /* half thickness along the refined normal: where the footprint mean climbs half-way
+     * from the disc to the endplates */
+    double prof[25];
+    for (int o = -12; o <= 12; o++) {
+        double c[3];
+        for (int q = 0; q < 3; q++)
+            c[q] = dk->p[q] + o * dk->n[q];
+        prof[o + 12] = plane_mean(grid, c, dk->n, ru, rv);
+    }
+    double base = prof[12], top = base;
+    for (int o = 0; o < 25; o++)
+        if (isfinite(prof[o]) && prof[o] > top)
+            top = prof[o];
+    double half = base + 0.5 * (top - base);
+    int l = 12, r = 12;
+    while (l > 0 && prof[l] < half) l--;
+    while (r < 24 && prof[r] < half) r++;
+    double ht = 0.5 * (double)(r - l);
+    if (ht < 1.5) ht = 1.5;
+    if (ht > 8.0) ht = 8.0;
+    dk->half_thick = ht;
+}
+
+bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *frame,
+                       const SegThresholds *thr, SegDisc **discs_out, size_t *n_out,
+                       SmStrList *notes)
+{
+    (void)thr;
+    const double len = frame->s[frame->k1].arc;
+    size_t n = (size_t)(len / PROFILE_STEP_MM) + 1;
+    double *prof = malloc(n * sizeof *prof);
+    double *oprof = malloc(n * sizeof *oprof);
+    double *smooth = malloc(n * sizeof *smooth);
+    double *flank = malloc(n * sizeof *flank);
+    double *sorted = malloc(n * sizeof *sorted);
+    size_t *idx = malloc(n * sizeof *idx);
+    double *str = malloc(n * sizeof *str);
+    SegDisc *discs = calloc(n, sizeof *discs);
+    if (!prof || !oprof || !flank || !smooth || !sorted || !idx || !str || !discs) {
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+        sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
+        return false;
+    }
+#pragma omp parallel for default(none) shared(grid, frame, prof, oprof) firstprivate(n) \
+    schedule(static)
+    for (size_t q = 0; q < n; q++) {
+        double p[3], t[3];
+        sm_seg_axis_at(grid, frame, (double)q * PROFILE_STEP_MM, p, t);
+        SegSlice sl;
+        if (!sm_seg_frame_at(frame, grid, p[2], &sl)) {
+            prof[q] = NAN;
+            oprof[q] = NAN;
+            continue;
+        }
+        /* u: lateral (x projected off t), v = t x u (AP) */
+        double u[3] = {1 - t[0] * t[0], -t[0] * t[1], -t[0] * t[2]};
+        double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+        for (int c = 0; c < 3; c++) u[c] /= un;
+        double v[3] = {t[1] * u[2] - t[2] * u[1], t[2] * u[0] - t[0] * u[2],
+                       t[0] * u[1] - t[1] * u[0]};
+        double rw = 0.5 * sl.half_width, rd = 0.3 * sl.depth;
+        if (rw < 3) rw = 3;
+        if (rd < 3) rd = 3;
+        /* Planes tilted about the lateral (sagittal tilt) and AP axes: the axis tangent is
+         * only an estimate, and a disc shows fully only on a plane parallel to it. The
+         * darkest plane is the disc's value, the brightest the endplates'. */
+        static const double tilt[7][2] = {{0, 0},   {-16, 0}, {-8, 0}, {8, 0},
+                                          {16, 0},  {0, -8},  {0, 8}};
+        double lo = INFINITY, hi = -INFINITY;
+        for (int ti = 0; ti < 7; ti++) {
+            double a = tan(tilt[ti][0] * M_PI / 180.0), b = tan(tilt[ti][1] * M_PI / 180.0);
+            double nn[3];
+            for (int c = 0; c < 3; c++)
+                nn[c] = t[c] + a * v[c] + b * u[c];
+            double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
+            for (int c = 0; c < 3; c++)
+                nn[c] /= l;
+            double m = plane_mean(grid, p, nn, rw, rd);
+            if (!isfinite(m))
+                continue;
+            if (m < lo) lo = m;
+            if (m > hi) hi = m;
+        }
+        prof[q] = isfinite(lo) ? lo : NAN;
+        oprof[q] = isfinite(hi) ? hi : NAN;
+    }
+    /* fill NaNs with neighbours, then Gaussian smoothing sigma 1.5 mm */
+    for (int which = 0; which < 2; which++) {
+        double *pr = which ? oprof : prof;
+        double lastv = NAN;
+        for (size_t q = 0; q < n; q++) {
+            if (isnan(pr[q])) pr[q] = lastv;
+            else lastv = pr[q];
+        }
+        for (size_t q = n; q-- > 0;) {
+            if (isnan(pr[q])) pr[q] = lastv;
+            else lastv = pr[q];
+        }
+        double *out = which ? flank : smooth;
+        for (size_t q = 0; q < n; q++) {
+            double acc = 0, ws = 0;
+            for (long d = -4; d <= 4; d++) {
+                long m = (long)q + d;
+                if (m < 0 || m >= (long)n || isnan(pr[m]))
+                    continue;
+                double w = exp(-0.5 * d * d / (1.5 * 1.5));
+                acc += w * pr[m];
+                ws += w;
+            }
+            out[q] = ws > 0 ? acc / ws : 0;
+        }
+    }
+    memcpy(sorted, smooth, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_double);
+    double range = sorted[(size_t)(0.95 * (n - 1))] - sorted[(size_t)(0.05 * (n - 1))];
+    /* candidates: every valley deeper than a low bar */
+    size_t nc = sm_seg_profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
+                                       (size_t)(8.0 / PROFILE_STEP_MM),
+                                       DISC_CAND_FRACTION * range,
+                                       (size_t)(6.0 / PROFILE_STEP_MM), idx, str, n);
+    size_t nfinal = 0;
+    double *expect = sorted; /* reuse: expected spacing at each candidate */
+    for (size_t c = 0; c < nc; c++) {
+        double p[3], t[3];
+        SegSlice sl;
+        sm_seg_axis_at(grid, frame, (double)idx[c] * PROFILE_STEP_MM, p, t);
+        double d = sm_seg_frame_at(frame, grid, p[2], &sl) ? sl.depth : frame->body_depth_med;
+        /* blend the local depth with the column median: local depth is noisy */
+        expect[c] = DISC_SPACING_PER_DEPTH * (0.5 * d + 0.5 * frame->body_depth_med) /
+                    PROFILE_STEP_MM;
+        /* second, independent signal: no solid body in front of the canal on the axial
+         * slices around the candidate (discs are not bone; a body's low-density middle is
+         * still enclosed by its cortex) */
+        long kc = lround((p[2] - grid->origin[2]) / grid->g);
+        long hw = lround(4.0 / grid->g);
+        int gaps = 0, tot = 0;
+        for (long q = kc - hw; q <= kc + hw; q++) {
+            if (q < (long)frame->k0 || q > (long)frame->k1)
+                continue;
+            double rd = frame->s[q].raw_depth;
+            gaps += isnan(rd) || rd < 0.5 * frame->body_depth_med;
+            tot++;
+        }
+        double gapfrac = tot ? (double)gaps / tot : 0.5;
+        str[c] *= 0.4 + 1.2 * gapfrac;
+    }
+    sm_strlist_add(notes, "body AP depth median %.1f mm, half-width median %.1f mm",
+                   frame->body_depth_med, frame->body_halfw_med);
+    if (!regular_chain(idx, str, expect, nc, range, discs, &nfinal)) {
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+        sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
+        return false;
+    }
+    /* insert missing discs where the spacing is far larger than its neighbours' */
+    bool changed = true;
+    for (int iter = 0; changed && iter < 20 && nfinal >= 3; iter++) {
+        changed = false;
+        for (size_t d = 0; d + 1 < nfinal; d++) {
+            double gapv = discs[d + 1].s - discs[d].s;
+            double nb[2];
+            int nn = 0;
+            if (d > 0) nb[nn++] = discs[d].s - discs[d - 1].s;
+            if (d + 2 < nfinal) nb[nn++] = discs[d + 2].s - discs[d + 1].s;
+            if (nn == 0)
+                continue;
+            double ref = nn == 2 ? (nb[0] < nb[1] ? nb[1] : nb[0]) : nb[0];
+            if (gapv < 1.7 * ref)
+                continue;
+            /* deepest point in the middle 60% of the gap */
+            size_t a = (size_t)((discs[d].s + 0.2 * gapv) / PROFILE_STEP_MM);
+            size_t b = (size_t)((discs[d].s + 0.8 * gapv) / PROFILE_STEP_MM);
+            size_t bi = a;
+            for (size_t q = a; q <= b && q < n; q++)
+                if (smooth[q] < smooth[bi])
+                    bi = q;
+            memmove(&discs[d + 2], &discs[d + 1], (nfinal - d - 1) * sizeof *discs);
+            discs[d + 1].s = (double)bi * PROFILE_STEP_MM;
+            discs[d + 1].strength = 0;
+            discs[d + 1].inserted = true;
+            nfinal++;
+            changed = true;
+            sm_strlist_add(notes, "disc inserted by spacing at arc %.0f mm (fused or invisible)",
+                           discs[d + 1].s);
+            break;
+        }
+    }
+    for (size_t d = 0; d < nfinal; d++) {
+        SegDisc *dk = &discs[d];
+        sm_seg_axis_at(grid, frame, dk->s, dk->p, dk->n);
+        size_t q = (size_t)(dk->s / PROFILE_STEP_MM);
+        double base = smooth[q];
+        double top = base;
+        for (long e = -8; e <= 8; e++) {
+            long m = (long)q + e;
+            if (m >= 0 && m < (long)n && smooth[m] > top)
+                top = smooth[m];
+        }
+        double half = base + 0.5 * (top - base);
+        long l = (long)q, r = (long)q;
+        while (l > 0 && (long)q - l < 10 && smooth[l] < half) l--;
+        while (r + 1 < (long)n && r - (long)q < 10 && smooth[r] < half) r++;
+        dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
+        if (dk->half_thick < 1.5) dk->half_thick = 1.5;
+        if (dk->half_thick > 7.0) dk->half_thick = 7.0;
+        refine_plane(grid, frame, dk);
+    }
+    free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str);
+    *discs_out = discs;
+    *n_out = nfinal;
+    return true;
+}

@@ -1,0 +1,65 @@
+/* A tiny built-in 5x7 bitmap font (digits and the letters level names need) for the QC
+ * picture, so segment/ needs no font library. */
+#include "segment_internal.h"
+
+typedef struct Glyph {
+    char c;
+    uint8_t rows[7]; /* 5 bits per row, MSB = leftmost */
+} Glyph;
+
+static const Glyph GLYPHS[] = {
+    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}},
+    {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}},
+    {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
+    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}},
+    {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
+    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}},
+    {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
+    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}},
+    {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
+    {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}},
+    {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
+    {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}},
+    {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
+    {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
+    {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
+    {'o', {0x00, 0x00, 0x0E, 0x11, 0x11, 0x11, 0x0E}},
+    {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
+    {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
+};
+
+static const Glyph *find_glyph(char c)
+{
+    for (size_t g = 0; g < sizeof GLYPHS / sizeof GLYPHS[0]; g++)
+        if (GLYPHS[g].c == c)
+            return &GLYPHS[g];
+    return NULL;
+}
+
+void sm_seg_font_draw(uint8_t *rgb, size_t w, size_t h, long x, long y, const char *text,
+                      int scale, const uint8_t colour[3])
+{
+    if (scale < 1)
+        scale = 1;
+    for (const char *c = text; *c; c++, x += 6 * scale) {
+        const Glyph *gl = find_glyph(*c);
+        if (!gl)
+            continue; /* space or unknown: advance only */
+        for (int r = 0; r < 7; r++)
+            for (int b = 0; b < 5; b++) {
+                if (!(gl->rows[r] & (0x10 >> b)))
+                    continue;
+                for (int sy = 0; sy < scale; sy++)
+                    for (int sx = 0; sx < scale; sx++) {
+                        long px = x + b * scale + sx, py = y + r * scale + sy;
+                        if (px < 0 || py < 0 || px >= (long)w || py >= (long)h)
+                            continue;
+                        uint8_t *o = rgb + 3 * ((size_t)py * w + (size_t)px);
+                        o[0] = colour[0];
+                        o[1] = colour[1];
+                        o[2] = colour[2];
+                    }
+            }
+    }
+}

@@ -1,0 +1,268 @@
+/* Level labelling from anatomical anchors (sacrum, last and first rib-bearing vertebrae,
+ * C2 under the skull, a user override), with transitional anatomy flagged and a
+ * per-vertebra confidence with reasons. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const LEVEL_NAMES[29] = {
+    NULL, "C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4", "T5", "T6",
+    "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1",
+    "Co", "T13"};
+
+const char *sm_seg_level_name(int verse_label)
+{
+    if (verse_label < 1 || verse_label > 28)
+        return NULL;
+    return LEVEL_NAMES[verse_label];
+}
+
+int sm_seg_level_from_name(const char *name)
+{
+    if (!name)
+        return 0;
+    if (!strcmp(name, "sacrum") || !strcmp(name, "S") || !strcmp(name, "S1"))
+        return SM_VERSE_SACRUM;
+    for (int l = 1; l <= 28; l++)
+        if (!strcmp(name, LEVEL_NAMES[l]))
+            return l;
+    return 0;
+}
+
+/* Labels along the column: vertebra index i (0 = lowest) gets base - i, mapped so that
+ * ids between T12 and L1 and beyond L5 stay VerSe ids. "base" is the label of index 0. */
+static int label_of(int base, size_t i)
+{
+    return base - (int)i;
+}
+
+typedef struct Anchor {
+    const char *what;
+    int base;       /* label of the lowest valid vertebra implied by this anchor */
+    size_t at;      /* index (in the valid list) of the anchored vertebra */
+} Anchor;
+
+bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
+                          const SmSegOptions *opt, const SegGrid *grid, SmStrList *anchors,
+                          SmStrList *notes)
+{
+    (void)grid;
+    /* valid vertebrae, lowest first; all sacral segments form one "S1" (sacrum) */
+    size_t *vi = malloc((n_verts ? n_verts : 1) * sizeof *vi);
+    if (!vi) {
+        sm_error_set(error, SM_ERR_NOMEM, "level labelling: out of memory");
+        return false;
+    }
+    size_t nv = 0;
+    long s1 = -1;  /* index in vi of the sacrum */
+    for (size_t s = 0; s < n_verts; s++) {
+        if (verts[s].verse < 0)
+            continue; /* rejected segment */
+        vi[nv++] = s;
+    }
+    {
+        long seg = sm_seg_sacrum_pick(verts, n_verts);
+        for (size_t a = 0; a < nv && seg >= 0; a++)
+            if ((long)vi[a] == seg)
+                s1 = (long)a;
+        /* ribs on the two vertebrae above it: that was a rib-connected thoracic segment */
+        for (size_t a = (size_t)(s1 + 1); s1 >= 0 && a < nv && a <= (size_t)s1 + 2; a++)
+            if (verts[vi[a]].rib_left || verts[vi[a]].rib_right) {
+                sm_strlist_add(notes, "lateral bone at z %.0f mm spreads like a sacrum but "
+                               "ribs lie just above: not used as an anchor",
+                               verts[vi[s1]].centre[2]);
+                s1 = -1;
+            }
+        if (s1 >= 0 && (long)vi[s1] != seg)
+            s1 = -1;
+        if (s1 >= 0 && s1 + 1 < (long)nv && verts[vi[s1 + 1]].touches_pelvis) {
+            sm_strlist_add(notes, "vertebra above the sacrum touches the pelvis: lumbar "
+                           "vertebra with transverse process contact or sacralisation");
+            sm_strlist_add(&verts[vi[s1 + 1]].reasons,
+                           "touches the pelvis: possible sacralisation (transitional vertebra)");
+        }
+    }
+    if (s1 > 0) {
+        /* segments below S1 are sacrum/coccyx too: mark them merged (verse 26 later) */
+        for (long a = 0; a < s1; a++)
+            verts[vi[a]].verse = SM_VERSE_SACRUM;
+    }
+    Anchor anc[8];
+    int na = 0;
+    if (opt && opt->has_anchor) {
+        int lvl = sm_seg_level_from_name(opt->anchor_level);
+        long best = -1;
+        double bestd = INFINITY;
+        for (size_t a = 0; a < nv; a++) {
+            const SegVert *vt = &verts[vi[a]];
+            double d = fabs(vt->centre[2] - opt->anchor_z_mm);
+            if (d < bestd) {
+                bestd = d;
+                best = (long)a;
+            }
+        }
+        if (best >= 0 && lvl > 0) {
+            int at_label = lvl == SM_VERSE_T13 ? SM_VERSE_T12 + 1 : lvl;
+            anc[na++] = (Anchor){"user anchor", at_label + (int)best, (size_t)best};
+        }
+    }
+    if (s1 >= 0)
+        anc[na++] = (Anchor){"sacrum (S1 joined to the pelvis)", SM_VERSE_L5 + (int)s1 + 1,
+                             (size_t)s1};
+    /* T12: the lowest rib-bearing vertebra, if a rib-free, non-sacral, whole vertebra lies
+     * below it. T1: the highest rib-bearing vertebra, if a rib-free whole vertebra lies
+     * above it. A rib missed in between cannot fake either. */
+    long t12 = -1, t1 = -1, lowest_rib = -1, highest_rib = -1;
+    for (size_t a = 0; a < nv; a++)
+        if (verts[vi[a]].rib_left || verts[vi[a]].rib_right) {
+            if (lowest_rib < 0)
+                lowest_rib = (long)a;
+            highest_rib = (long)a;
+        }
+    if (lowest_rib > 0) {
+        const SegVert *below = &verts[vi[lowest_rib - 1]];
+        if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1))
+            t12 = lowest_rib;
+    }
+    if (highest_rib >= 0 && highest_rib + 1 < (long)nv) {
+        const SegVert *above = &verts[vi[highest_rib + 1]];
+        if (!above->partial && (t12 < 0 || highest_rib > t12 + 3))
+            t1 = highest_rib;
+    }
+    if (t12 >= 0)
+        anc[na++] = (Anchor){"last rib-bearing vertebra (T12)", SM_VERSE_T12 + (int)t12,
+                             (size_t)t12};
+    if (t1 >= 0)
+        anc[na++] = (Anchor){"first rib-bearing vertebra (T1)", SM_VERSE_T1 + (int)t1,
+                             (size_t)t1};
+    for (size_t a = 0; a < nv; a++)
+        if (verts[vi[a]].cervical_top && a + 1 == nv)
+            anc[na++] = (Anchor){"C2 (dens with the C1 arch in front)", 2 + (int)a, a};
+
+    int base = 0;
+    double conf0 = 0.2;
+    const char *transitional = NULL;
+    bool t13 = false;
+    char trbuf[160];
+    if (na == 0) {
+        /* unanchored: guess from morphology, say so */
+        bool any_rib = false;
+        for (size_t a = 0; a < nv; a++)
+            any_rib |= verts[vi[a]].rib_left || verts[vi[a]].rib_right;
+        if (!any_rib)
+            base = SM_VERSE_L5; /* rib-free column without sacrum: assume the lowest is L5 */
+        else
+            base = SM_VERSE_T12; /* ribs everywhere: assume the lowest is T12 */
+        sm_strlist_add(anchors, "none (unanchored: levels are a field-of-view guess)");
+        sm_strlist_add(notes, "no labelling anchor in view: level names are a guess");
+    } else if (opt && opt->has_anchor && na > 0 && !strcmp(anc[0].what, "user anchor")) {
+        base = anc[0].base;
+        conf0 = 0.95;
+        sm_strlist_add(anchors, "user anchor: %s at z = %.1f mm", opt->anchor_level,
+                       opt->anchor_z_mm);
+    } else {
+        /* sacrum first, then ribs; disagreement by one = transitional anatomy */
+        int s_base = 0, t12_base = 0, t1_base = 0, c2_base = 0;
+        for (int q = 0; q < na; q++) {
+            if (!strncmp(anc[q].what, "sacrum", 6)) s_base = anc[q].base;
+            else if (!strncmp(anc[q].what, "last rib", 8)) t12_base = anc[q].base;
+            else if (!strncmp(anc[q].what, "first rib", 9)) t1_base = anc[q].base;
+            else if (!strncmp(anc[q].what, "C2", 2)) c2_base = anc[q].base;
+        }
+        int agree = 0;
+        if (s_base) {
+            base = s_base;
+            sm_strlist_add(anchors, "sacrum");
+        } else if (t12_base) {
+            base = t12_base;
+        } else if (t1_base) {
+            base = t1_base;
+        } else {
+            base = c2_base;
+        }
+        if (t12_base) {
+            sm_strlist_add(anchors, "last rib-bearing vertebra = T12");
+            if (t12_base == base) agree++;
+            else if (s_base) {
+                int lumbar = (int)(t12 - s1 - 1);
+                snprintf(trbuf, sizeof trbuf,
+                         "transitional lumbosacral anatomy: %d rib-free vertebrae between the "
+                         "last rib and the sacrum", lumbar);
+                transitional = trbuf;
+                sm_strlist_add(notes, "%s", trbuf);
+                if (lumbar == 6 || lumbar == 4)
+                    base = t12_base; /* VerSe: T12 by its rib, L6 / 4 lumbar below */
+            }
+        }
+        if (t1_base) {
+            sm_strlist_add(anchors, "first rib-bearing vertebra = T1");
+            if (t1_base == base) agree++;
+            else if (t12_base && t1 - t12 == 12) {
+                sm_strlist_add(notes, "13 rib-bearing vertebrae: T13 present");
+                transitional = "13 rib-bearing vertebrae (T13)";
+                t13 = true;
+            } else if (t12_base && t1 - t12 == 10) {
+                sm_strlist_add(notes, "11 rib-bearing vertebrae");
+                transitional = "11 rib-bearing vertebrae";
+            }
+        }
+        if (c2_base) {
+            sm_strlist_add(anchors, "C2 (dens with the C1 arch in front)");
+            if (c2_base == base) agree++;
+        }
+        conf0 = agree >= 1 ? 0.95 : 0.85;
+        if (s_base && t12_base && t12_base != s_base)
+            conf0 = 0.5;
+    }
+    for (size_t a = 0; a < nv; a++) {
+        SegVert *vt = &verts[vi[a]];
+        if (s1 >= 0 && (long)a < s1)
+            continue; /* merged into the sacrum */
+        int lab;
+        if (s1 >= 0 && (long)a == s1) {
+            lab = SM_VERSE_SACRUM;
+        } else if (t13 && (long)a == t12) {
+            lab = SM_VERSE_T13;
+        } else if (t13 && (long)a > t12) {
+            lab = label_of(base, a) + 1;
+        } else {
+            lab = label_of(base, a);
+            if (lab >= SM_VERSE_SACRUM)
+                lab = SM_VERSE_L6; /* below L5 but not the detected sacrum */
+        }
+        if (lab < 1) {
+            vt->verse = -1; /* above C1: not a vertebra */
+            continue;
+        }
+        vt->verse = lab;
+        double c = conf0;
+        if (na > 0) {
+            size_t far = (size_t)-1;
+            for (int q = 0; q < na; q++) {
+                size_t d = anc[q].at > a ? anc[q].at - a : a - anc[q].at;
+                if (d < far) far = d;
+            }
+            c -= 0.02 * (double)far;
+            for (int q = 0; q < na; q++)
+                sm_strlist_add(&vt->anchors, "%s", anc[q].what);
+        } else {
+            sm_strlist_add(&vt->reasons, "unanchored: no sacrum, rib or C2 anchor in view");
+        }
+        if (transitional && lab >= SM_VERSE_T12 - 1) {
+            c = fmin(c, 0.5);
+            sm_strlist_add(&vt->reasons, "%s", transitional);
+        }
+        if (vt->partial) {
+            c *= 0.9;
+            sm_strlist_add(&vt->reasons, "partly outside the field of view");
+        }
+        if (c < 0.05) c = 0.05;
+        if (c > 1) c = 1;
+        vt->confidence = c;
+    }
+    free(vi);
+    return true;
+}

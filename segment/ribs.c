@@ -1,0 +1,169 @@
+/* Ribs and pelvis: bone lateral to the column core that reaches far from the canal. Rib
+ * attachments (the rib passing the transverse-process tip) are assigned to the segment
+ * between disc planes; components reaching below the sacral promontory are pelvis. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define CORE_HALF_MM 36.0   /* lateral half-width of the column core */
+#define SHELL_MM 8.0        /* attachment shell just outside the core */
+#define RIB_REACH_MM 55.0   /* lateral reach of a rib of >= ~4 cm (VerSe T12 rule) */
+#define STUMP_REACH_MM 46.0 /* shorter lateral bone: stump rib or long process */
+
+typedef struct CompInfo {
+    double reach;      /* max |dx| */
+    double zmin;
+    double side_sum;   /* sum of sign(dx) */
+    size_t count;
+} CompInfo;
+
+bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
+                      const SegFrame *frame, const SegDisc *discs, size_t n_discs,
+                      SegVert *verts, size_t n_verts, double sacrum_top_z, uint8_t *rib)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g;
+    uint32_t *lab = malloc(grid->n * sizeof *lab);
+    if (!lab) {
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
+    }
+    long margin = (long)(10.0 / g);
+    for (size_t k = 0; k < nz; k++) {
+        const SegSlice *sl = NULL;
+        if ((long)k >= (long)frame->k0 - margin && (long)k <= (long)frame->k1 + margin)
+            sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t v = seg_idx(grid->dims, i, j, k);
+                rib[v] = 0;
+                if (!sl || !bone[v])
+                    continue;
+                double dx = grid->origin[0] + g * (double)i - sl->cx;
+                if (fabs(dx) >= CORE_HALF_MM)
+                    rib[v] = 1;
+            }
+    }
+    uint32_t nc = 0;
+    if (!sm_seg_components_label(error, rib, grid->dims, 26, lab, &nc)) {
+        free(lab);
+        return false;
+    }
+    CompInfo *ci = calloc((size_t)nc + 1, sizeof *ci);
+    size_t *att = calloc(2 * (n_verts ? n_verts : 1), sizeof *att);
+    if (!ci || !att) {
+        free(ci);
+        free(att);
+        free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
+    }
+    for (uint32_t c = 0; c <= nc; c++)
+        ci[c].zmin = INFINITY;
+    for (size_t k = 0; k < nz; k++) {
+        const SegSlice *sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
+        double z = grid->origin[2] + g * (double)k;
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t v = seg_idx(grid->dims, i, j, k);
+                uint32_t c = lab[v];
+                if (!c)
+                    continue;
+                double dx = grid->origin[0] + g * (double)i - sl->cx;
+                if (fabs(dx) > ci[c].reach) ci[c].reach = fabs(dx);
+                if (z < ci[c].zmin) ci[c].zmin = z;
+                ci[c].side_sum += dx > 0 ? 1 : -1;
+                ci[c].count++;
+            }
+    }
+    /* Attachments of far-reaching, non-pelvic components: shell voxels just outside the
+     * core near the canal's AP level, counted per slice. One component may hold several
+     * ribs (joined laterally), so its shell voxels are split into runs along z (one run per
+     * rib crossing the shell). A rib descends as it runs laterally, so each run is placed
+     * at its top (near the costotransverse joint) and assigned to one segment. */
+    uint32_t *fid = calloc((size_t)nc + 1, sizeof *fid);
+    if (!fid) {
+        free(ci); free(att); free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
+    }
+    uint32_t nf = 0;
+    for (uint32_t c = 1; c <= nc; c++) {
+        bool pelvis = !isnan(sacrum_top_z) && ci[c].zmin < sacrum_top_z - 10.0;
+        if (ci[c].reach >= STUMP_REACH_MM && !pelvis)
+            fid[c] = ++nf;
+    }
+    size_t hn = (size_t)nf * 2 * nz;
+    uint32_t *hist = calloc(hn ? hn : 1, sizeof *hist);
+    if (!hist) {
+        free(fid); free(ci); free(att); free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
+    }
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        const SegSlice *sl = &frame->s[k];
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                uint32_t c = lab[seg_idx(grid->dims, i, j, k)];
+                if (!c || !fid[c])
+                    continue;
+                double dx = grid->origin[0] + g * (double)i - sl->cx;
+                double dy = grid->origin[1] + g * (double)j - sl->cy;
+                if (fabs(dx) >= CORE_HALF_MM + SHELL_MM || dy < -30.0 || dy > 45.0)
+                    continue;
+                hist[((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k]++;
+            }
+    }
+    for (uint32_t c = 1; c <= nc; c++) {
+        if (!fid[c])
+            continue;
+        for (int side = 0; side < 2; side++) {
+            const uint32_t *h = hist + ((size_t)(fid[c] - 1) * 2 + (size_t)side) * nz;
+            /* runs from the top (superior) down, bridging gaps of up to 2 slices */
+            long k = (long)frame->k1;
+            while (k >= (long)frame->k0) {
+                if (!h[k]) {
+                    k--;
+                    continue;
+                }
+                long top = k, gap = 0;
+                uint32_t total = 0;
+                while (k >= (long)frame->k0 && gap <= 2) {
+                    if (h[k]) {
+                        total += h[k];
+                        gap = 0;
+                    } else {
+                        gap++;
+                    }
+                    k--;
+                }
+                if (total < 2)
+                    continue;
+                const SegSlice *sl = &frame->s[top];
+                double p[3] = {sl->cx + (side == 0 ? 1.0 : -1.0) * (CORE_HALF_MM + 0.5 * SHELL_MM),
+                               sl->cy, grid->origin[2] + g * (double)top};
+                size_t seg = sm_seg_segment_of(discs, n_discs, p);
+                if (seg >= n_verts)
+                    continue;
+                att[2 * seg + (size_t)side] += total;
+                if (ci[c].reach > verts[seg].rib_reach_mm)
+                    verts[seg].rib_reach_mm = ci[c].reach;
+            }
+        }
+    }
+    free(hist);
+    free(fid);
+    for (size_t s = 0; s < n_verts; s++) {
+        bool far = verts[s].rib_reach_mm >= RIB_REACH_MM;
+        verts[s].rib_left = far && att[2 * s] >= 2;
+        verts[s].rib_right = far && att[2 * s + 1] >= 2;
+    }
+    /* rib mask: every far-reaching lateral component (ribs, pelvis, scapula) */
+    for (size_t v = 0; v < grid->n; v++)
+        rib[v] = lab[v] && ci[lab[v]].reach >= STUMP_REACH_MM;
+    free(att);
+    free(ci);
+    free(lab);
+    return true;
+}

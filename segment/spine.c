@@ -1,0 +1,703 @@
+/* The spine segmentation pipeline: working grid, masks, canal, discs, anchors and labels,
+ * then the CT-grid label and sub-region volumes and the per-vertebra records. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Shared state of one run. */
+typedef struct SegRun {
+    const SmVolume *ct;       /* I16 view of the CT */
+    SegGrid grid;
+    uint8_t *body, *bone, *filled, *rib, *vmask, *vin;
+    SegThresholds thr;
+    SegFrame frame;
+    SegDisc *discs;
+    size_t n_discs;
+    SegVert *verts;           /* n_discs + 1 segments, lowest first */
+    size_t n_verts;
+    double t[8];              /* stage end times (notes) */
+} SegRun;
+
+static void run_free(SegRun *r)
+{
+    sm_seg_grid_free(&r->grid);
+    free(r->body);
+    free(r->bone);
+    free(r->filled);
+    free(r->rib);
+    free(r->vmask);
+    free(r->vin);
+    sm_seg_frame_free(&r->frame);
+    free(r->discs);
+    if (r->verts)
+        for (size_t s = 0; s < r->n_verts; s++) {
+            sm_strlist_clear(&r->verts[s].anchors);
+            sm_strlist_clear(&r->verts[s].reasons);
+        }
+    free(r->verts);
+    memset(r, 0, sizeof *r);
+}
+
+void sm_seg_spine_destroy(SmSpineSeg *seg)
+{
+    if (!seg)
+        return;
+    sm_volume_destroy(seg->labels);
+    sm_volume_destroy(seg->subregions);
+    for (size_t v = 0; v < seg->n_vertebrae; v++) {
+        sm_strlist_clear(&seg->vertebrae[v].anchors);
+        sm_strlist_clear(&seg->vertebrae[v].reasons);
+    }
+    free(seg->vertebrae);
+    free(seg->canal_lps);
+    sm_strlist_clear(&seg->anchors);
+    sm_strlist_clear(&seg->notes);
+    free(seg);
+}
+
+static bool check_input(SmError **error, const SmVolume *ct)
+{
+    if (!ct || !ct->data) {
+        sm_error_set(error, SM_ERR_USAGE, "spine segmentation: no CT volume given");
+        return false;
+    }
+    if (ct->meta.modality[0] && strcmp(ct->meta.modality, "CT") != 0 && !ct->meta.is_hu) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "spine segmentation needs CT in Hounsfield units; series %s is %s",
+                     ct->meta.series_uid[0] ? ct->meta.series_uid : "(no UID)",
+                     ct->meta.modality);
+        return false;
+    }
+    for (int a = 0; a < 3; a++)
+        if (ct->dims[a] < 2) {
+            sm_error_set(error, SM_ERR_UNSUPPORTED,
+                         "spine segmentation needs a 3D volume (dims %zu x %zu x %zu)",
+                         ct->dims[0], ct->dims[1], ct->dims[2]);
+            return false;
+        }
+    return true;
+}
+
+/* Grid, masks, thresholds, canal and body axis: everything before discs. */
+static bool run_front(SmError **error, SegRun *r, SmSpineSeg *seg)
+{
+    r->t[0] = now_s();
+    if (!sm_seg_grid_build(error, r->ct, &r->grid))
+        return false;
+    r->t[1] = now_s();
+    size_t n = r->grid.n;
+    r->body = malloc(n);
+    r->bone = malloc(n);
+    r->filled = malloc(n);
+    if (!r->body || !r->bone || !r->filled) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    if (!sm_seg_body_mask(error, &r->grid, r->body))
+        return false;
+    if (!sm_seg_thresholds_compute(error, &r->grid, r->body, &r->thr))
+        return false;
+    seg->soft_tissue_hu = r->thr.soft;
+    seg->bone_low_hu = r->thr.lo;
+    seg->bone_high_hu = r->thr.hi;
+    sm_strlist_add(&seg->notes,
+                   "thresholds from the scan: soft tissue %.0f HU (sigma %.0f), bone grow %.0f "
+                   "HU, bone seed %.0f HU", r->thr.soft, r->thr.soft_sigma, r->thr.lo, r->thr.hi);
+    if (!sm_seg_bone_mask(error, &r->grid, r->body, &r->thr, r->bone, r->filled))
+        return false;
+    r->t[2] = now_s();
+    if (!sm_seg_canal_track(error, &r->grid, r->bone, r->body, &r->thr, &r->frame, &seg->notes))
+        return false;
+    sm_seg_column_body_axis(&r->grid, r->filled, &r->frame);
+    r->t[3] = now_s();
+    return true;
+}
+
+/* True when p lies in the slab of a disc (its half thickness + 1 mm) inside the body
+ * footprint of the slice frame sl. */
+static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *sl,
+                          const double p[3])
+{
+    for (size_t d = 0; d < n_discs; d++) {
+        const SegDisc *q = &discs[d];
+        double w[3] = {p[0] - q->p[0], p[1] - q->p[1], p[2] - q->p[2]};
+        double h = q->n[0] * w[0] + q->n[1] * w[1] + q->n[2] * w[2];
+        if (fabs(h) > q->half_thick + 1.0)
+            continue;
+        double ix = w[0] - h * q->n[0], iy = w[1] - h * q->n[1];
+        double ax = ix / (sl->half_width + 2.0), ay = iy / (0.5 * sl->depth + 2.0);
+        return ax * ax + ay * ay <= 1.0;
+    }
+    return false;
+}
+
+/* Frame slice at LPS z, extended by the nearest end within 10 mm of the tracked range. */
+static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, SegSlice *sl)
+{
+    if (sm_seg_frame_at(frame, grid, z, sl))
+        return true;
+    double z0 = grid->origin[2] + grid->g * (double)frame->k0;
+    double z1 = grid->origin[2] + grid->g * (double)frame->k1;
+    if (z < z0 - 10.0 || z > z1 + 10.0)
+        return false;
+    return sm_seg_frame_at(frame, grid, z < z0 ? z0 : z1, sl);
+}
+
+/* Limits a CT row (j, k) to the columns that can hold spine (the box around the canal
+ * used by native_pass), when the row lies in one axial plane; false when none can. */
+static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A[3][4],
+                      size_t nx, size_t j, size_t k, size_t *i_lo, size_t *i_hi)
+{
+    double p0[3];
+    for (int a = 0; a < 3; a++)
+        p0[a] = A[a][1] * (double)j + A[a][2] * (double)k + A[a][3];
+    if (fabs(A[2][0]) * (double)nx > 0.25)
+        return true; /* oblique row: tested voxel by voxel */
+    SegSlice sl;
+    if (!frame_at_ext(frame, grid, p0[2], &sl))
+        return false;
+    double lo = 0, hi = (double)nx - 1;
+    const double bounds[2][2] = {{-64.0, 64.0},
+                                 {-(sl.ry_ant + sl.depth + 16.0), sl.ry_post + 74.0}};
+    const double c0[2] = {p0[0] - sl.cx, p0[1] - sl.cy}, c1[2] = {A[0][0], A[1][0]};
+    for (int q = 0; q < 2; q++) {
+        /* margin of 2 mm for the frame's change with z inside the row */
+        double b0 = bounds[q][0] - 2.0, b1 = bounds[q][1] + 2.0;
+        if (fabs(c1[q]) < 1e-9) {
+            if (c0[q] < b0 || c0[q] > b1)
+                return false;
+            continue;
+        }
+        double t0 = (b0 - c0[q]) / c1[q], t1 = (b1 - c0[q]) / c1[q];
+        if (t0 > t1) {
+            double t = t0;
+            t0 = t1;
+            t1 = t;
+        }
+        if (t0 > lo) lo = t0;
+        if (t1 < hi) hi = t1;
+    }
+    if (lo > hi)
+        return false;
+    *i_lo = (size_t)floor(lo);
+    *i_hi = (size_t)ceil(hi) + 1;
+    if (*i_hi > nx)
+        *i_hi = nx;
+    return true;
+}
+
+/* Per-label accumulators merged after the parallel pass (integers: exact at any thread
+ * count). */
+typedef struct LabelAcc {
+    uint64_t n, nb;
+    uint64_t si, sj, sk;      /* index sums, whole vertebra */
+    uint64_t bi, bj, bk;      /* index sums, body */
+    uint8_t edge;
+} LabelAcc;
+
+/* Native (CT-grid) pass: labels from the segments (in_labels == NULL) or from an imported
+ * label map, sub-regions from the frame. */
+static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
+                        SmSpineSeg *seg, LabelAcc *acc_out /* [29] */)
+{
+    const SmVolume *ct = r->ct;
+    SmVolume *lab = sm_volume_create(error, ct->dims, SM_VOXEL_U8);
+    SmVolume *sub = lab ? sm_volume_create(error, ct->dims, SM_VOXEL_U8) : NULL;
+    if (!lab || !sub) {
+        sm_volume_destroy(lab);
+        return false;
+    }
+    sm_volume_copy_geometry(lab, ct);
+    sm_volume_copy_geometry(sub, ct);
+    int nt = sm_omp_threads();
+    LabelAcc *acc = calloc((size_t)nt * 29, sizeof *acc);
+    /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
+     * for the record's body centroid (for the sacrum only S1, its top segment) */
+    int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
+    double *seg_c1z = malloc((r->n_verts + 1) * sizeof *seg_c1z);
+    if (!acc || !seg_label || !seg_c1z) {
+        free(acc);
+        free(seg_label);
+        free(seg_c1z);
+        sm_volume_destroy(lab);
+        sm_volume_destroy(sub);
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    for (size_t s = 0; s < r->n_verts; s++)
+        seg_label[s] = r->verts[s].verse > 0 ? r->verts[s].verse : 0;
+    for (size_t s = 0; s <= r->n_verts; s++)
+        seg_c1z[s] = (s < r->n_verts && r->verts[s].cervical_top && r->verts[s].verse == 2)
+                         ? r->verts[s].c1_z
+                         : NAN;
+    for (size_t s = 0; s < r->n_verts; s++)
+        seg_label[r->n_verts + 1 + s] =
+            seg_label[s] != SM_VERSE_SACRUM ||
+            !(s + 1 < r->n_verts && seg_label[s + 1] == SM_VERSE_SACRUM);
+    const size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
+    const int16_t *hu = ct->data;
+    uint8_t *lo = lab->data, *so = sub->data;
+    const SegGrid *grid = &r->grid;
+    const SegFrame *frame = &r->frame;
+    const uint8_t *vmask = r->vmask, *vin = r->vin;
+    const SegDisc *discs = r->discs;
+    const size_t n_discs = r->n_discs, n_verts = r->n_verts;
+    const double edge = r->thr.edge, bone_lo = r->thr.lo, soft = r->thr.soft;
+    const void *inl = in_labels ? in_labels->data : NULL;
+    const SmVoxelType intype = in_labels ? in_labels->type : SM_VOXEL_U8;
+    double A[3][4];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 4; b++)
+            A[a][b] = ct->affine[a][b];
+#pragma omp parallel for default(none) \
+    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, acc, inl, A) \
+    firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype) schedule(static)
+    for (size_t k = 0; k < nz; k++) {
+        LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
+        const double g = grid->g;
+        for (size_t j = 0; j < ny; j++) {
+            size_t i_lo = 0, i_hi = nx;
+            if (!inl && !row_range(grid, frame, A, nx, j, k, &i_lo, &i_hi))
+                continue;
+            for (size_t i = i_lo; i < i_hi; i++) {
+                size_t v = i + nx * (j + ny * k);
+                double p[3];
+                for (int a = 0; a < 3; a++)
+                    p[a] = A[a][0] * (double)i + A[a][1] * (double)j + A[a][2] * (double)k +
+                           A[a][3];
+                int label = 0;
+                bool body_ok = true;
+                if (inl) {
+                    int lv = intype == SM_VOXEL_U8 ? ((const uint8_t *)inl)[v]
+                                                   : ((const uint16_t *)inl)[v];
+                    label = (lv >= 1 && lv <= 28) ? lv : 0;
+                }
+                SegSlice sl;
+                bool have = frame_at_ext(frame, grid, p[2], &sl);
+                double dx = 0, dy = 0;
+                if (have) {
+                    dx = p[0] - sl.cx;
+                    dy = p[1] - sl.cy;
+                    if (fabs(dx) > 64.0 || dy < -(sl.ry_ant + sl.depth + 16.0) ||
+                        dy > sl.ry_post + 74.0)
+                        have = false;
+                }
+                if (!have && !label)
+                    continue;
+                if (!inl) {
+                    /* trilinear of the working-grid vertebra mask */
+                    double x = (p[0] - grid->origin[0]) / g, y = (p[1] - grid->origin[1]) / g,
+                           z = (p[2] - grid->origin[2]) / g;
+                    double m = 0, mi = 0;
+                    if (x >= 0 && y >= 0 && z >= 0 && x < (double)grid->dims[0] - 1 &&
+                        y < (double)grid->dims[1] - 1 && z < (double)grid->dims[2] - 1) {
+                        size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
+                        double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+                        for (int c = 0; c < 8; c++) {
+                            size_t q = seg_idx(grid->dims, i0 + (c & 1), j0 + ((c >> 1) & 1),
+                                               k0 + ((c >> 2) & 1));
+                            double w = ((c & 1) ? fx : 1 - fx) * ((c & 2) ? fy : 1 - fy) *
+                                       ((c & 4) ? fz : 1 - fz);
+                            if (vmask[q])
+                                m += w;
+                            if (vin[q])
+                                mi += w;
+                        }
+                    }
+                    /* inside the working mask and not soft tissue, or near it and bone */
+                    /* interior of the filled working mask: marrow of any density (fatty
+                     * marrow can be near 0 HU), not gas; surface:
+                     * the 50 % partial-volume level between soft tissue and the densest
+                     * bone among the 6 neighbours */
+                    bool member = mi >= 0.5 && hu[v] >= -300;
+                    if (!member && m >= 0.15 && hu[v] >= edge) {
+                        double nb = hu[v];
+                        if (i > 0 && hu[v - 1] > nb) nb = hu[v - 1];
+                        if (i + 1 < nx && hu[v + 1] > nb) nb = hu[v + 1];
+                        if (j > 0 && hu[v - nx] > nb) nb = hu[v - nx];
+                        if (j + 1 < ny && hu[v + nx] > nb) nb = hu[v + nx];
+                        if (k > 0 && hu[v - nx * ny] > nb) nb = hu[v - nx * ny];
+                        if (k + 1 < nz && hu[v + nx * ny] > nb) nb = hu[v + nx * ny];
+                        if (nb < bone_lo)
+                            nb = bone_lo;
+                        member = hu[v] >= 0.5 * (soft + nb);
+                    }
+                    /* the disc space is not vertebra, whatever the filling bridged */
+                    if (member && have && hu[v] < bone_lo && in_disc_space(discs, n_discs, &sl, p))
+                        member = false;
+                    if (member) {
+                        size_t s = sm_seg_segment_of(discs, n_discs, p);
+                        if (s < n_verts) {
+                            label = seg_label[s];
+                            body_ok = seg_label[n_verts + 1 + s] != 0;
+                            /* C1: bone of the C1+C2 segment above the arch level, off the dens */
+                            if (!isnan(seg_c1z[s]) && p[2] >= seg_c1z[s] && have) {
+                                double ddx = p[0] - sl.bx, ddy = p[1] - sl.by;
+                                double rd = 0.6 * sl.half_width;
+                                if (rd < 4.0) rd = 4.0;
+                                if (ddx * ddx + ddy * ddy > rd * rd)
+                                    label = 1;
+                            }
+                        }
+                    }
+                }
+                uint8_t code = 0;
+                if (label) {
+                    code = have ? sm_seg_subregion_classify(&sl, p) : 0;
+                    if (label == 1 && code == SM_SUB_BODY)
+                        code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
+                    lo[v] = (uint8_t)label;
+                    LabelAcc *la = &ta[label];
+                    la->n++;
+                    la->si += i;
+                    la->sj += j;
+                    la->sk += k;
+                    if (code == SM_SUB_BODY && body_ok) {
+                        la->nb++;
+                        la->bi += i;
+                        la->bj += j;
+                        la->bk += k;
+                    }
+                    if (i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz)
+                        la->edge = 1;
+                } else if (have) {
+                    double ry = dy < 0 ? sl.ry_ant : sl.ry_post;
+                    double e = dx * dx / (sl.rx * sl.rx) + dy * dy / (ry * ry);
+                    if (e <= 1.0 && hu[v] < bone_lo) {
+                        code = SM_SUB_CANAL;
+                    } else if (hu[v] < bone_lo && hu[v] > soft - 100 && n_discs > 0) {
+                        if (in_disc_space(discs, n_discs, &sl, p))
+                            code = SM_SUB_DISC;
+                    }
+                }
+                so[v] = code;
+            }
+        }
+    }
+    /* merge per-thread accumulators in thread order */
+    for (int t = 0; t < nt; t++)
+        for (int l = 0; l < 29; l++) {
+            const LabelAcc *a = &acc[(size_t)t * 29 + l];
+            LabelAcc *o = &acc_out[l];
+            o->n += a->n; o->nb += a->nb;
+            o->si += a->si; o->sj += a->sj; o->sk += a->sk;
+            o->bi += a->bi; o->bj += a->bj; o->bk += a->bk;
+            o->edge |= a->edge;
+        }
+    free(acc);
+    free(seg_label);
+    free(seg_c1z);
+    seg->labels = lab;
+    seg->subregions = sub;
+    return true;
+}
+
+/* Records for every label present, superior to inferior. */
+static bool build_records(SmError **error, SegRun *r, SmSpineSeg *seg, const LabelAcc *acc,
+                          bool imported)
+{
+    /* superior-to-inferior order of VerSe ids: C1..T12, T13, L1..L6, sacrum, coccyx */
+    static const int order[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                18, 19, 28, 20, 21, 22, 23, 24, 25, 26, 27};
+    size_t count = 0;
+    for (size_t q = 0; q < sizeof order / sizeof order[0]; q++)
+        if (acc[order[q]].n > 0)
+            count++;
+    seg->vertebrae = calloc(count ? count : 1, sizeof *seg->vertebrae);
+    if (!seg->vertebrae) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    for (size_t q = 0; q < sizeof order / sizeof order[0]; q++) {
+        int l = order[q];
+        const LabelAcc *a = &acc[l];
+        if (a->n == 0)
+            continue;
+        SmVertebra *vt = &seg->vertebrae[seg->n_vertebrae++];
+        const char *name = sm_seg_level_name(l);
+        strncpy(vt->level, name ? name : "?", sizeof vt->level - 1);
+        vt->verse_label = l;
+        vt->n_voxels = (size_t)a->n;
+        vt->n_body_voxels = (size_t)a->nb;
+        double ijk[3] = {(double)a->si / (double)a->n, (double)a->sj / (double)a->n,
+                         (double)a->sk / (double)a->n};
+        sm_volume_index_to_lps(r->ct, ijk, vt->vertebra_centroid_lps);
+        if (a->nb > 0) {
+            double bijk[3] = {(double)a->bi / (double)a->nb, (double)a->bj / (double)a->nb,
+                              (double)a->bk / (double)a->nb};
+            sm_volume_index_to_lps(r->ct, bijk, vt->centroid_lps);
+        } else {
+            memcpy(vt->centroid_lps, vt->vertebra_centroid_lps, sizeof vt->centroid_lps);
+        }
+        vt->partial = a->edge != 0;
+        if (imported) {
+            vt->confidence = 1.0;
+            sm_strlist_add(&vt->anchors, "imported labels");
+            continue;
+        }
+        /* confidence and reasons from the segment(s) that carry this label */
+        double conf = 1.0;
+        bool found = false;
+        for (size_t s = 0; s < r->n_verts; s++) {
+            SegVert *sv = &r->verts[s];
+            if (sv->verse != l)
+                continue;
+            if (!found) {
+                for (size_t m = 0; m < sv->anchors.n; m++)
+                    sm_strlist_add(&vt->anchors, "%s", sv->anchors.items[m]);
+                for (size_t m = 0; m < sv->reasons.n; m++)
+                    sm_strlist_add(&vt->reasons, "%s", sv->reasons.items[m]);
+                if (sv->confidence > 0)
+                    conf = sv->confidence;
+            }
+            found = true;
+            if (s > 0 && (r->discs[s - 1].inserted))
+                conf -= 0.1;
+            if (s < r->n_discs && r->discs[s].inserted)
+                conf -= 0.1;
+        }
+        if (vt->partial && !found)
+            conf *= 0.9;
+        if (vt->partial)
+            sm_strlist_add(&vt->reasons, "touches the edge of the field of view");
+        if (conf < 0.05) conf = 0.05;
+        vt->confidence = conf;
+    }
+    return true;
+}
+
+static bool canal_points(SmError **error, SegRun *r, SmSpineSeg *seg)
+{
+    size_t nk = r->frame.k1 - r->frame.k0 + 1;
+    seg->canal_lps = malloc(nk * sizeof *seg->canal_lps);
+    if (!seg->canal_lps) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    for (size_t q = 0; q < nk; q++) {
+        size_t k = r->frame.k1 - q;
+        const SegSlice *sl = &r->frame.s[k];
+        seg->canal_lps[q][0] = sl->cx;
+        seg->canal_lps[q][1] = sl->cy;
+        seg->canal_lps[q][2] = r->grid.origin[2] + r->grid.g * (double)k;
+    }
+    seg->n_canal = nk;
+    return true;
+}
+
+/* Segments between disc planes, lowest first. */
+static bool build_segments(SmError **error, SegRun *r)
+{
+    r->n_verts = r->n_discs + 1;
+    r->verts = calloc(r->n_verts, sizeof *r->verts);
+    if (!r->verts) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    double len = r->frame.s[r->frame.k1].arc;
+    for (size_t s = 0; s < r->n_verts; s++) {
+        SegVert *vt = &r->verts[s];
+        vt->lower_disc = s > 0 ? (int)s - 1 : -1;
+        vt->upper_disc = s < r->n_discs ? (int)s : -1;
+        vt->s_lo = s > 0 ? r->discs[s - 1].s : 0;
+        vt->s_hi = s < r->n_discs ? r->discs[s].s : len;
+        double t[3];
+        sm_seg_axis_at(&r->grid, &r->frame, 0.5 * (vt->s_lo + vt->s_hi), vt->centre, t);
+        vt->partial = (s == 0 || s == r->n_discs);
+        vt->verse = 0;
+        /* an end segment shorter than 8 mm is a sliver of a vertebra: dropped */
+        if ((s == 0 || s == r->n_discs) && vt->s_hi - vt->s_lo < 8.0)
+            vt->verse = -1;
+    }
+    return true;
+}
+
+bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *opt,
+                      SmSpineSeg **out)
+{
+    if (!out) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_seg_spine_run: out is NULL");
+        return false;
+    }
+    if (!check_input(error, ct))
+        return false;
+    if (opt && opt->has_anchor && !sm_seg_level_from_name(opt->anchor_level)) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "anchor level \"%s\" is not a vertebra name (expected C1..C7, T1..T13, "
+                     "L1..L6 or S1)", opt->anchor_level ? opt->anchor_level : "(null)");
+        return false;
+    }
+    int saved_threads = sm_omp_threads();
+    if (opt && opt->threads > 0)
+        sm_omp_set_threads(opt->threads);
+    SmVolume *tmp16 = NULL;
+    SegRun r;
+    memset(&r, 0, sizeof r);
+    SmSpineSeg *seg = calloc(1, sizeof *seg);
+    bool ok = seg != NULL;
+    if (!ok)
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+    if (ok && ct->type != SM_VOXEL_I16) {
+        tmp16 = sm_volume_to_i16(error, ct);
+        ok = tmp16 != NULL;
+    }
+    r.ct = tmp16 ? tmp16 : ct;
+    if (ok)
+        ok = run_front(error, &r, seg);
+    if (ok)
+        ok = sm_seg_discs_find(error, &r.grid, &r.frame, &r.thr, &r.discs, &r.n_discs,
+                               &seg->notes);
+    r.t[4] = now_s();
+    if (ok)
+        ok = build_segments(error, &r);
+    if (ok) {
+        r.rib = malloc(r.grid.n);
+        r.vmask = malloc(r.grid.n);
+        if (!r.rib || !r.vmask) {
+            sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+            ok = false;
+        }
+    }
+    if (ok)
+        ok = sm_seg_sacrum_find(error, &r.grid, r.filled, &r.frame, r.verts, r.n_verts);
+    double sacrum_top_z = NAN;
+    if (ok) {
+        long s1 = sm_seg_sacrum_pick(r.verts, r.n_verts);
+        if (s1 >= 0 && r.verts[s1].upper_disc >= 0)
+            sacrum_top_z = r.discs[r.verts[s1].upper_disc].p[2];
+    }
+    if (ok)
+        sm_seg_c2_find(&r.grid, &r.thr, &r.frame, r.verts, r.n_verts);
+    if (ok)
+        ok = sm_seg_ribs_find(error, &r.grid, r.bone, &r.frame, r.discs, r.n_discs, r.verts,
+                              r.n_verts, sacrum_top_z, r.rib);
+    if (ok)
+        ok = sm_seg_vertebra_mask(error, &r.grid, r.filled, &r.frame, r.rib, r.vmask);
+    if (ok) {
+        /* deep interior (one working voxel inside the surface): marrow of any density */
+        r.vin = malloc(r.grid.n);
+        if (!r.vin) {
+            sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+            ok = false;
+        } else {
+            memcpy(r.vin, r.vmask, r.grid.n);
+            const int r1[3] = {1, 1, 1};
+            ok = sm_seg_box_morph(error, r.vin, r.grid.dims, r1, true);
+        }
+    }
+    r.t[5] = now_s();
+    if (ok)
+        ok = sm_seg_levels_assign(error, r.verts, r.n_verts, opt, &r.grid, &seg->anchors,
+                                  &seg->notes);
+    for (size_t s = 0; ok && s < r.n_discs; s++)
+        sm_strlist_add(&seg->notes, "disc %zu: arc %.0f mm, z %.1f mm, half thickness %.1f mm, normal (%.2f %.2f %.2f), strength %.2f%s", s,
+                       r.discs[s].s, r.discs[s].p[2], r.discs[s].half_thick, r.discs[s].n[0], r.discs[s].n[1], r.discs[s].n[2], r.discs[s].strength,
+                       r.discs[s].inserted ? " (inserted)" : "");
+    for (size_t s = 0; ok && s < r.n_verts; s++) {
+        const SegVert *vt = &r.verts[s];
+        sm_strlist_add(&seg->notes,
+                       "segment %zu: arc %.0f-%.0f mm, z %.1f, spread %.0f %s%s%s%s%s rib reach %.0f mm -> %s",
+                       s, vt->s_lo, vt->s_hi, vt->centre[2], vt->sacral_spread_mm, vt->sacral ? "sacral " : "", vt->cervical_top ? "C1+C2 " : "",
+                       vt->rib_left ? "rib-L " : "", vt->rib_right ? "rib-R " : "",
+                       vt->partial ? "partial" : "", vt->rib_reach_mm,
+                       vt->verse > 0 ? sm_seg_level_name(vt->verse) : "-");
+    }
+    LabelAcc acc[29];
+    memset(acc, 0, sizeof acc);
+    double t_native = now_s();
+    if (ok)
+        ok = native_pass(error, &r, NULL, seg, acc);
+    if (ok)
+        sm_strlist_add(&seg->notes,
+                       "timing: working grid %.2f s, masks %.2f s, canal %.2f s, discs %.2f s, "
+                       "anchors and vertebra mask %.2f s, CT-grid labels %.2f s",
+                       r.t[1] - r.t[0], r.t[2] - r.t[1], r.t[3] - r.t[2], r.t[4] - r.t[3],
+                       t_native - r.t[4], now_s() - t_native);
+    if (ok)
+        ok = build_records(error, &r, seg, acc, false);
+    if (ok)
+        ok = canal_points(error, &r, seg);
+    if (ok)
+        sm_strlist_add(&seg->notes, "%zu discs, %zu vertebrae labelled, canal tracked over %.0f mm",
+                       r.n_discs, seg->n_vertebrae,
+                       (double)(r.frame.k1 - r.frame.k0) * r.grid.g);
+    run_free(&r);
+    sm_volume_destroy(tmp16);
+    sm_omp_set_threads(saved_threads);
+    if (!ok) {
+        sm_seg_spine_destroy(seg);
+        return false;
+    }
+    *out = seg;
+    return true;
+}
+
+bool sm_seg_from_labels(SmError **error, const SmVolume *ct, const SmVolume *verse_labels,
+                        const SmSegOptions *opt, SmSpineSeg **out)
+{
+    if (!out || !verse_labels) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_seg_from_labels: labels or out is NULL");
+        return false;
+    }
+    if (!check_input(error, ct))
+        return false;
+    if (verse_labels->type != SM_VOXEL_U8 && verse_labels->type != SM_VOXEL_U16) {
+        sm_error_set(error, SM_ERR_USAGE, "imported labels must be an unsigned integer map "
+                     "(got %s)", sm_voxel_type_name(verse_labels->type));
+        return false;
+    }
+    if (!sm_volume_same_grid(ct, verse_labels, 0.5)) {
+        sm_error_set(error, SM_ERR_GEOMETRY,
+                     "imported labels are not on the CT grid (dims %zu x %zu x %zu vs %zu x %zu "
+                     "x %zu, or a different affine); resample them first",
+                     verse_labels->dims[0], verse_labels->dims[1], verse_labels->dims[2],
+                     ct->dims[0], ct->dims[1], ct->dims[2]);
+        return false;
+    }
+    int saved_threads = sm_omp_threads();
+    if (opt && opt->threads > 0)
+        sm_omp_set_threads(opt->threads);
+    SmVolume *tmp16 = NULL;
+    SegRun r;
+    memset(&r, 0, sizeof r);
+    SmSpineSeg *seg = calloc(1, sizeof *seg);
+    bool ok = seg != NULL;
+    if (!ok)
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+    if (ok && ct->type != SM_VOXEL_I16) {
+        tmp16 = sm_volume_to_i16(error, ct);
+        ok = tmp16 != NULL;
+    }
+    r.ct = tmp16 ? tmp16 : ct;
+    if (ok)
+        ok = run_front(error, &r, seg);
+    LabelAcc acc[29];
+    memset(acc, 0, sizeof acc);
+    if (ok) {
+        sm_strlist_add(&seg->anchors, "imported labels");
+        ok = native_pass(error, &r, verse_labels, seg, acc);
+    }
+    if (ok)
+        ok = build_records(error, &r, seg, acc, true);
+    if (ok)
+        ok = canal_points(error, &r, seg);
+    run_free(&r);
+    sm_volume_destroy(tmp16);
+    sm_omp_set_threads(saved_threads);
+    if (!ok) {
+        sm_seg_spine_destroy(seg);
+        return false;
+    }
+    *out = seg;
+    return true;
+}

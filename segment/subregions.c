@@ -1,0 +1,28 @@
+/* Sub-region of a vertebra voxel from its position relative to the canal and the body
+ * axis on its slice: body, patient-left/right posterolateral (pedicle + facet), posterior
+ * arch, transverse process. */
+#include "segment_internal.h"
+
+#include <math.h>
+
+/* Beyond this lateral distance past the canal wall bone is a transverse process (or rib
+ * head), not pedicle/facet. */
+#define FACET_BAND_MM 18.0
+
+uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3])
+{
+    double dx = p[0] - sl->cx, dy = p[1] - sl->cy;
+    double adx = fabs(dx);
+    uint8_t side = dx > 0 ? SM_SUB_POSTEROLATERAL_L : SM_SUB_POSTEROLATERAL_R;
+    if (dy < -sl->ry_ant) {
+        double bdx = fabs(p[0] - sl->bx);
+        if (bdx <= sl->half_width * 1.1 + 3.0)
+            return SM_SUB_BODY;
+        return adx > sl->rx + FACET_BAND_MM ? SM_SUB_TRANSVERSE : side;
+    }
+    if (adx > sl->rx + FACET_BAND_MM)
+        return SM_SUB_TRANSVERSE;
+    if (dy > sl->ry_post + 1.0 && (adx < 0.9 * sl->rx || dy > sl->ry_post + 10.0))
+        return SM_SUB_POSTERIOR_ARCH;
+    return side;
+}

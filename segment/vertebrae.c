@@ -1,0 +1,102 @@
+/* Vertebra bone on the working grid: filled bone in a box around the canal, ribs and
+ * pelvis removed, canal lumen excluded, kept only where connected to the column; and the
+ * disc-plane partition into segments. */
+#include "segment_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+size_t sm_seg_segment_of(const SegDisc *discs, size_t n_discs, const double p[3])
+{
+    return sm_seg_segment_of_bent(discs, n_discs, p, 0.0, 0.0);
+}
+
+size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double p[3],
+                              double posterior_mm, double slope)
+{
+    size_t c = 0;
+    for (size_t d = 0; d < n_discs; d++) {
+        const SegDisc *q = &discs[d];
+        double s = q->n[0] * (p[0] - q->p[0]) + q->n[1] * (p[1] - q->p[1]) +
+                   q->n[2] * (p[2] - q->p[2]) + slope * (posterior_mm > 0 ? posterior_mm : 0);
+        if (s > 0)
+            c++;
+    }
+    return c;
+}
+
+static const SegSlice *slice_near(const SegFrame *fr, size_t k, double g)
+{
+    long margin = (long)(10.0 / g);
+    if ((long)k < (long)fr->k0 - margin || (long)k > (long)fr->k1 + margin)
+        return NULL;
+    if (k < fr->k0) return &fr->s[fr->k0];
+    if (k > fr->k1) return &fr->s[fr->k1];
+    return &fr->s[k];
+}
+
+bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *filled,
+                          const SegFrame *frame, const uint8_t *rib, uint8_t *vmask)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g, ox = grid->origin[0], oy = grid->origin[1];
+    uint8_t *seed = calloc(grid->n, 1);
+    uint32_t *lab = malloc(grid->n * sizeof *lab);
+    if (!seed || !lab) {
+        free(seed);
+        free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "vertebra mask: out of memory");
+        return false;
+    }
+#pragma omp parallel for default(none) shared(filled, rib, vmask, seed, frame) \
+    firstprivate(nx, ny, nz, g, ox, oy) schedule(static)
+    for (size_t k = 0; k < nz; k++) {
+        const SegSlice *sl = slice_near(frame, k, g);
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t v = i + nx * (j + ny * k);
+                vmask[v] = 0;
+                if (!sl || !filled[v] || rib[v])
+                    continue;
+                double dx = ox + g * (double)i - sl->cx, dy = oy + g * (double)j - sl->cy;
+                if (fabs(dx) > 60.0 || dy < -(sl->ry_ant + sl->depth + 12.0) ||
+                    dy > sl->ry_post + 70.0)
+                    continue;
+                double ry = dy < 0 ? sl->ry_ant : sl->ry_post;
+                double e = (dx * dx) / (sl->rx * sl->rx) + (dy * dy) / (ry * ry);
+                if (e <= 0.9)
+                    continue; /* canal lumen (it was filled as a hole) */
+                vmask[v] = 1;
+                double rr = sqrt(dx * dx + dy * dy);
+                double bdx = ox + g * (double)i - sl->bx, bdy = oy + g * (double)j - sl->by;
+                if (rr <= (sl->rx > ry ? sl->rx : ry) + 6.0 || bdx * bdx + bdy * bdy < 25.0)
+                    seed[v] = 1;
+            }
+    }
+    uint32_t nc = 0;
+    if (!sm_seg_components_label(error, vmask, grid->dims, 26, lab, &nc)) {
+        free(seed);
+        free(lab);
+        return false;
+    }
+    uint8_t *keep = calloc((size_t)nc + 1, 1);
+    if (!keep) {
+        free(seed);
+        free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "vertebra mask: out of memory");
+        return false;
+    }
+    for (size_t v = 0; v < grid->n; v++)
+        if (lab[v] && seed[v])
+            keep[lab[v]] = 1;
+    for (size_t v = 0; v < grid->n; v++)
+        vmask[v] = lab[v] && keep[lab[v]];
+    free(keep);
+    free(seed);
+    free(lab);
+    /* bridge single-slice gaps of the per-slice filling (an open ring on one slice) */
+    const int rz[3] = {0, 0, 1};
+    return sm_seg_box_morph(error, vmask, grid->dims, rz, false) &&
+           sm_seg_box_morph(error, vmask, grid->dims, rz, true);
+}
+

@@ -1,0 +1,464 @@
+/* Development/evaluation tool for segment/: runs the spine segmentation on a NIfTI CT, a
+ * DICOM folder or a generated phantom, compares with truth labels (Dice per level, level
+ * agreement, body centroid error), times it, checks 1- vs 2-thread identity and writes the
+ * QC picture. Not installed; used to produce the figures in docs/segmentation.md. */
+#include "sm_core.h"
+#include "sm_io.h"
+#include "sm_segment.h"
+#ifdef SEG_EVAL_PHANTOM
+#include "phantom.h"
+#endif
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int die(SmError *e)
+{
+    fprintf(stderr, "error: %s\n", e ? e->message : "?");
+    sm_error_destroy(e);
+    return 1;
+}
+
+/* TotalSegmentator "total" ids to VerSe ids. */
+static int totalseg_to_verse(int id)
+{
+    if (id == 25 || id == 26) return 26;
+    if (id >= 27 && id <= 31) return 24 - (id - 27);
+    if (id >= 32 && id <= 43) return 19 - (id - 32);
+    if (id >= 44 && id <= 50) return 7 - (id - 44);
+    return 0;
+}
+
+static int vox_label(const SmVolume *v, size_t i)
+{
+    if (v->type == SM_VOXEL_U8) return ((const uint8_t *)v->data)[i];
+    if (v->type == SM_VOXEL_U16) return ((const uint16_t *)v->data)[i];
+    if (v->type == SM_VOXEL_I16) return ((const int16_t *)v->data)[i];
+    return (int)lround(((const float *)v->data)[i]);
+}
+
+/* truth: VerSe label map; tbody: optional body-code map (value body_code = body). */
+static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume *tsub,
+                    int body_code, bool totalseg)
+{
+    size_t n = sm_volume_n_voxels(seg->labels);
+    const uint8_t *pl = seg->labels->data, *ps = seg->subregions->data;
+    static size_t inter[29], np[29], nt[29], binter[29], bnp[29], bnt[29];
+    static size_t over[29][29];
+    static double tc[29][3];
+    memset(tc, 0, sizeof tc);
+    memset(inter, 0, sizeof inter); memset(np, 0, sizeof np); memset(nt, 0, sizeof nt);
+    memset(binter, 0, sizeof binter); memset(bnp, 0, sizeof bnp); memset(bnt, 0, sizeof bnt);
+    memset(over, 0, sizeof over);
+    for (size_t v = 0; v < n; v++) {
+        int t = vox_label(truth, v);
+        if (totalseg) t = totalseg_to_verse(t);
+        if (t < 0 || t > 28) t = 0;
+        int p = pl[v];
+        bool tb = t && tsub && vox_label(tsub, v) == body_code;
+        bool pb = p && ps[v] == 1;
+        if (p) np[p]++;
+        if (t) {
+            nt[t]++;
+            size_t ii = v % truth->dims[0], jj = (v / truth->dims[0]) % truth->dims[1],
+                   kk = v / (truth->dims[0] * truth->dims[1]);
+            tc[t][0] += (double)ii; tc[t][1] += (double)jj; tc[t][2] += (double)kk;
+        }
+        if (p && p == t) inter[p]++;
+        if (p && t) over[p][t]++;
+        if (pb) bnp[p]++;
+        if (tb) bnt[t]++;
+        if (pb && tb && p == t) binter[p]++;
+    }
+    printf("level  truth_vox pred_vox  inter  vert_dice body_dice  best_truth_overlap\n");
+    int agree = 0, total = 0;
+    for (int l = 1; l <= 28; l++) {
+        if (!np[l] && !nt[l]) continue;
+        int best = 0;
+        for (int t = 1; t <= 28; t++)
+            if (over[l][t] > over[l][best]) best = t;
+        double d = (np[l] + nt[l]) ? 2.0 * inter[l] / (double)(np[l] + nt[l]) : 0;
+        double bd = (bnp[l] + bnt[l]) ? 2.0 * binter[l] / (double)(bnp[l] + bnt[l]) : 0;
+        double ijk[3] = {0, 0, 0}, lps[3] = {0, 0, 0};
+        if (nt[l]) {
+            for (int c = 0; c < 3; c++) ijk[c] = tc[l][c] / (double)nt[l];
+            sm_volume_index_to_lps(truth, ijk, lps);
+        }
+        printf("%-5s %9zu %9zu %6zu   %.3f     %.3f      %-4s truth centroid (%.1f %.1f %.1f)\n",
+               sm_seg_level_name(l), nt[l], np[l], inter[l], d, bd, best ? sm_seg_level_name(best) : "-",
+               lps[0], lps[1], lps[2]);
+        if (np[l]) {
+            total++;
+            agree += best == l;
+        }
+    }
+    {
+        /* mask-level Dice over T12..L5 (any label), separating the bone mask from the split */
+        size_t a = 0, b = 0, ab = 0, lab_err = 0;
+        for (size_t v = 0; v < n; v++) {
+            int t = vox_label(truth, v);
+            if (totalseg) t = totalseg_to_verse(t);
+            int p = pl[v];
+            bool tt = t >= 19 && t <= 24, pp = p >= 19 && p <= 24;
+            a += tt; b += pp; ab += tt && pp;
+            lab_err += tt && pp && t != p;
+        }
+        printf("T12-L5 union mask Dice %.3f (truth %zu, pred %zu, both %zu, of which wrong level %zu)\n",
+               a + b ? 2.0 * ab / (double)(a + b) : 0, a, b, ab, lab_err);
+    }
+    if (tsub && !totalseg) {
+        /* sub-region confusion (truth rows, predicted columns) over all voxels */
+        static size_t conf[11][8];
+        memset(conf, 0, sizeof conf);
+        for (size_t v = 0; v < n; v++) {
+            int ts = vox_label(tsub, v), ps2 = ps[v];
+            if (ts < 0 || ts > 10) ts = 0;
+            if (ps2 > 7) ps2 = 0;
+            conf[ts][ps2]++;
+        }
+        printf("sub-region confusion (rows truth 0..10, cols pred 0..7):\n");
+        for (int a = 1; a <= 10; a++) {
+            printf("  t%-2d", a);
+            for (int b = 0; b <= 7; b++) printf(" %8zu", conf[a][b]);
+            printf("\n");
+        }
+        printf("  t0 ");
+        for (int b = 0; b <= 7; b++) printf(" %8zu", b ? conf[0][b] : (size_t)0);
+        printf("\n");
+    }
+    printf("level agreement: %d/%d predicted vertebrae overlap most with the same truth level\n",
+           agree, total);
+}
+
+
+/* Axial comparison picture on CT slice k: red = prediction only, green = truth only,
+ * yellow = both (label equality ignored: masks), 2x upscaled. */
+static void axial_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVolume *truth,
+                          bool totalseg, size_t k, const char *path)
+{
+    size_t nx = ct->dims[0], ny = ct->dims[1], sc = 3;
+    size_t W = nx * sc, H = ny * sc;
+    uint8_t *img = malloc(W * H * 3);
+    if (!img) return;
+    for (size_t y = 0; y < H; y++)
+        for (size_t x = 0; x < W; x++) {
+            size_t i = x / sc, j = y / sc;
+            size_t v = i + nx * (j + ny * k);
+            double hv = sm_volume_get(ct, i, j, k);
+            double gv = (hv + 450) / 1800 * 255;
+            if (gv < 0) gv = 0;
+            if (gv > 255) gv = 255;
+            int t = vox_label(truth, v);
+            if (totalseg) t = totalseg_to_verse(t);
+            int p = ((const uint8_t *)seg->labels->data)[v];
+            uint8_t *o = img + 3 * (y * W + x);
+            o[0] = o[1] = o[2] = (uint8_t)gv;
+            if (p && t) { o[0] = 255; o[1] = 255; o[2] = (uint8_t)(gv / 2); }
+            else if (p) { o[0] = 255; o[1] = (uint8_t)(gv / 2); o[2] = (uint8_t)(gv / 2); }
+            else if (t) { o[0] = (uint8_t)(gv / 2); o[1] = 255; o[2] = (uint8_t)(gv / 2); }
+        }
+    SmError *e = NULL;
+    if (!sm_io_png_save(&e, path, img, W, H, 3)) sm_error_destroy(e);
+    free(img);
+}
+
+
+/* Sagittal comparison on CT column i (through the canal), colours as axial_compare, plus
+ * a label-boundary tint: predicted label parity in blue channel. */
+static void sagittal_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVolume *truth,
+                             bool totalseg, const char *path)
+{
+    double lps[3] = {seg->canal_lps[seg->n_canal / 2][0], seg->canal_lps[seg->n_canal / 2][1],
+                     seg->canal_lps[seg->n_canal / 2][2]}, ijk[3];
+    sm_volume_lps_to_index(ct, lps, ijk);
+    long ic = lround(ijk[0]);
+    if (ic < 0 || ic >= (long)ct->dims[0]) return;
+    size_t i = (size_t)ic, ny = ct->dims[1], nz = ct->dims[2], sc = 3;
+    size_t W = 3 * (ny * sc + 4), H = nz * sc;
+    uint8_t *img = calloc(W * H * 3, 1);
+    if (!img) return;
+    for (size_t y = 0; y < H; y++)
+        for (size_t x = 0; x < W; x++) {
+            size_t half = x / (ny * sc + 4);
+            size_t xx = x % (ny * sc + 4);
+            if (xx >= ny * sc) continue;
+            size_t j = xx / sc, k = nz - 1 - y / sc;
+            size_t v = i + ct->dims[0] * (j + ny * k);
+            double hv = sm_volume_get(ct, i, j, k);
+            double gv = (hv + 450) / 1800 * 255;
+            if (gv < 0) gv = 0;
+            if (gv > 255) gv = 255;
+            int t = vox_label(truth, v);
+            if (totalseg) t = totalseg_to_verse(t);
+            int p = ((const uint8_t *)seg->labels->data)[v];
+            int l = half == 0 ? p : t;
+            uint8_t *o = img + 3 * (y * W + x);
+            o[0] = o[1] = o[2] = (uint8_t)gv;
+            if (half == 2) {
+                if (p && t) { o[0] = 255; o[1] = 255; o[2] = (uint8_t)(gv / 2); }
+                else if (p) { o[0] = 255; o[1] = (uint8_t)(gv / 2); o[2] = (uint8_t)(gv / 2); }
+                else if (t) { o[0] = (uint8_t)(gv / 2); o[1] = 255; o[2] = (uint8_t)(gv / 2); }
+                continue;
+            }
+            if (l) {
+                static const uint8_t pal[6][3] = {{230, 60, 60},  {60, 200, 80},  {70, 120, 240},
+                                                  {240, 200, 40}, {200, 70, 220}, {40, 210, 210}};
+                for (int c = 0; c < 3; c++) o[c] = (uint8_t)(0.4 * gv + 0.6 * pal[l % 6][c]);
+            }
+        }
+    SmError *e = NULL;
+    if (!sm_io_png_save(&e, path, img, W, H, 3)) sm_error_destroy(e);
+    free(img);
+}
+
+static void print_seg(const SmSpineSeg *seg)
+{
+    for (size_t q = 0; q < seg->notes.n; q++)
+        printf("note: %s\n", seg->notes.items[q]);
+    for (size_t q = 0; q < seg->anchors.n; q++)
+        printf("anchor: %s\n", seg->anchors.items[q]);
+    for (size_t v = 0; v < seg->n_vertebrae; v++) {
+        const SmVertebra *vt = &seg->vertebrae[v];
+        printf("%-4s id %2d body (%.1f %.1f %.1f) conf %.2f vox %zu body %zu%s", vt->level,
+               vt->verse_label, vt->centroid_lps[0], vt->centroid_lps[1], vt->centroid_lps[2],
+               vt->confidence, vt->n_voxels, vt->n_body_voxels, vt->partial ? " partial" : "");
+        for (size_t q = 0; q < vt->reasons.n; q++)
+            printf(" [%s]", vt->reasons.items[q]);
+        printf("\n");
+    }
+}
+
+static int evaluate(const SmVolume *ct, int threads, const char *qc, const char *anchor,
+                    double anchor_z, SmSpineSeg **out)
+{
+    SmError *e = NULL;
+    SmSegOptions opt = {threads, anchor != NULL, anchor, anchor_z};
+    double t0 = now_s();
+    SmSpineSeg *seg = NULL;
+    if (!sm_seg_spine_run(&e, ct, &opt, &seg))
+        return die(e);
+    double t1 = now_s();
+    printf("segmentation: %.2f s at %d threads for %zu voxels (%.2f s per 100 M)\n", t1 - t0,
+           threads, sm_volume_n_voxels(ct), (t1 - t0) * 1e8 / (double)sm_volume_n_voxels(ct));
+    print_seg(seg);
+    if (qc) {
+        uint8_t *rgb = NULL;
+        size_t w = 0, h = 0;
+        if (!sm_seg_qc_sagittal(&e, ct, seg, &rgb, &w, &h) ||
+            !sm_io_png_save(&e, qc, rgb, w, h, 3)) {
+            free(rgb);
+            sm_seg_spine_destroy(seg);
+            return die(e);
+        }
+        free(rgb);
+    }
+    *out = seg;
+    return 0;
+}
+
+static int check_threads(const SmVolume *ct, const SmSpineSeg *seg2)
+{
+    SmError *e = NULL;
+    SmSegOptions opt = {1, false, NULL, 0};
+    SmSpineSeg *seg1 = NULL;
+    double t0 = now_s();
+    if (!sm_seg_spine_run(&e, ct, &opt, &seg1))
+        return die(e);
+    double t1 = now_s();
+    size_t n = sm_volume_n_voxels(ct);
+    bool same = !memcmp(seg1->labels->data, seg2->labels->data, n) &&
+                !memcmp(seg1->subregions->data, seg2->subregions->data, n);
+    printf("1 thread: %.2f s; labels and sub-regions identical to the 2-thread run: %s\n",
+           t1 - t0, same ? "yes" : "NO");
+    sm_seg_spine_destroy(seg1);
+    return same ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr,
+                "usage: seg_eval nifti CT.nii.gz [--truth-totalseg T.nii.gz] [--body B.nii.gz]\n"
+                "       seg_eval dicom DIR\n"
+                "       seg_eval phantom SPEC.json|default\n"
+                "  common: [--threads N] [--qc out.png] [--labels-out L.nii.gz] [--check-threads]\n"
+                "          [--anchor LEVEL Z]\n");
+        return 2;
+    }
+    const char *mode = argv[1], *in = argv[2];
+    const char *truth_path = NULL, *body_path = NULL, *qc = NULL, *lab_out = NULL, *anchor = NULL;
+    const char *truth_qc = NULL, *axial = NULL;
+    long axial_k = -1;
+    const char *sagcmp = NULL, *ct_out = NULL;
+    double anchor_z = 0;
+    int threads = 2;
+    bool check = false;
+    for (int a = 3; a < argc; a++) {
+        if (!strcmp(argv[a], "--truth-totalseg") && a + 1 < argc) truth_path = argv[++a];
+        else if (!strcmp(argv[a], "--body") && a + 1 < argc) body_path = argv[++a];
+        else if (!strcmp(argv[a], "--qc") && a + 1 < argc) qc = argv[++a];
+        else if (!strcmp(argv[a], "--truth-qc") && a + 1 < argc) truth_qc = argv[++a];
+        else if (!strcmp(argv[a], "--sag-compare") && a + 1 < argc) sagcmp = argv[++a];
+        else if (!strcmp(argv[a], "--ct-out") && a + 1 < argc) ct_out = argv[++a];
+        else if (!strcmp(argv[a], "--axial") && a + 2 < argc) {
+            axial_k = atol(argv[++a]);
+            axial = argv[++a];
+        }
+        else if (!strcmp(argv[a], "--labels-out") && a + 1 < argc) lab_out = argv[++a];
+        else if (!strcmp(argv[a], "--threads") && a + 1 < argc) threads = atoi(argv[++a]);
+        else if (!strcmp(argv[a], "--check-threads")) check = true;
+        else if (!strcmp(argv[a], "--anchor") && a + 2 < argc) {
+            anchor = argv[++a];
+            anchor_z = atof(argv[++a]);
+        }
+    }
+    SmError *e = NULL;
+    SmVolume *ct = NULL, *truth = NULL, *tsub = NULL;
+    bool totalseg = false;
+    int body_code = 1;
+#ifdef SEG_EVAL_PHANTOM
+    SmPhantom *ph = NULL;
+#endif
+    double t0 = now_s();
+    if (!strcmp(mode, "nifti")) {
+        if (!sm_io_nifti_load(&e, in, &ct))
+            return die(e);
+        if (truth_path && !sm_io_nifti_load(&e, truth_path, &truth))
+            return die(e);
+        if (body_path && !sm_io_nifti_load(&e, body_path, &tsub))
+            return die(e);
+        totalseg = true;
+    } else if (!strcmp(mode, "dicom")) {
+        SmDicomScan *scan = NULL;
+        const char *inputs[1] = {in};
+        if (!sm_io_dicom_scan(&e, inputs, 1, &scan))
+            return die(e);
+        size_t best = 0;
+        for (size_t s = 1; s < scan->n_series; s++)
+            if (scan->series[s].n_frames > scan->series[best].n_frames) best = s;
+        SmDicomLoadOptions lo = {SM_TILT_RESAMPLE, threads};
+        if (!sm_io_dicom_series_load(&e, scan, best, &lo, &ct, NULL)) {
+            sm_io_dicom_scan_destroy(scan);
+            return die(e);
+        }
+        sm_io_dicom_scan_destroy(scan);
+        if (truth_path && !sm_io_nifti_load(&e, truth_path, &truth))
+            return die(e);
+        totalseg = true;
+    } else if (!strcmp(mode, "phantom")) {
+#ifdef SEG_EVAL_PHANTOM
+        SmPhantomSpec spec;
+        sm_phantom_spec_default(&spec);
+        if (strcmp(in, "default") && !sm_phantom_spec_load(&e, in, &spec))
+            return die(e);
+        if (!sm_phantom_generate(&e, &spec, &ph))
+            return die(e);
+        ct = ph->ct;
+        truth = ph->labels;
+        tsub = ph->subregions;
+        body_code = 1;
+#else
+        fprintf(stderr, "phantom mode not built\n");
+        return 2;
+#endif
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    printf("load: %.2f s, CT %zu x %zu x %zu, spacing %.2f %.2f %.2f\n", now_s() - t0,
+           ct->dims[0], ct->dims[1], ct->dims[2], ct->spacing[0], ct->spacing[1], ct->spacing[2]);
+    printf("affine rows: [%.3f %.3f %.3f %.1f] [%.3f %.3f %.3f %.1f] [%.3f %.3f %.3f %.1f]\n",
+           ct->affine[0][0], ct->affine[0][1], ct->affine[0][2], ct->affine[0][3],
+           ct->affine[1][0], ct->affine[1][1], ct->affine[1][2], ct->affine[1][3],
+           ct->affine[2][0], ct->affine[2][1], ct->affine[2][2], ct->affine[2][3]);
+    SmSpineSeg *seg = NULL;
+    int rc = evaluate(ct, threads, qc, anchor, anchor_z, &seg);
+    if (rc)
+        return rc;
+    if (truth)
+        compare(seg, truth, tsub, body_code, totalseg);
+    if (truth && axial && axial_k >= 0 && (size_t)axial_k < ct->dims[2])
+        axial_compare(ct, seg, truth, totalseg, (size_t)axial_k, axial);
+    if (truth && sagcmp)
+        sagittal_compare(ct, seg, truth, totalseg, sagcmp);
+    if (truth && truth_qc) {
+        /* QC picture of the truth through the same code path (imported labels) */
+        SmVolume *vl = sm_volume_create(&e, truth->dims, SM_VOXEL_U8);
+        if (!vl)
+            return die(e);
+        sm_volume_copy_geometry(vl, truth);
+        for (size_t v = 0; v < sm_volume_n_voxels(truth); v++) {
+            int t = vox_label(truth, v);
+            ((uint8_t *)vl->data)[v] = (uint8_t)(totalseg ? totalseg_to_verse(t) : (t <= 28 ? t : 0));
+        }
+        SmSpineSeg *ts = NULL;
+        SmSegOptions o = {threads, false, NULL, 0};
+        uint8_t *rgb = NULL;
+        size_t w = 0, h = 0;
+        if (!sm_seg_from_labels(&e, ct, vl, &o, &ts) ||
+            !sm_seg_qc_sagittal(&e, ct, ts, &rgb, &w, &h) ||
+            !sm_io_png_save(&e, truth_qc, rgb, w, h, 3))
+            return die(e);
+        for (size_t q = 0; q < ts->n_vertebrae; q++)
+            printf("truth %s body centroid (%.1f %.1f %.1f)\n", ts->vertebrae[q].level,
+                   ts->vertebrae[q].centroid_lps[0], ts->vertebrae[q].centroid_lps[1],
+                   ts->vertebrae[q].centroid_lps[2]);
+        free(rgb);
+        sm_seg_spine_destroy(ts);
+        sm_volume_destroy(vl);
+    }
+#ifdef SEG_EVAL_PHANTOM
+    if (ph) {
+        double worst = 0;
+        int named = 0, nbody = 0;
+        for (size_t q = 0; q < ph->n_vertebrae; q++) {
+            const SmPhantomVertebra *tv = &ph->vertebrae[q];
+            for (size_t v = 0; v < seg->n_vertebrae; v++) {
+                const SmVertebra *pv = &seg->vertebrae[v];
+                if (pv->verse_label != tv->verse_id || !tv->has_body)
+                    continue;
+                double d = 0;
+                for (int c = 0; c < 3; c++)
+                    d += (pv->centroid_lps[c] - tv->body_centroid[c]) *
+                         (pv->centroid_lps[c] - tv->body_centroid[c]);
+                d = sqrt(d);
+                printf("phantom %s: body centroid error %.2f mm\n", tv->name, d);
+                if (d > worst) worst = d;
+                named++;
+            }
+            nbody += tv->has_body;
+        }
+        printf("phantom: %d of %d truth vertebrae named; worst centroid error %.2f mm\n", named,
+               nbody, worst);
+    }
+#endif
+    if (lab_out && !sm_io_nifti_save(&e, seg->labels, lab_out))
+        return die(e);
+    if (ct_out && !sm_io_nifti_save(&e, ct, ct_out))
+        return die(e);
+    if (check)
+        rc = check_threads(ct, seg);
+    sm_seg_spine_destroy(seg);
+#ifdef SEG_EVAL_PHANTOM
+    if (ph) {
+        sm_phantom_destroy(ph);
+        ct = NULL;
+        truth = NULL;
+        tsub = NULL;
+    }
+#endif
+    sm_volume_destroy(ct);
+    sm_volume_destroy(truth);
+    sm_volume_destroy(tsub);
+    return rc;
+}
