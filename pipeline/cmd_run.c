@@ -1,5 +1,6 @@
 /* `spinemets run`: load each series, run the stages, write results per series. */
 #include "sm_pipeline.h"
+#include "sm_segment.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +15,13 @@ static void usage(FILE *f)
                "  -o, --output DIR   output directory (created); one subfolder per series\n"
                "  --series UID       only this Series Instance UID\n"
                "  --threads N        threads for decoding and kernels (default: all cores)\n"
-               "  --no-volume        do not write volume.nii.gz\n");
+               "  --no-volume        do not write volume.nii.gz\n"
+               "  --labels FILE      vertebra label map (NIfTI) on this series' grid, instead of\n"
+               "                     the built-in segmentation\n"
+               "  --label-map MAP    ids in --labels: verse (default), total (TotalSegmentator),\n"
+               "                     vertebrae_pp, or a JSON file {\"id\": \"L1\", ...}\n"
+               "  --anchor LEVEL@Z   the vertebra whose body spans LPS z = Z mm is LEVEL (e.g. L3@-120.5)\n"
+               "  --no-segment       load and write the volume only\n");
 }
 
 typedef struct RunOptions {
@@ -22,6 +29,8 @@ typedef struct RunOptions {
     const char *only;
     int threads;
     bool write_volume;
+    bool segment;
+    SmSegmentStageOptions seg;
 } RunOptions;
 
 static json_t *input_json(const SmInputSet *set, size_t index, const SmVolume *vol)
@@ -89,6 +98,19 @@ static int run_series(const SmInputSet *set, size_t index, const RunOptions *opt
             goto write;
         }
     }
+    if (opt->segment && vol->meta.is_hu) {
+        SmSpineSeg *seg = NULL;
+        if (!sm_stage_segment(&err, vol, &opt->seg, dir, doc, &seg)) {
+            code = sm_exit_code_for(err->code);
+            sm_error_prefix(&err, "segmentation: ");
+            goto write;
+        }
+        json_array_append_new(stages, json_string("segment"));
+        sm_seg_spine_destroy(seg);
+    } else if (opt->segment) {
+        sm_strlist_add(&warnings, "segmentation skipped: modality %s is not CT in HU (CT only for now)",
+                       vol->meta.modality[0] ? vol->meta.modality : "unknown");
+    }
 write:
     json_object_set_new(doc, "status", json_string(code == SM_EXIT_OK ? "ok" : "failed"));
     json_object_set_new(doc, "input", input_json(set, index, vol));
@@ -152,10 +174,14 @@ int sm_cmd_run(int argc, char **argv)
         {"series", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 't'},
         {"no-volume", no_argument, NULL, 'V'},
+        {"labels", required_argument, NULL, 'L'},
+        {"label-map", required_argument, NULL, 'M'},
+        {"anchor", required_argument, NULL, 'A'},
+        {"no-segment", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    RunOptions opt = {.write_volume = true};
+    RunOptions opt = {.write_volume = true, .segment = true};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:s:t:h", opts, NULL)) != -1) {
@@ -164,6 +190,22 @@ int sm_cmd_run(int argc, char **argv)
         case 's': opt.only = optarg; break;
         case 't': opt.threads = atoi(optarg); break;
         case 'V': opt.write_volume = false; break;
+        case 'L': opt.seg.labels_path = optarg; break;
+        case 'M': opt.seg.label_map = optarg; break;
+        case 'S': opt.segment = false; break;
+        case 'A': {
+            char *at = strchr(optarg, '@'), *end = NULL;
+            if (at) {
+                *at = '\0';
+                opt.seg.anchor_z_mm = strtod(at + 1, &end);
+            }
+            if (!at || !end || *end || sm_seg_level_from_name(optarg) == 0) {
+                fprintf(stderr, "spinemets run: --anchor wants LEVEL@Z, e.g. L3@-120.5\n");
+                return SM_EXIT_USAGE;
+            }
+            opt.seg.anchor_level = optarg;
+            break;
+        }
         case 'h': usage(stdout); return SM_EXIT_OK;
         default: usage(stderr); return SM_EXIT_USAGE;
         }
@@ -174,6 +216,7 @@ int sm_cmd_run(int argc, char **argv)
     }
     if (opt.threads > 0)
         sm_omp_set_threads(opt.threads);
+    opt.seg.threads = opt.threads;
     SmError *err = NULL;
     if (!sm_io_mkdir_p(&err, opt.outdir)) {
         fprintf(stderr, "spinemets run: %s\n", err->message);

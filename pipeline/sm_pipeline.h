@@ -42,6 +42,30 @@ void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, si
 bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t index, int threads,
                              SmVolume **out, SmStrList *warnings);
 
+/* Reads a vertebra label map (NIfTI) made on ct's grid (axes may be ordered differently:
+ * re-indexed exactly, never resampled) and converts its ids to VerSe ids with mapping:
+ * NULL/"verse"/"vertebrae_pp" (identity 1..28), "total" (TotalSegmentator v2) or the path
+ * of a JSON object {"id": "level"}. SM_ERR_GEOMETRY when the grids differ. Returns U8. */
+bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *path,
+                               const char *mapping, SmVolume **out, SmStrList *notes);
+
+/* Options of the segmentation stage (from the run command line). */
+typedef struct SmSegmentStageOptions {
+    int threads;
+    const char *labels_path;   /* --labels: import instead of segmenting */
+    const char *label_map;     /* --label-map: verse | total | vertebrae_pp | FILE.json */
+    const char *anchor_level;  /* --anchor LEVEL@Z */
+    double anchor_z_mm;
+} SmSegmentStageOptions;
+
+struct SmSpineSeg;
+struct SmVertebra;
+/* Runs built-in segmentation or imports labels, writes labels.nii.gz, subregions.nii.gz
+ * and qc_sagittal.png into dir, adds "segmentation" and "vertebrae" to doc. */
+bool sm_stage_segment(SmError **error, const SmVolume *ct, const SmSegmentStageOptions *opt,
+                      const char *dir, json_t *doc, struct SmSpineSeg **out);
+json_t *sm_json_vertebra(const struct SmVertebra *v);
+
 /* JSON helpers shared by inspect and run. */
 json_t *sm_json_volume_geometry(const SmVolume *vol);
 json_t *sm_json_strlist(const SmStrList *list);

@@ -332,6 +332,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             nb = bone_lo;
                         member = hu[v] >= 0.5 * (soft + nb);
                     }
+                    /* lateral to the body and in front of the pedicles lie rib heads (or
+                     * osteophytes and vessels), not vertebra */
+                    if (member && have && dy < -sl.ry_ant &&
+                        fabs(p[0] - sl.bx) > 1.1 * sl.half_width + 3.0)
+                        member = false;
                     /* the disc space is not vertebra, whatever the filling bridged */
                     if (member && have && hu[v] < bone_lo && in_disc_space(discs, n_discs, &sl, p))
                         member = false;

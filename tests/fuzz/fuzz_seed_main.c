@@ -30,6 +30,10 @@ int main(void)
         fclose(f);
         n_seeds++;
         LLVMFuzzerTestOneInput(buf, n);
+        if (strncmp(e->d_name, "regress_", 8) == 0) { /* found by fuzzing: replayed as is */
+            free(buf);
+            continue;
+        }
         /* every cut length for small seeds, a sample for larger ones */
         size_t stride = n > 2048 ? n / 512 : 1;
         for (size_t cut = 0; cut < n; cut += stride)

@@ -175,6 +175,8 @@ static void axial_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVol
 
 /* Sagittal comparison on CT column i (through the canal), colours as axial_compare, plus
  * a label-boundary tint: predicted label parity in blue channel. */
+static const SmVolume *g_tsub = NULL; /* set: compare body sub-regions only */
+
 static void sagittal_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVolume *truth,
                              bool totalseg, const char *path)
 {
@@ -201,6 +203,10 @@ static void sagittal_compare(const SmVolume *ct, const SmSpineSeg *seg, const Sm
             int t = vox_label(truth, v);
             if (totalseg) t = totalseg_to_verse(t);
             int p = ((const uint8_t *)seg->labels->data)[v];
+            if (g_tsub) {
+                if (vox_label(g_tsub, v) != 1) t = 0;
+                if (((const uint8_t *)seg->subregions->data)[v] != 1) p = 0;
+            }
             int l = half == 0 ? p : t;
             uint8_t *o = img + 3 * (y * W + x);
             o[0] = o[1] = o[2] = (uint8_t)gv;
@@ -302,7 +308,7 @@ int main(int argc, char **argv)
     const char *sagcmp = NULL, *ct_out = NULL;
     double anchor_z = 0;
     int threads = 2;
-    bool check = false;
+    bool check = false, body_only = false;
     for (int a = 3; a < argc; a++) {
         if (!strcmp(argv[a], "--truth-totalseg") && a + 1 < argc) truth_path = argv[++a];
         else if (!strcmp(argv[a], "--body") && a + 1 < argc) body_path = argv[++a];
@@ -317,6 +323,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--labels-out") && a + 1 < argc) lab_out = argv[++a];
         else if (!strcmp(argv[a], "--threads") && a + 1 < argc) threads = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--check-threads")) check = true;
+        else if (!strcmp(argv[a], "--body-only")) body_only = true;
         else if (!strcmp(argv[a], "--anchor") && a + 2 < argc) {
             anchor = argv[++a];
             anchor_z = atof(argv[++a]);
@@ -389,8 +396,11 @@ int main(int argc, char **argv)
         compare(seg, truth, tsub, body_code, totalseg);
     if (truth && axial && axial_k >= 0 && (size_t)axial_k < ct->dims[2])
         axial_compare(ct, seg, truth, totalseg, (size_t)axial_k, axial);
-    if (truth && sagcmp)
+    if (truth && sagcmp) {
+        if (body_only)
+            g_tsub = tsub;
         sagittal_compare(ct, seg, truth, totalseg, sagcmp);
+    }
     if (truth && truth_qc) {
         /* QC picture of the truth through the same code path (imported labels) */
         SmVolume *vl = sm_volume_create(&e, truth->dims, SM_VOXEL_U8);

@@ -1,0 +1,185 @@
+/* Segmentation on generated phantoms with known truth: every level named, body centroids
+ * and body Dice against the truth sub-regions, identical output at 1 and 2 threads. */
+#include "phantom.h"
+#include "sm_segment.h"
+#include "sm_test.h"
+
+#include <math.h>
+
+typedef struct Score {
+    int named;            /* truth vertebrae (with a body) whose level was found */
+    int with_body;
+    double worst_centroid_mm; /* over levels in [first, last] */
+    double worst_body_dice;
+} Score;
+
+/* Compares seg with the phantom truth for VerSe ids in [first, last]. */
+static Score score(const SmPhantom *ph, const SmSpineSeg *seg, int first, int last)
+{
+    Score s = {0, 0, 0, 1};
+    size_t n = sm_volume_n_voxels(ph->ct);
+    const uint8_t *tl = ph->labels->data, *ts = ph->subregions->data;
+    const uint8_t *pl = seg->labels->data, *ps = seg->subregions->data;
+    for (size_t q = 0; q < ph->n_vertebrae; q++) {
+        const SmPhantomVertebra *tv = &ph->vertebrae[q];
+        if (!tv->has_body || tv->verse_id < first || tv->verse_id > last)
+            continue;
+        s.with_body++;
+        const SmVertebra *pv = NULL;
+        for (size_t v = 0; v < seg->n_vertebrae; v++)
+            if (seg->vertebrae[v].verse_label == tv->verse_id)
+                pv = &seg->vertebrae[v];
+        if (!pv)
+            continue;
+        s.named++;
+        double d = 0;
+        for (int c = 0; c < 3; c++)
+            d += (pv->centroid_lps[c] - tv->body_centroid[c]) *
+                 (pv->centroid_lps[c] - tv->body_centroid[c]);
+        d = sqrt(d);
+        if (d > s.worst_centroid_mm)
+            s.worst_centroid_mm = d;
+        size_t a = 0, b = 0, ab = 0;
+        for (size_t v = 0; v < n; v++) {
+            bool t = tl[v] == tv->verse_id && ts[v] == SM_PHANTOM_SUB_BODY;
+            bool p = pl[v] == tv->verse_id && ps[v] == SM_SUB_BODY;
+            a += t;
+            b += p;
+            ab += t && p;
+        }
+        double dice = a + b ? 2.0 * (double)ab / (double)(a + b) : 0;
+        if (dice < s.worst_body_dice)
+            s.worst_body_dice = dice;
+        fprintf(stderr, "  %s: body centroid error %.2f mm, body Dice %.3f, confidence %.2f\n",
+                tv->name, d, dice, pv->confidence);
+    }
+    return s;
+}
+
+static SmPhantom *make(const char *sample)
+{
+    SmPhantomSpec spec;
+    sm_phantom_spec_default(&spec);
+    SmError *err = NULL;
+    if (sample) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/sample-data/%s", SM_SOURCE_DIR, sample);
+        if (!sm_phantom_spec_load(&err, path, &spec)) {
+            fprintf(stderr, "%s\n", err->message);
+            sm_error_destroy(err);
+            return NULL;
+        }
+    }
+    SmPhantom *ph = NULL;
+    if (!sm_phantom_generate(&err, &spec, &ph)) {
+        fprintf(stderr, "%s\n", err->message);
+        sm_error_destroy(err);
+        return NULL;
+    }
+    return ph;
+}
+
+/* Default lumbar phantom (T10-S1, sacrum and ribs): levels, centroids, body Dice, and
+ * identical labels and sub-regions at 1 and 2 threads. */
+static void test_lumbar_phantom(void **state)
+{
+    (void)state;
+    SmPhantom *ph = make(NULL);
+    assert_non_null(ph);
+    SmError *err = NULL;
+    SmSegOptions o1 = {1, false, NULL, 0}, o2 = {2, false, NULL, 0};
+    SmSpineSeg *s1 = NULL, *s2 = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o1, &s1));
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o2, &s2));
+    size_t n = sm_volume_n_voxels(ph->ct);
+    assert_memory_equal(s1->labels->data, s2->labels->data, n);
+    assert_memory_equal(s1->subregions->data, s2->subregions->data, n);
+    assert_int_equal(s1->n_vertebrae, s2->n_vertebrae);
+    Score sc = score(ph, s2, SM_VERSE_T1, SM_VERSE_L5);
+    assert_int_equal(sc.named, sc.with_body);
+    assert_true(sc.worst_centroid_mm <= 2.0);
+    assert_true(sc.worst_body_dice >= 0.90);
+    /* the sacrum is found and named */
+    bool sacrum = false;
+    for (size_t v = 0; v < s2->n_vertebrae; v++)
+        sacrum |= s2->vertebrae[v].verse_label == SM_VERSE_SACRUM;
+    assert_true(sacrum);
+    /* canal centreline inside the field of view, superior to inferior */
+    assert_true(s2->n_canal > 10);
+    assert_true(s2->canal_lps[0][2] > s2->canal_lps[s2->n_canal - 1][2]);
+    sm_seg_spine_destroy(s1);
+    sm_seg_spine_destroy(s2);
+    sm_phantom_destroy(ph);
+}
+
+/* The sample phantoms: every level with a body named (anchors: sacrum, ribs, C2). */
+static void check_sample(const char *sample, int first, int last)
+{
+    SmPhantom *ph = make(sample);
+    assert_non_null(ph);
+    SmError *err = NULL;
+    SmSegOptions o = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    fprintf(stderr, "%s:\n", sample);
+    Score sc = score(ph, seg, first, last);
+    assert_int_equal(sc.named, sc.with_body);
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+}
+
+static void test_feet_first_oblique(void **state)
+{
+    (void)state;
+    check_sample("feet_first_oblique.json", 1, 26);
+}
+
+static void test_scoliosis(void **state)
+{
+    (void)state;
+    check_sample("scoliosis.json", 1, 26);
+}
+
+static void test_cervical(void **state)
+{
+    (void)state;
+    check_sample("cervical.json", 1, 26);
+}
+
+/* A user anchor overrides the anatomy: the vertebra at the L3 centroid called L2 shifts
+ * every name by one. */
+static void test_user_anchor(void **state)
+{
+    (void)state;
+    SmPhantom *ph = make(NULL);
+    assert_non_null(ph);
+    double z = NAN;
+    for (size_t q = 0; q < ph->n_vertebrae; q++)
+        if (ph->vertebrae[q].verse_id == 22)
+            z = ph->vertebrae[q].body_centroid[2];
+    SmError *err = NULL;
+    SmSegOptions o = {2, true, "L2", z};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    bool found = false;
+    for (size_t v = 0; v < seg->n_vertebrae; v++)
+        if (seg->vertebrae[v].verse_label == 21) {
+            assert_true(fabs(seg->vertebrae[v].centroid_lps[2] - z) < 5.0);
+            found = true;
+        }
+    assert_true(found);
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lumbar_phantom),
+        cmocka_unit_test(test_feet_first_oblique),
+        cmocka_unit_test(test_scoliosis),
+        cmocka_unit_test(test_cervical),
+        cmocka_unit_test(test_user_anchor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

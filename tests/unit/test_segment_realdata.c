@@ -1,0 +1,77 @@
+/* Segmentation of the real CT fixture (TotalSegmentator example, 3 mm, T11-S1): levels
+ * must agree with TotalSegmentator's labels; Dice per level is printed. Skips when the
+ * shared data is absent. */
+#include "sm_io.h"
+#include "sm_segment.h"
+#include "sm_test.h"
+
+static int totalseg_to_verse(int id)
+{
+    if (id == 25 || id == 26) return SM_VERSE_SACRUM;
+    if (id >= 27 && id <= 31) return 24 - (id - 27);
+    if (id >= 32 && id <= 43) return 19 - (id - 32);
+    if (id >= 44 && id <= 50) return 7 - (id - 44);
+    return 0;
+}
+
+static void test_real_ct_levels(void **state)
+{
+    (void)state;
+    char ct_path[1024], lab_path[1024];
+    if (!sm_test_shared("ct-totalseg-example/ct.nii.gz", ct_path, sizeof ct_path) ||
+        !sm_test_shared("ct-totalseg-example/labels/total.nii.gz", lab_path, sizeof lab_path))
+        skip();
+    SmError *err = NULL;
+    SmVolume *ct = NULL, *truth = NULL;
+    assert_true(sm_io_nifti_load(&err, ct_path, &ct));
+    assert_true(sm_io_nifti_load(&err, lab_path, &truth));
+    assert_true(sm_volume_same_grid(ct, truth, 0.5));
+    SmSegOptions opt = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ct, &opt, &seg));
+    size_t n = sm_volume_n_voxels(ct);
+    static size_t over[29][29];
+    memset(over, 0, sizeof over);
+    size_t np[29] = {0}, nt[29] = {0};
+    const uint8_t *pl = seg->labels->data;
+    for (size_t v = 0; v < n; v++) {
+        int t = totalseg_to_verse((int)sm_volume_get(truth, v % ct->dims[0],
+                                                     (v / ct->dims[0]) % ct->dims[1],
+                                                     v / (ct->dims[0] * ct->dims[1])));
+        int p = pl[v];
+        over[p][t]++;
+        np[p]++;
+        nt[t]++;
+    }
+    /* T12..L5 and the sacrum: each predicted level overlaps its own truth level most */
+    for (int l = SM_VERSE_T12; l <= SM_VERSE_SACRUM; l++) {
+        if (l == SM_VERSE_L6)
+            continue;
+        assert_true(np[l] > 0);
+        int best = 1;
+        for (int t = 1; t <= 28; t++)
+            if (over[l][t] > over[l][best])
+                best = t;
+        double dice = 2.0 * (double)over[l][l] / (double)(np[l] + nt[l]);
+        fprintf(stderr, "  %s: vertebra Dice %.3f (best truth overlap %s)\n",
+                sm_seg_level_name(l), dice, sm_seg_level_name(best));
+        assert_int_equal(best, l);
+    }
+    /* no L6 or thoracic levels above T11 invented */
+    assert_int_equal(np[SM_VERSE_L6], 0);
+    for (int l = 1; l < SM_VERSE_T12 - 1; l++)
+        assert_int_equal(np[l], 0);
+    /* the anchors used are reported */
+    assert_true(seg->anchors.n >= 1);
+    sm_seg_spine_destroy(seg);
+    sm_volume_destroy(ct);
+    sm_volume_destroy(truth);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_real_ct_levels),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
