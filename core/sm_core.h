@@ -100,7 +100,7 @@ typedef struct SmVolumeMeta {
     char source[32];            /* "dicom" | "nifti" | "phantom" */
     double slice_thickness_mm;
     double kvp;
-    double gantry_tilt_deg;     /* as acquired; 0 after resampling onto a regular grid */
+    double gantry_tilt_deg;     /* as acquired (resampled is true when it was corrected) */
     bool resampled;             /* true if the loader resampled (tilt, spacing) */
     bool is_hu;                 /* values are Hounsfield units */
 } SmVolumeMeta;

@@ -593,6 +593,17 @@ bool pixels_read(SmError **error, const char *path, const SmDcmHeader *hdr, void
         return decode_fragments(error, pd, hdr, raw, frame_bytes, sm_rle_decode);
     if (hdr->encapsulated && is_jpeg_family(hdr->transfer_syntax) && !check_jpeg_frames(error, pd, hdr))
         return false;
+    if (hdr->encapsulated && hdr->bits_allocated == 16 &&
+        (strcmp(hdr->transfer_syntax, "1.2.840.10008.1.2.4.57") == 0 ||
+         strcmp(hdr->transfer_syntax, "1.2.840.10008.1.2.4.70") == 0)) {
+        /* Our lossless JPEG decoder is several times faster than DCMTK's; whatever it does
+         * not handle (or rejects) goes to DCMTK, whose verdict then stands. */
+        SmError *own = NULL;
+        bool ok = decode_fragments(&own, pd, hdr, raw, frame_bytes, sm_ljpeg_decode);
+        sm_error_destroy(own);
+        if (ok)
+            return true;
+    }
     if (hdr->encapsulated) {
         c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit)) {
@@ -717,7 +728,7 @@ bool ct_write(SmError **error, const char *path, const SmDcmWriteSlice *s)
     PUT(DCM_SeriesInstanceUID, s->series_uid);
     PUT(DCM_StudyID, "1");
     PUT(DCM_SeriesNumber, "1");
-    PUT(DCM_AcquisitionNumber, "1");
+    PUT(DCM_AcquisitionNumber, std::to_string(s->acquisition_number > 0 ? s->acquisition_number : 1).c_str());
     PUT(DCM_InstanceNumber, std::to_string(s->instance_number).c_str());
     PUT(DCM_ImagePositionPatient, ds_multi(s->ipp, 3).c_str());
     PUT(DCM_ImageOrientationPatient, ds_multi(s->iop, 6).c_str());
@@ -735,6 +746,14 @@ bool ct_write(SmError **error, const char *path, const SmDcmWriteSlice *s)
     PUT(DCM_RescaleIntercept, ds_str(s->rescale_intercept).c_str());
     PUT(DCM_RescaleSlope, ds_str(s->rescale_slope).c_str());
     PUT(DCM_RescaleType, "HU");
+    if (s->has_padding) {
+        OFCondition cp = s->pixel_signed ? ds->putAndInsertSint16(DCM_PixelPaddingValue, (Sint16)s->padding_value)
+                                         : ds->putAndInsertUint16(DCM_PixelPaddingValue, s->padding_value);
+        if (cp.bad()) {
+            sm_error_set(error, SM_ERR_OUTPUT, "cannot set Pixel Padding Value (DCMTK: %s)", cp.text());
+            return false;
+        }
+    }
     size_t n = (size_t)s->rows * s->cols;
     OFCondition c = ds->putAndInsertUint16Array(DCM_PixelData, s->pixels, (unsigned long)n);
     if (c.bad()) {

@@ -229,19 +229,9 @@ static bool geo_spacing(SmError **error, const SmDcmSeriesPriv *p, const SmDicom
     } else {
         g->n_out = n;
     }
-    /* Output slice order follows acquisition order when Instance Numbers run against the normal. */
-    bool all_inst = true, dec = true;
-    for (size_t k = 0; k < n && all_inst; k++)
-        all_inst = p->frames[g->in[k]].hdr->has_instance;
-    for (size_t k = 0; k + 1 < n && all_inst && dec; k++) {
-        const SmDcmFrameRef *a = &p->frames[g->in[k]], *b = &p->frames[g->in[k + 1]];
-        long ia = a->hdr->instance_number, ib = b->hdr->instance_number;
-        if (a->hdr == b->hdr) /* frames of one multi-frame file: frame order decides */
-            dec = a->frame > b->frame;
-        else
-            dec = ia > ib;
-    }
-    g->reverse = all_inst && dec;
+    /* Slices always ascend along the slice normal (as dcm2niix orders them), whatever the
+     * file names or Instance Numbers say: one deterministic grid per series. */
+    g->reverse = false;
     return true;
 }
 
@@ -489,6 +479,9 @@ static bool decode_into(SmError **error, const SmDicomSeries *ser, const SmDcmSe
         char **paths = ser->files;
         const SmDcmHeader *headers = p->headers;
         const SmDcmFrameRef *frames = p->frames;
+        /* The decode reads files and DCMTK allocates inside this loop: that is the work
+         * itself. Dynamic schedule because compressed files differ in cost; every file
+         * writes only its own slices, so the result does not depend on the schedule. */
 #pragma omp parallel for num_threads(threads) default(none) schedule(dynamic, 1) \
     shared(errs, ovf, jobs, job_off, scratch, base, paths, headers, frames) \
     firstprivate(nf, slice_vox, elem, type, max_raw, fill)

@@ -391,6 +391,7 @@ static bool build_series(SmError **error, ScanImpl *impl, size_t si, const Group
     }
     out->n_files = nf;
     priv->n_frames = g->n;
+    /* files[] lists files in slice order: ascending along the normal, as the loader builds k. */
     for (size_t k = 0; k < g->n; k++)
         priv->frames[k].hdr = &priv->headers[priv->frames[k].file];
     out->n_frames = g->n;

@@ -95,8 +95,11 @@ typedef struct SmDcmWriteSlice {
     double pixel_spacing[2]; /* row spacing, column spacing */
     double slice_thickness, rescale_intercept, rescale_slope, kvp; /* kvp NAN: omit */
     long instance_number;
+    long acquisition_number; /* <= 0: 1 */
     unsigned rows, cols;
     bool pixel_signed;       /* PixelRepresentation 1 */
+    bool has_padding;        /* write Pixel Padding Value padding_value (stored units) */
+    uint16_t padding_value;
     const uint16_t *pixels;  /* rows*cols stored values (two's complement if signed) */
 } SmDcmWriteSlice;
 
@@ -124,6 +127,12 @@ bool sm_j2k_decode(SmError **error, const uint8_t *data, size_t n, unsigned rows
  * Thread-safe. */
 bool sm_rle_decode(SmError **error, const uint8_t *data, size_t n, unsigned rows, unsigned cols,
                    unsigned bytes_per_sample, void *dst);
+
+/* Decodes one lossless JPEG (process 14, one component, 16-bit samples, no restart
+ * intervals) frame into dst. SM_ERR_UNSUPPORTED for other JPEG flavours (the caller then
+ * uses DCMTK), SM_ERR_FORMAT when corrupt. Thread-safe. */
+bool sm_ljpeg_decode(SmError **error, const uint8_t *data, size_t n, unsigned rows, unsigned cols,
+                     unsigned bytes_per_sample, void *dst);
 
 /* Human name of a transfer syntax UID ("JPEG 2000 lossless", ...) or NULL if unknown. */
 const char *sm_dcm_transfer_syntax_name(const char *uid);

@@ -60,7 +60,9 @@ typedef struct SmVertebraMetrics {
     SmLesionClass lesion_class;
     double lytic_fraction, blastic_fraction, body_involvement_fraction; /* of body volume, 0..1 */
     double cancellous_median_hu;
+    double lytic_mean_hu, blastic_mean_hu; /* mean HU of the called lesion tissue, NAN if none */
     SmSide posterolateral;
+    double posterolateral_fraction[2]; /* involved fraction of the left / right sub-region, 0..1 */
     /* alignment with the vertebra below (NAN for the last) */
     double translation_mm, kyphosis_deg, scoliosis_deg;
     SmAlignClass alignment;
@@ -74,10 +76,27 @@ typedef struct SmSeriesMetrics {
     SmVertebraMetrics *v;        /* superior to inferior, one per input level */
     double reference_cancellous_hu;  /* the patient's own uninvolved bone */
     SmStrList reference_method;      /* how it was chosen */
+    /* lesions (metrics/lesions.c, metrics/sins.c) */
+    double reference_spread_hu;      /* robust SD of smoothed cancellous HU within normal bodies */
+    SmStrList lesion_levels;         /* level names with lesion_class != none, superior first */
+    int n_vertebral_body_metastases; /* = lesion_levels.n (Tokuhashi input) */
+    int worst_index;                 /* index into v of the worst lesion level, -1 if none */
+    char worst_level[8];             /* its name, "" if none */
     SmStrList notes;
 } SmSeriesMetrics;
 
 bool sm_metrics_run(SmError **error, const SmMetricsInput *in, SmSeriesMetrics **out);
+
+/* SINS imaging subtotal of one vertebra (0..15): the sum of its five components, a null
+ * lesion quality (no lesion) counting 0; -1 when location, alignment, collapse or
+ * posterolateral could not be scored. Pure, thread-safe. */
+int sm_sins_imaging_subtotal(const SmVertebraMetrics *v);
+/* SINS total range for an imaging subtotal when pain (0, 1 or 3 points) is unknown:
+ * lo = subtotal, hi = subtotal + 3, and the categories ("stable", "potentially unstable",
+ * "unstable") those totals can fall in, in order (categories needs room for 3; the names
+ * are static strings). Subtotal outside 0..15: lo = hi = -1 and no categories. Any output
+ * pointer may be NULL. Pure, thread-safe. */
+void sm_sins_range(int subtotal, int *lo, int *hi, const char **categories, size_t *n_categories);
 void sm_metrics_destroy(SmSeriesMetrics *m);
 
 #ifdef __cplusplus

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --contrast           enhanced aorta and kidneys\n"
             "  --threads N          OpenMP threads (output is identical for any N)\n"
             "  --preview            also write OUTDIR/preview_sagittal.png and preview_axial.png\n"
+            "  --random-pathology N replace the spec's pathology with lesions, collapses and\n"
+            "                       malalignment drawn from seed N (docs/phantom.md)\n"
             "  -o, --output DIR     output directory (created)\n"
             "  -h, --help           this help\n"
             "exit codes: 0 ok, 2 usage or invalid spec, 5 output not writable, 1 other\n");
@@ -76,7 +78,7 @@ static bool parse_dims(const char *s, size_t dims[3])
 enum {
     OPT_SPEC = 256, OPT_LEVELS, OPT_SEED, OPT_DIMS, OPT_PIXEL, OPT_SLICE, OPT_FFS, OPT_HFS,
     OPT_OBLIQUE, OPT_OBLIQUE_AXIS, OPT_FFS_AXES, OPT_NOISE, OPT_FOV, OPT_CONTRAST, OPT_THREADS,
-    OPT_PREVIEW
+    OPT_PREVIEW, OPT_RANDOM_PATHOLOGY
 };
 
 static int fail_usage(const char *what, const char *arg)
@@ -112,6 +114,7 @@ int sm_cmd_phantom(int argc, char **argv)
         {"contrast", no_argument, NULL, OPT_CONTRAST},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"preview", no_argument, NULL, OPT_PREVIEW},
+        {"random-pathology", required_argument, NULL, OPT_RANDOM_PATHOLOGY},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -145,7 +148,8 @@ int sm_cmd_phantom(int argc, char **argv)
         return SM_EXIT_USAGE;
     }
     int threads = 0;
-    bool preview = false;
+    bool preview = false, random_pathology = false;
+    uint64_t random_seed = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         double v;
@@ -225,10 +229,23 @@ int sm_cmd_phantom(int argc, char **argv)
         case OPT_PREVIEW:
             preview = true;
             break;
+        case OPT_RANDOM_PATHOLOGY: {
+            char *end;
+            unsigned long long s = strtoull(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || optarg[0] == '-')
+                return fail_usage2("--random-pathology '", optarg,
+                                   "': expected a non-negative integer seed");
+            random_pathology = true;
+            random_seed = (uint64_t)s;
+            break;
+        }
         default:
             break;
         }
     }
+    /* after the level flags: the draw covers the final levels */
+    if (random_pathology)
+        sm_phantom_spec_randomize(&spec, random_seed, 0.5, 0.3, 0.15);
     if (!sm_phantom_spec_validate(&err, &spec)) {
         fprintf(stderr, "spinemets phantom: %s\n", err->message);
         sm_error_destroy(err);

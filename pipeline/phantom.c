@@ -1,6 +1,7 @@
 /* Synthetic spine CT phantom: builds an analytic anatomy model and rasterises it with
  * partial-volume edges, texture and noise onto a CT grid plus two truth label maps. */
 #include "phantom.h"
+#include "sins_rules.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -145,7 +146,7 @@ static double gauss_from_hash(uint64_t h)
 
 /* ------------------------------------------------------------------ primitives */
 
-enum { OBJ_ECYL = 0, OBJ_ELLIPSOID, OBJ_BOX, OBJ_CAPSULE };
+enum { OBJ_ECYL = 0, OBJ_ELLIPSOID, OBJ_BOX, OBJ_CAPSULE, OBJ_LESION };
 
 /* Painting layers: later layers overwrite earlier ones (labels where inside). */
 enum {
@@ -155,6 +156,7 @@ enum {
     LAYER_POST_IN,
     LAYER_BODY_OUT,
     LAYER_BODY_IN,
+    LAYER_LESION,   /* pathology: changes values, never labels */
     LAYER_RIB_OUT,
     LAYER_RIB_IN,
     LAYER_PELVIS_OUT,
@@ -186,6 +188,9 @@ typedef struct Obj {
     double hu, texture;
     int label, sub;
     int vert;             /* level index owning it, -1 none */
+    double bowl_d, bowl_rx, bowl_ry, bowl_cy, bowl_k, bowl_h2; /* ECYL body: endplate
+                             depressions (biconcave collapse), depth bowl_d at (0, bowl_cy) */
+    int lesion;           /* OBJ_LESION: index into Model.lesions */
     double wmin[3], wmax[3];
     long bb[6];
 } Obj;
@@ -279,6 +284,21 @@ static double obj_sdf_local(const Obj *o, const double l[3], double cutoff)
         if (dp > d)
             d = dp;
     }
+    if (o->bowl_d > 0) {
+        double u = l[0] / o->bowl_rx, v = (l[1] - o->bowl_cy) / o->bowl_ry;
+        double r2 = u * u + v * v;
+        if (r2 < 1) {
+            /* quartic bowl pressed into both endplates; the distance is the level-set value
+             * divided by its gradient length (good to a few percent at these slopes) */
+            double q = 1 - r2, dep = o->bowl_d * q * q;
+            double gx = -4 * o->bowl_d * q * l[0] / (o->bowl_rx * o->bowl_rx);
+            double gy = -4 * o->bowl_d * q * (l[1] - o->bowl_cy) / (o->bowl_ry * o->bowl_ry);
+            double nrm = sqrt(gx * gx + (o->bowl_k + gy) * (o->bowl_k + gy) + 1);
+            double ft = (l[2] - o->bowl_h2 + o->bowl_k * l[1] + dep) / nrm;
+            double fb = (-l[2] - o->bowl_h2 + o->bowl_k * l[1] + dep) / nrm;
+            d = fmax(d, fmax(ft, fb));
+        }
+    }
     return d + o->inset;
 }
 
@@ -309,6 +329,7 @@ static bool is_thoracic(int l) { return l >= 7 && l <= 18; }
 /* Level-dependent shape parameters of the posterior elements. */
 typedef struct LevelShape {
     double a, b, hm, wedge, notch, waist;
+    double bowl_d, bowl_rx, bowl_ry, bowl_cy; /* biconcave endplate depressions (each) */
     double cw, ca, yc;             /* canal width, AP, centre y */
     double ped_w, ped_h, ped_x;    /* pedicle semi-axes and x of its axis */
     double lam_h, lam_t;           /* lamina semi height / thickness */
@@ -383,6 +404,67 @@ static LevelShape level_shape(int l, double height_scale)
     return s;
 }
 
+/* Height of the body at AP position y (local, mm) on the midline: endplate planes minus the
+ * two endplate depressions. */
+static double body_height_at(const LevelShape *s, double y)
+{
+    double h = s->hm - s->wedge * y / (2 * s->b);
+    if (s->bowl_d > 0) {
+        double v = (y - s->bowl_cy) / s->bowl_ry;
+        if (v * v < 1)
+            h -= 2 * s->bowl_d * (1 - v * v) * (1 - v * v);
+    }
+    return h;
+}
+
+/* Midline AP positions (local y) of the anterior / middle / posterior heights: 15, 50 and
+ * 85 % of the AP depth from the anterior cortex. */
+static void height_positions(const LevelShape *s, double yq[3])
+{
+    double depth = 2 * s->b - s->notch;
+    yq[0] = -s->b + 0.15 * depth;
+    yq[1] = -s->b + 0.5 * depth;
+    yq[2] = -s->b + 0.85 * depth;
+}
+
+/* Applies a collapse of `pct` % (worst height loss versus this pre-morbid shape). Wedge:
+ * the loss falls linearly from the anterior position to zero at the posterior wall, split
+ * between both endplates (the column shortens by the loss at the centre). Biconcave: both
+ * endplates get a central depression, the rims keep their height. Crush: uniform. */
+static void shape_collapse(LevelShape *s, int type, double pct)
+{
+    double p = pct / 100.0, yq[3];
+    height_positions(s, yq);
+    if (p <= 0 || type == SM_PHANTOM_COLLAPSE_NONE)
+        return;
+    if (type == SM_PHANTOM_COLLAPSE_CRUSH) {
+        s->hm *= 1 - p;
+        s->wedge *= 1 - p;
+    } else if (type == SM_PHANTOM_COLLAPSE_WEDGE) {
+        double yp = s->b - s->notch;
+        double l0 = p * body_height_at(s, yq[0]);
+        double c1 = l0 / (yp - yq[0]);
+        s->hm -= c1 * yp;
+        s->wedge -= 2 * s->b * c1;
+    } else if (type == SM_PHANTOM_COLLAPSE_BICONCAVE) {
+        double depth = 2 * s->b - s->notch;
+        s->bowl_d = p * body_height_at(s, yq[1]) / 2;
+        s->bowl_cy = yq[1];
+        s->bowl_rx = 0.8 * s->a;
+        s->bowl_ry = 0.45 * depth;
+    }
+}
+
+/* The body shape of level l as generated (collapse applied) or pre-morbid. */
+static LevelShape level_shape_of(const SmPhantomSpec *sp, int l, bool premorbid)
+{
+    if (premorbid)
+        return level_shape(l, 1.0);
+    LevelShape s = level_shape(l, sp->vertebra[l].height_scale);
+    shape_collapse(&s, sp->vertebra[l].collapse_type, sp->vertebra[l].collapse_pct);
+    return s;
+}
+
 /* ------------------------------------------------------------------ model */
 
 /* Per-z soft-tissue description (rows every ZROW_STEP mm of patient z). */
@@ -422,8 +504,33 @@ typedef struct ZRow {
 
 #define ZROW_STEP 0.5
 
+/* One lesion component: a union of ellipsoids in the vertebra frame, clipped to the body
+ * (cancellous or whole), plus optionally whole posterolateral structures. */
+#define LES_MAX_BLOBS 8
+#define LES_MAX_CLIPS 16
+typedef struct Lesion {
+    int level, code;             /* SM_PHANTOM_LESMAP_* */
+    int label;                   /* VerSe id of the vertebra: only its voxels are touched */
+    double body_dilate, ext_dilate; /* mm the clips grow: a lytic breach leaves no partial-
+                                    volume rim of cortex behind */
+    double hu, texture;
+    Frame f;                     /* the vertebra frame */
+    int n_blobs;
+    double bc[LES_MAX_BLOBS][3], br[LES_MAX_BLOBS][3]; /* centres, radii before scaling */
+    double scale;
+    uint64_t rough_seed;         /* boundary irregularity (value noise), deterministic */
+    double rough_mm;
+    bool has_conn;               /* connector into the pedicle base (inside the body clip) */
+    double conn_c[3], conn_r[3];
+    int n_body_clips, n_clips;   /* clip[0..n_body_clips) body, then extension structures */
+    Obj clip[LES_MAX_CLIPS];
+} Lesion;
+
 typedef struct Model {
     Frame vf[SM_PHANTOM_N_LEVELS + 4];  /* vertebra frames, then S2..S5 */
+    double shift[SM_PHANTOM_N_LEVELS][3]; /* world translation of level i relative to i+1 */
+    Lesion *lesions;
+    size_t n_lesions;
     LevelShape shape[SM_PHANTOM_N_LEVELS];
     double disc[SM_PHANTOM_N_LEVELS];
     double sag[SM_PHANTOM_N_LEVELS];    /* bend applied at the disc below level i */
@@ -582,8 +689,10 @@ static void disc_plane(const Model *m, int i, double q[3], double n[3])
     const LevelShape *s = &m->shape[i];
     double l[3] = {0, 0, -(s->hm / 2 + m->disc[i] / 2)};
     frame_point(f, l, q);
-    for (int d = 0; d < 3; d++)
+    for (int d = 0; d < 3; d++) {
+        q[d] -= 0.5 * m->shift[i][d]; /* half way between the two translated vertebrae */
         n[d] = f->ax[2][d] + m->vf[i + 1].ax[2][d];
+    }
     norm3(n);
 }
 
@@ -609,17 +718,14 @@ static void body_plane(Obj *o, const LevelShape *s, int top, double extra)
         obj_plane(o, 0, k, -1, s->hm / 2 + extra);
 }
 
-static double body_height_at(const LevelShape *s, double y)
-{
-    return s->hm - s->wedge * y / (2 * s->b);
-}
-
 /* ---- chain of frames ---- */
 
-static void build_chain(Model *m, const SmPhantomSpec *sp)
+/* Frames of all levels. `patho` false leaves out the focal angles and translations (the
+ * reference for the focal truth angles); collapse is always applied. */
+static void build_chain(Model *m, const SmPhantomSpec *sp, bool patho)
 {
     for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
-        m->shape[l] = level_shape(l, sp->vertebra[l].height_scale);
+        m->shape[l] = level_shape_of(sp, l, false);
         m->disc[l] = T_DISC[l];
         m->sag[l] = 0;
         m->cor[l] = 0;
@@ -640,6 +746,11 @@ static void build_chain(Model *m, const SmPhantomSpec *sp)
             m->cor[i] = r < -3 ? st : (r < 3 ? -st : st);
         }
     }
+    if (patho)
+        for (int i = 1; i < SM_PHANTOM_LEVEL_S1; i++) {
+            m->sag[i] -= sp->vertebra[i].kyphosis_deg * deg;
+            m->cor[i] += sp->vertebra[i].scoliosis_deg * deg;
+        }
     Frame f;
     memset(&f, 0, sizeof f);
     f.ax[0][0] = f.ax[1][1] = f.ax[2][2] = 1;
@@ -651,6 +762,11 @@ static void build_chain(Model *m, const SmPhantomSpec *sp)
         frame_bend(&g, m->sag[i], m->cor[i]);
         double l2[3] = {0, 0, -(m->disc[i] / 2 + m->shape[i + 1].hm / 2)};
         frame_point(&g, l2, f.o);
+        if (patho) { /* the upper vertebra sits translated relative to the lower one */
+            const double *t = sp->vertebra[i].translation_mm;
+            for (int d = 0; d < 3; d++)
+                f.o[d] -= t[0] * g.ax[0][d] + t[1] * g.ax[1][d];
+        }
         memcpy(f.ax, g.ax, sizeof f.ax);
         m->vf[i + 1] = f;
     }
@@ -707,6 +823,12 @@ static void build_chain(Model *m, const SmPhantomSpec *sp)
     for (int i = 0; i < SM_PHANTOM_N_LEVELS + 4; i++)
         for (int d = 0; d < 3; d++)
             m->vf[i].o[d] += t[d];
+    for (int i = 0; i + 1 < SM_PHANTOM_N_LEVELS; i++) {
+        const double *tr = sp->vertebra[i].translation_mm;
+        for (int d = 0; d < 3; d++)
+            m->shift[i][d] = patho ? tr[0] * m->vf[i + 1].ax[0][d] + tr[1] * m->vf[i + 1].ax[1][d]
+                                   : 0.0;
+    }
 }
 
 /* ---- vertebrae ---- */
@@ -719,7 +841,15 @@ static int verse_id(int level)
 static double cancellous_of(const SmPhantomSpec *sp, int l)
 {
     double v = sp->vertebra[l].cancellous_hu;
-    return isfinite(v) ? v : sp->hu.cancellous;
+    if (isfinite(v))
+        return v;
+    return sp->osteoporotic ? sp->osteoporotic_hu : sp->hu.cancellous;
+}
+
+/* Cortical thickness of vertebral bodies (mm): osteoporosis thins it. */
+static double body_cortex_mm(const SmPhantomSpec *sp)
+{
+    return sp->osteoporotic ? 0.6 : 1.0;
 }
 
 static void add_body(Model *m, const SmPhantomSpec *sp, int l)
@@ -741,8 +871,16 @@ static void add_body(Model *m, const SmPhantomSpec *sp, int l)
     o->ext[0] = s->a;
     o->ext[1] = s->b;
     o->ext[2] = s->hm / 2 + fabs(s->wedge) / 2 + 1;
+    if (s->bowl_d > 0) {
+        o->bowl_d = s->bowl_d;
+        o->bowl_rx = s->bowl_rx;
+        o->bowl_ry = s->bowl_ry;
+        o->bowl_cy = s->bowl_cy;
+        o->bowl_k = s->wedge / (4 * s->b);
+        o->bowl_h2 = s->hm / 2;
+    }
     Obj copy = *o;
-    obj_inner(m, &copy, LAYER_BODY_IN, 1.0, cancellous_of(sp, l), sp->texture_hu);
+    obj_inner(m, &copy, LAYER_BODY_IN, body_cortex_mm(sp), cancellous_of(sp, l), sp->texture_hu);
 }
 
 static void add_disc(Model *m, const SmPhantomSpec *sp, int i)
@@ -768,8 +906,9 @@ static void add_disc(Model *m, const SmPhantomSpec *sp, int i)
     tmp_u.n_planes = tmp_l.n_planes = 0;
     tmp_u.f = m->vf[i];
     tmp_l.f = m->vf[i + 1];
-    body_plane(&tmp_u, su, -1, -1.0);  /* below upper body: inside where above its bottom -> flip */
-    body_plane(&tmp_l, sl, 1, -1.0);
+    /* the disc fills endplate depressions too (the bodies paint over the rest) */
+    body_plane(&tmp_u, su, -1, -1.0 - su->bowl_d);
+    body_plane(&tmp_l, sl, 1, -1.0 - sl->bowl_d);
     /* tmp_u plane: inside the upper body bottom half-space; the disc is its complement */
     for (int which = 0; which < 2; which++) {
         Obj *t = which ? &tmp_l : &tmp_u;
@@ -862,12 +1001,16 @@ static void add_posterior(Model *m, const SmPhantomSpec *sp, int l)
     for (int side = -1; side <= 1; side += 2) {
         if (l >= 2) { /* superior process, in the joint with the level above */
             Frame J = joint_frame(m, l - 1);
+            for (int d = 0; d < 3; d++) /* moves with this vertebra under translation */
+                J.o[d] -= 0.5 * m->shift[l - 1][d];
             facet_offsets(l, s, &xs, &ys, &dxi, &dyi);
             add_facet(m, sp, &J, side * xs, ys, -(m->disc[l - 1] / 2 + s->hm * 0.35), 5.0,
                       s->facet_r, l);
         }
         if (l <= 23) { /* inferior process, in the joint with the level below */
             Frame J = joint_frame(m, l);
+            for (int d = 0; d < 3; d++)
+                J.o[d] += 0.5 * m->shift[l][d];
             const LevelShape *sl = &m->shape[l + 1];
             facet_offsets(l + 1, sl, &xs, &ys, &dxi, &dyi);
             add_facet(m, sp, &J, side * (xs + dxi), ys + dyi, -5.0,
@@ -1616,12 +1759,333 @@ static void add_bowel(Model *m, const SmPhantomSpec *sp)
     }
 }
 
+/* ---- lesions ---- */
+
+static double blob_sdf(const double l[3], const double c[3], const double r[3], double sc)
+{
+    double ra = r[0] * sc, rb = r[1] * sc, rc = r[2] * sc;
+    double x = l[0] - c[0], y = l[1] - c[1], z = l[2] - c[2];
+    double k0 = sqrt(x * x / (ra * ra) + y * y / (rb * rb) + z * z / (rc * rc));
+    double k1 = sqrt(x * x / (ra * ra * ra * ra) + y * y / (rb * rb * rb * rb) +
+                     z * z / (rc * rc * rc * rc));
+    if (k1 < 1e-12)
+        return -fmin(ra, fmin(rb, rc));
+    return k0 * (k0 - 1.0) / k1;
+}
+
+/* Union of the scaled blobs at local point l, with an irregular boundary. */
+static double blobs_sdf(const Lesion *ls, const double l[3])
+{
+    double db = 1e30;
+    for (int b = 0; b < ls->n_blobs; b++)
+        db = fmin(db, blob_sdf(l, ls->bc[b], ls->br[b], ls->scale));
+    if (ls->rough_mm > 0 && db < 3 * ls->rough_mm)
+        db += ls->rough_mm * value_noise(ls->rough_seed, l[0] * 0.3, l[1] * 0.3, l[2] * 0.3);
+    return db;
+}
+
+static double clip_sdf(const Obj *o, const double p[3], double cutoff)
+{
+    for (int d = 0; d < 3; d++)
+        if (p[d] < o->wmin[d] - cutoff - 1 || p[d] > o->wmax[d] + cutoff + 1)
+            return cutoff + 1;
+    double l[3];
+    frame_local(&o->f, p, l);
+    return obj_sdf_local(o, l, cutoff);
+}
+
+static double body_clip_sdf(const Lesion *ls, const double p[3], double cutoff)
+{
+    double dc = 1e30;
+    for (int k = 0; k < ls->n_body_clips; k++)
+        dc = fmin(dc, clip_sdf(&ls->clip[k], p, cutoff + ls->body_dilate));
+    return dc - ls->body_dilate;
+}
+
+/* Approximate signed distances (mm) of a lesion component at world point p: its part in
+ * the body (*d_body) and its extension into posterolateral structures (*d_ext); values
+ * above `cutoff` are only bounds. */
+static void lesion_parts(const Lesion *ls, const double p[3], double cutoff, double *d_body,
+                         double *d_ext)
+{
+    double l[3];
+    frame_local(&ls->f, p, l);
+    double d = 1e30;
+    double db = ls->n_blobs > 0 ? blobs_sdf(ls, l) : 1e30;
+    if (ls->has_conn) /* connector blobs are stored after the scaled ones, unscaled */
+        for (int b = ls->n_blobs; b < LES_MAX_BLOBS && ls->br[b][0] > 0; b++)
+            db = fmin(db, blob_sdf(l, ls->bc[b], ls->br[b], 1.0));
+    if (db <= cutoff)
+        d = fmax(db, body_clip_sdf(ls, p, cutoff));
+    double de = 1e30;
+    for (int k = ls->n_body_clips; k < ls->n_clips; k++)
+        de = fmin(de, clip_sdf(&ls->clip[k], p, cutoff + ls->ext_dilate) - ls->ext_dilate);
+    *d_body = d;
+    *d_ext = de;
+}
+
+/* The part of a lesion that does not scale: connectors and extension structures. */
+static double lesion_fixed_sdf(const Lesion *ls, const double p[3])
+{
+    double l[3], d = 1e30;
+    frame_local(&ls->f, p, l);
+    if (ls->has_conn) {
+        double dc = 1e30;
+        for (int b = ls->n_blobs; b < LES_MAX_BLOBS && ls->br[b][0] > 0; b++)
+            dc = fmin(dc, blob_sdf(l, ls->bc[b], ls->br[b], 1.0));
+        if (dc <= 0)
+            d = fmax(dc, body_clip_sdf(ls, p, 0.0));
+    }
+    for (int k = ls->n_body_clips; k < ls->n_clips; k++)
+        d = fmin(d, clip_sdf(&ls->clip[k], p, ls->ext_dilate) - ls->ext_dilate);
+    return d;
+}
+
+static double lesion_sdf(const Lesion *ls, const double p[3], double cutoff)
+{
+    double db, de;
+    lesion_parts(ls, p, cutoff, &db, &de);
+    return fmin(db, de);
+}
+
+static double rnd01(uint64_t *h)
+{
+    *h = splitmix64(*h);
+    return (double)(*h >> 11) / 9007199254740992.0;
+}
+
+/* Scales the blobs so the lesion covers `target` of the body volume (counted on a 1 mm
+ * lattice of the body), together with `prev` (the other component of a mixed lesion, or
+ * NULL). False only when out of memory. */
+static bool lesion_calibrate(Lesion *ls, const Obj *body_out, size_t n_out, double target,
+                             const Lesion *prev)
+{
+    double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+    for (size_t i = 0; i < n_out; i++)
+        for (int d = 0; d < 3; d++) {
+            lo[d] = fmin(lo[d], body_out[i].wmin[d]);
+            hi[d] = fmax(hi[d], body_out[i].wmax[d]);
+        }
+    const double step = 1.0;
+    size_t nx = (size_t)((hi[0] - lo[0]) / step) + 1, ny = (size_t)((hi[1] - lo[1]) / step) + 1,
+           nz = (size_t)((hi[2] - lo[2]) / step) + 1;
+    size_t cap = nx * ny * nz, n = 0, n_body = 0, n_prev = 0;
+    double *pts = malloc(cap * 3 * sizeof *pts);
+    if (!pts)
+        return false;
+    for (size_t k = 0; k < nz; k++)
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                double p[3] = {lo[0] + ((double)i + 0.5) * step, lo[1] + ((double)j + 0.5) * step,
+                               lo[2] + ((double)k + 0.5) * step};
+                bool in = false;
+                for (size_t q = 0; q < n_out && !in; q++)
+                    in = clip_sdf(&body_out[q], p, 0.0) <= 0;
+                if (!in)
+                    continue;
+                n_body++;
+                if ((prev && lesion_sdf(prev, p, 0.0) <= 0) ||
+                    ((ls->has_conn || ls->n_clips > ls->n_body_clips) &&
+                     lesion_fixed_sdf(ls, p) <= 0)) {
+                    n_prev++; /* covered anyway */
+                    continue;
+                }
+                if (body_clip_sdf(ls, p, 0.0) > 0)
+                    continue;
+                frame_local(&ls->f, p, pts + 3 * n);
+                n++;
+            }
+    double s0 = 0.02, s1 = 4.0;
+    for (int it = 0; it < 30 && n_body > 0; it++) {
+        double sm = 0.5 * (s0 + s1);
+        size_t c = n_prev;
+        ls->scale = sm;
+        for (size_t q = 0; q < n; q++)
+            c += blobs_sdf(ls, pts + 3 * q) <= 0;
+        if ((double)c / (double)n_body < target)
+            s0 = sm;
+        else
+            s1 = sm;
+    }
+    ls->scale = 0.5 * (s0 + s1);
+    free(pts);
+    return true;
+}
+
+/* Adds clip copies of level l's objects of one layer and subregion (sub < 0: body). */
+static void lesion_add_clips(const Model *m, Lesion *ls, int l, int layer, int sub)
+{
+    for (size_t i = 0; i < m->n_objs && ls->n_clips < LES_MAX_CLIPS; i++) {
+        const Obj *o = &m->objs[i];
+        if (o->vert == l && o->layer == layer && o->sub == sub && o->label != 0 &&
+            o->type != OBJ_LESION)
+            ls->clip[ls->n_clips++] = *o;
+    }
+}
+
+/* Builds the lesion components of one specified lesion (a mixed lesion gives two). */
+static bool add_lesion(Model *m, const SmPhantomSpec *sp, int l, size_t k)
+{
+    const SmPhantomLesionSpec *spec = &sp->vertebra[l].lesion[k];
+    const LevelShape *s = &m->shape[l];
+    int ncomp = spec->type == SM_PHANTOM_LESION_MIXED ? 2 : 1;
+    size_t first = m->n_lesions;
+    for (int comp = 0; comp < ncomp; comp++) {
+        if (m->n_lesions % 8 == 0) {
+            Lesion *nl = realloc(m->lesions, (m->n_lesions + 8) * sizeof *nl);
+            if (!nl)
+                return false;
+            m->lesions = nl;
+        }
+        Lesion *ls = &m->lesions[m->n_lesions];
+        memset(ls, 0, sizeof *ls);
+        ls->level = l;
+        ls->label = verse_id(l);
+        ls->f = m->vf[l];
+        int type = spec->type == SM_PHANTOM_LESION_MIXED
+                       ? (comp == 0 ? SM_PHANTOM_LESION_LYTIC : SM_PHANTOM_LESION_BLASTIC)
+                       : spec->type;
+        ls->code = type == SM_PHANTOM_LESION_LYTIC     ? SM_PHANTOM_LESMAP_LYTIC
+                   : type == SM_PHANTOM_LESION_BLASTIC ? SM_PHANTOM_LESMAP_BLASTIC
+                                                       : SM_PHANTOM_LESMAP_ISLAND;
+        double dflt = type == SM_PHANTOM_LESION_LYTIC ? 45 : (type == SM_PHANTOM_LESION_BLASTIC ? 700 : 1200);
+        ls->hu = isfinite(spec->hu) && (ncomp == 1 || comp == 0) ? spec->hu : dflt;
+        ls->texture = type == SM_PHANTOM_LESION_LYTIC ? 8 : (type == SM_PHANTOM_LESION_BLASTIC ? 90 : 0);
+        bool breach = spec->cortical_breach && type != SM_PHANTOM_LESION_BONE_ISLAND;
+        double vox = cbrt(sp->pixel_mm * sp->pixel_mm * sp->slice_mm);
+        if (type == SM_PHANTOM_LESION_LYTIC) {
+            ls->body_dilate = breach ? 0.5 * vox : 0.0;
+            ls->ext_dilate = 0.5 * vox;
+        }
+        /* body clip: the whole body (cortex may go) or only its cancellous bone */
+        lesion_add_clips(m, ls, l, breach ? LAYER_BODY_OUT : LAYER_BODY_IN, SM_PHANTOM_SUB_BODY);
+        ls->n_body_clips = ls->n_clips;
+        uint64_t h = splitmix64(spec->seed ^ ((uint64_t)l << 40) ^ ((uint64_t)k << 48) ^
+                                ((uint64_t)comp << 56) ^ 0x6C6573696F6EULL);
+        ls->rough_seed = splitmix64(h ^ 0x726F756768ULL);
+        ls->rough_mm = type == SM_PHANTOM_LESION_BONE_ISLAND ? 0.0 : 1.8;
+        double c0[3] = {spec->center[0] * s->a, spec->center[1] * s->b, spec->center[2] * s->hm / 2};
+        if (comp == 1) /* the blastic part of a mixed lesion lies beside the lytic part */
+            c0[0] += (spec->center[0] > 0 ? -0.45 : 0.45) * s->a;
+        if (type == SM_PHANTOM_LESION_BONE_ISLAND) {
+            ls->n_blobs = 1;
+            memcpy(ls->bc[0], c0, sizeof c0);
+            ls->br[0][0] = ls->br[0][1] = ls->br[0][2] = spec->radius_mm;
+            ls->scale = 1.0;
+        } else {
+            double R[3] = {s->a * 0.5, s->b * 0.5, s->hm * 0.38};
+            memcpy(ls->bc[0], c0, sizeof c0);
+            for (int d = 0; d < 3; d++)
+                ls->br[0][d] = R[d];
+            int extra = 2 + (int)(rnd01(&h) * 3);
+            ls->n_blobs = 1 + extra;
+            for (int b = 1; b <= extra; b++)
+                for (int d = 0; d < 3; d++) {
+                    ls->bc[b][d] = c0[d] + (rnd01(&h) - 0.5) * 1.2 * R[d];
+                    ls->br[b][d] = R[d] * (0.45 + 0.35 * rnd01(&h));
+                }
+            if (breach && ls->n_blobs < LES_MAX_BLOBS) {
+                /* a blob centred on the cortex, towards the placement (else anterolateral) */
+                double dx = c0[0], dy = c0[1];
+                if (hypot(dx / s->a, dy / s->b) < 0.15) {
+                    double ang = M_PI * (1.1 + 0.8 * rnd01(&h));
+                    dx = cos(ang) * s->a;
+                    dy = sin(ang) * s->b;
+                }
+                double t = 1.0 / sqrt(dx * dx / (s->a * s->a) + dy * dy / (s->b * s->b));
+                int b = ls->n_blobs++;
+                ls->bc[b][0] = t * dx;
+                ls->bc[b][1] = t * dy;
+                ls->bc[b][2] = c0[2];
+                for (int d = 0; d < 3; d++)
+                    ls->br[b][d] = R[d] * 0.45;
+            }
+        }
+        /* extension: the pedicle and articular processes of a side are replaced */
+        if (comp == 0 && type != SM_PHANTOM_LESION_BONE_ISLAND && spec->extension) {
+            int nconn = 0;
+            for (int side = 0; side < 2; side++) {
+                if (!(spec->extension & (1 << side)))
+                    continue;
+                lesion_add_clips(m, ls, l, LAYER_POST_OUT,
+                                 side == 0 ? SM_PHANTOM_SUB_POSTEROLATERAL_LEFT
+                                           : SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT);
+                int b = LES_MAX_BLOBS - 1 - nconn++;
+                if (b >= ls->n_blobs) {
+                    double sx = side == 0 ? 1.0 : -1.0;
+                    ls->bc[b][0] = sx * s->ped_x;
+                    ls->bc[b][1] = s->b - 4;
+                    ls->bc[b][2] = s->hm * 0.12;
+                    ls->br[b][0] = s->ped_w + 2.5;
+                    ls->br[b][1] = 7;
+                    ls->br[b][2] = s->ped_h + 1;
+                    ls->has_conn = true;
+                }
+            }
+        }
+        /* connectors sit at the end of the blob array: compact them behind the blobs */
+        if (ls->has_conn) {
+            int w = ls->n_blobs;
+            for (int b = ls->n_blobs; b < LES_MAX_BLOBS; b++)
+                if (ls->br[b][0] > 0) {
+                    if (b != w) {
+                        memcpy(ls->bc[w], ls->bc[b], sizeof ls->bc[w]);
+                        memcpy(ls->br[w], ls->br[b], sizeof ls->br[w]);
+                        memset(ls->br[b], 0, sizeof ls->br[b]);
+                    }
+                    w++;
+                }
+        }
+        if (ls->n_body_clips == 0)
+            continue; /* no body (cannot happen past validation) */
+        if (type != SM_PHANTOM_LESION_BONE_ISLAND) {
+            Obj outs[4];
+            size_t no = 0;
+            for (size_t i = 0; i < m->n_objs && no < 4; i++) {
+                const Obj *o = &m->objs[i];
+                if (o->vert == l && o->layer == LAYER_BODY_OUT && o->sub == SM_PHANTOM_SUB_BODY &&
+                    o->label != 0)
+                    outs[no++] = *o;
+            }
+            /* a mixed lesion: the lytic part alone 55 %, then the blastic part so that both
+             * together reach the fraction (it paints over the lytic part where they meet) */
+            double target = spec->fraction * (ncomp == 2 && comp == 0 ? 0.55 : 1.0);
+            if (!lesion_calibrate(ls, outs, no, target, comp == 1 ? ls - 1 : NULL))
+                return false;
+        }
+        m->n_lesions++;
+    }
+    /* painting objects, the last component first: the lytic part of a mixed lesion keeps
+     * its calibrated share, the blastic part shows where they do not overlap */
+    for (size_t li = m->n_lesions; li-- > first;) {
+        const Lesion *ls = &m->lesions[li];
+        /* a world-aligned box around everything the lesion may touch */
+        double lo[3] = {1e30, 1e30, 1e30}, hi[3] = {-1e30, -1e30, -1e30};
+        for (int c = 0; c < ls->n_clips; c++)
+            for (int d = 0; d < 3; d++) {
+                lo[d] = fmin(lo[d], ls->clip[c].wmin[d]);
+                hi[d] = fmax(hi[d], ls->clip[c].wmax[d]);
+            }
+        double ctr[3] = {0.5 * (lo[0] + hi[0]), 0.5 * (lo[1] + hi[1]), 0.5 * (lo[2] + hi[2])};
+        Frame wf = world_frame(ctr);
+        Obj *o = obj_new(m, OBJ_LESION, LAYER_LESION, &wf, ls->hu, 0, 0, l);
+        if (!o)
+            return false;
+        o->lesion = (int)li;
+        o->texture = ls->texture;
+        for (int d = 0; d < 3; d++)
+            o->ext[d] = 0.5 * (hi[d] - lo[d]);
+        obj_world_bounds(o);
+    }
+    return true;
+}
+
 /* ---- model assembly ---- */
 
 static bool model_build(SmError **error, const SmPhantomSpec *sp, Model *m)
 {
     memset(m, 0, sizeof *m);
-    build_chain(m, sp);
+    build_chain(m, sp, true);
     double zmin = m->vf[28].o[2] - 120, zmax = m->vf[0].o[2] + 120;
     if (!build_rows(m, zmin, zmax)) {
         sm_error_set(error, SM_ERR_NOMEM, "phantom: out of memory");
@@ -1645,6 +2109,8 @@ static bool model_build(SmError **error, const SmPhantomSpec *sp, Model *m)
                 double xs, ys, dxi, dyi;
                 facet_offsets(i, s, &xs, &ys, &dxi, &dyi);
                 Frame J = joint_frame(m, i - 1);
+                for (int d = 0; d < 3; d++)
+                    J.o[d] -= 0.5 * m->shift[i - 1][d];
                 for (int side = -1; side <= 1; side += 2)
                     add_facet(m, sp, &J, side * xs, ys, -(m->disc[i - 1] / 2 + s->hm * 0.4),
                               5.0, s->facet_r, i);
@@ -1677,17 +2143,34 @@ static bool model_build(SmError **error, const SmPhantomSpec *sp, Model *m)
     for (size_t i = 0; i < m->n_objs; i++) {
         Obj *o = &m->objs[i];
         obj_world_bounds(o);
-        o->bb[0] = (long)i;
         o->ia2 = o->a > 0 ? 1.0 / (o->a * o->a) : 0;
         o->ib2 = o->b > 0 ? 1.0 / (o->b * o->b) : 0;
         o->ic2 = o->c > 0 ? 1.0 / (o->c * o->c) : 0;
     }
+    /* lesions need the finished bone objects (bounds set) to clip to; metastases first,
+     * bone islands last so they stay visible */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = f; i <= l; i++)
+            for (size_t k = 0; k < sp->vertebra[i].n_lesions; k++) {
+                bool island = sp->vertebra[i].lesion[k].type == SM_PHANTOM_LESION_BONE_ISLAND;
+                if (i > 0 && island == (pass == 1) && !add_lesion(m, sp, i, k)) {
+                    sm_error_set(error, SM_ERR_NOMEM, "phantom: out of memory");
+                    return false;
+                }
+            }
+    if (m->oom) {
+        sm_error_set(error, SM_ERR_NOMEM, "phantom: out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < m->n_objs; i++)
+        m->objs[i].bb[0] = (long)i;
     qsort(m->objs, m->n_objs, sizeof *m->objs, cmp_layer);
     return true;
 }
 
 static void model_free(Model *m)
 {
+    free(m->lesions);
     free(m->objs);
     free(m->rows);
     memset(m, 0, sizeof *m);
@@ -1788,7 +2271,7 @@ typedef struct Raster {
 } Raster;
 
 static void raster_slice(const Raster *R, size_t k, float *buf, int16_t *ct, uint8_t *lab,
-                         uint8_t *sub)
+                         uint8_t *sub, uint8_t *les)
 {
     const Model *m = R->m;
     size_t nx = R->nx, ny = R->ny;
@@ -1807,6 +2290,7 @@ static void raster_slice(const Raster *R, size_t k, float *buf, int16_t *ct, uin
             buf[j * nx + i] = background(m, R->sp, p, R->inv_w);
             lab[j * nx + i] = 0;
             sub[j * nx + i] = 0;
+            les[j * nx + i] = 0;
         }
     }
     long kl = (long)k;
@@ -1832,6 +2316,38 @@ static void raster_slice(const Raster *R, size_t k, float *buf, int16_t *ct, uin
                     l[d] = lorg[d] + (double)i * la0[d] + (double)j * la1[d];
                 if (!capsule && (fabs(l[0]) > e0 || fabs(l[1]) > e1 || fabs(l[2]) > e2))
                     continue;
+                size_t idx = (size_t)j * nx + (size_t)i;
+                if (ob->type == OBJ_LESION) {
+                    /* values only: lesion voxels keep their body / posterolateral labels */
+                    const Lesion *ls = &m->lesions[ob->lesion];
+                    if (lab[idx] != 0 && lab[idx] != ls->label)
+                        continue; /* another vertebra's bone (e.g. a dislocated facet) */
+                    double p[3];
+                    for (int d = 0; d < 3; d++)
+                        p[d] = o[d] + (double)i * a0[d] + (double)j * a1[d] + kk * a2[d];
+                    /* the body part stays in the body, the extension in the posterolateral
+                     * structures (their grown clips must not spill into each other) */
+                    double db, de, dl;
+                    lesion_parts(ls, p, 0.5 * R->w, &db, &de);
+                    if (lab[idx] == 0 || sub[idx] == SM_PHANTOM_SUB_BODY)
+                        dl = fmin(db, de);
+                    else if (sub[idx] == SM_PHANTOM_SUB_POSTEROLATERAL_LEFT ||
+                             sub[idx] == SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT)
+                        dl = de;
+                    else
+                        continue;
+                    double al = 0.5 - dl * R->inv_w;
+                    if (al <= 0)
+                        continue;
+                    double hu = ls->hu;
+                    if (ls->texture > 0)
+                        hu += ls->texture *
+                              value_noise(R->tex_seed ^ 0x5A5A, p[0] * 0.5, p[1] * 0.5, p[2] * 0.5);
+                    buf[idx] += (float)((al > 1 ? 1 : al) * (hu - buf[idx]));
+                    if (dl <= 0 && lab[idx] == ls->label)
+                        les[idx] = (uint8_t)ls->code;
+                    continue;
+                }
                 double dist = obj_sdf_local(ob, l, 0.5 * R->w);
                 double a = 0.5 - dist * R->inv_w;
                 if (a <= 0)
@@ -1846,7 +2362,6 @@ static void raster_slice(const Raster *R, size_t k, float *buf, int16_t *ct, uin
                     hu += ob->texture *
                           value_noise(R->tex_seed, p[0] * 0.7, p[1] * 0.7, p[2] * 0.7);
                 }
-                size_t idx = (size_t)j * nx + (size_t)i;
                 buf[idx] += (float)(a * (hu - buf[idx]));
                 if (dist <= 0) {
                     lab[idx] = (uint8_t)ob->label;
@@ -1855,6 +2370,12 @@ static void raster_slice(const Raster *R, size_t k, float *buf, int16_t *ct, uin
             }
         }
     }
+    /* a lesion voxel is one that ends up in this vertebra's bone (not painted over by a
+     * canal, rib or another structure afterwards) */
+    for (size_t idx = 0; idx < nx * ny; idx++)
+        if (les[idx] && (lab[idx] == 0 || sub[idx] < SM_PHANTOM_SUB_BODY ||
+                         sub[idx] > SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT))
+            les[idx] = 0;
     double sigma = R->sp->noise_sigma_hu;
     size_t base = k * nx * ny;
     for (size_t idx = 0; idx < nx * ny; idx++) {
@@ -1906,7 +2427,10 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
     frame_point(F, cc, v->canal_center);
     v->canal_area_mm2 = M_PI * s->cw / 2 * s->ca / 2;
     v->has_body = l != 0;
+    v->genant_grade = -1;
     if (!v->has_body) {
+        v->expected_anterior_mm = v->expected_middle_mm = v->expected_posterior_mm = NAN;
+        v->expected_height_mm = v->height_loss_pct = NAN;
         v->body_centroid[0] = v->body_centroid[1] = v->body_centroid[2] = NAN;
         v->height_anterior_mm = v->height_middle_mm = v->height_posterior_mm = NAN;
         for (int d = 0; d < 3; d++)
@@ -1915,10 +2439,37 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
         return;
     }
     double depth = 2 * s->b - s->notch;
-    double yq[3] = {-s->b + 0.15 * depth, -s->b + 0.5 * depth, -s->b + 0.85 * depth};
+    double yq[3];
+    height_positions(s, yq);
     v->height_anterior_mm = body_height_at(s, yq[0]);
     v->height_middle_mm = body_height_at(s, yq[1]);
     v->height_posterior_mm = body_height_at(s, yq[2]);
+    {
+        LevelShape s0 = level_shape_of(sp, l, true);
+        double h0[3], h[3] = {v->height_anterior_mm, v->height_middle_mm, v->height_posterior_mm};
+        for (int q = 0; q < 3; q++)
+            h0[q] = body_height_at(&s0, yq[q]);
+        v->expected_anterior_mm = h0[0];
+        v->expected_middle_mm = h0[1];
+        v->expected_posterior_mm = h0[2];
+        int worst = 0;
+        double loss = -1e30;
+        for (int q = 0; q < 3; q++) {
+            double lq = 100.0 * (1.0 - h[q] / h0[q]);
+            if (lq > loss + 1e-9) {
+                loss = lq;
+                worst = q;
+            }
+        }
+        v->height_loss_pct = round(loss * 1e6) / 1e6; /* 40 % stays 40 %, not 40.0000001 */
+        v->expected_height_mm = h0[worst];
+        v->genant_grade = sm_genant_grade(v->height_loss_pct);
+        int ct = sp->vertebra[l].collapse_type;
+        if (ct == SM_PHANTOM_COLLAPSE_NONE && sp->vertebra[l].height_scale < 1.0)
+            ct = SM_PHANTOM_COLLAPSE_CRUSH; /* height_scale is a uniform collapse */
+        v->collapse_type = ct;
+        v->deformity = v->genant_grade >= 1 ? ct : SM_PHANTOM_COLLAPSE_NONE;
+    }
     double es[3] = {0, 0, s->hm / 2}, ei[3] = {0, 0, -s->hm / 2};
     frame_point(F, es, v->endplate_superior);
     frame_point(F, ei, v->endplate_inferior);
@@ -1939,7 +2490,7 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
     for (size_t i = 0; i < m->n_objs; i++) {
         const Obj *o = &m->objs[i];
         /* objects painted before the bodies cannot own a body point */
-        bool overlap = o->layer >= LAYER_BODY_OUT;
+        bool overlap = o->layer >= LAYER_BODY_OUT && o->type != OBJ_LESION;
         for (int d = 0; d < 3; d++)
             if (o->wmax[d] < lo[d] || o->wmin[d] > hi[d])
                 overlap = false;
@@ -1968,6 +2519,109 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
     v->body_volume_mm3 = count * step * step * step;
 }
 
+/* Segmental angles of level i against level i+1, in the lower vertebra's frame (deg):
+ * kyphosis + when the upper axis leans anteriorly, scoliosis + when it leans to the left. */
+static void segment_angles(const Model *m, int i, double *kyph, double *scol)
+{
+    const double *u = m->vf[i].ax[2];
+    const Frame *L = &m->vf[i + 1];
+    *kyph = atan2(-dot3(u, L->ax[1]), dot3(u, L->ax[2])) * 180.0 / M_PI;
+    *scol = atan2(dot3(u, L->ax[0]), dot3(u, L->ax[2])) * 180.0 / M_PI;
+}
+
+/* Lesion fractions measured on the rasterised maps, alignment with the vertebra below and
+ * the SINS components expected for each vertebra (serial; integer counts). */
+static void pathology_truth(const Model *m, const SmPhantomSpec *sp, SmPhantom *ph)
+{
+    int index_of[256];
+    for (int i = 0; i < 256; i++)
+        index_of[i] = -1;
+    for (size_t v = 0; v < ph->n_vertebrae; v++)
+        index_of[ph->vertebrae[v].verse_id & 255] = (int)v;
+    const uint8_t *lab = ph->labels->data, *sub = ph->subregions->data, *les = ph->lesions->data;
+    size_t n = ph->ct->dims[0] * ph->ct->dims[1] * ph->ct->dims[2];
+    for (size_t idx = 0; idx < n; idx++) {
+        int vi = index_of[lab[idx]];
+        if (vi < 0 || lab[idx] == 0)
+            continue;
+        SmPhantomVertebra *v = &ph->vertebrae[vi];
+        int c = les[idx];
+        if (sub[idx] == SM_PHANTOM_SUB_BODY) {
+            v->body_voxels++;
+            v->lytic_voxels += c == SM_PHANTOM_LESMAP_LYTIC;
+            v->blastic_voxels += c == SM_PHANTOM_LESMAP_BLASTIC;
+            v->island_voxels += c == SM_PHANTOM_LESMAP_ISLAND;
+        } else if (sub[idx] == SM_PHANTOM_SUB_POSTEROLATERAL_LEFT ||
+                   sub[idx] == SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT) {
+            int side = sub[idx] == SM_PHANTOM_SUB_POSTEROLATERAL_LEFT ? 0 : 1;
+            v->pl_voxels[side]++;
+            v->pl_lesion_voxels[side] +=
+                c == SM_PHANTOM_LESMAP_LYTIC || c == SM_PHANTOM_LESMAP_BLASTIC;
+        }
+    }
+    Model ref; /* the same spine without focal angles and translations */
+    memset(&ref, 0, sizeof ref);
+    build_chain(&ref, sp, false);
+    for (size_t vi = 0; vi < ph->n_vertebrae; vi++) {
+        SmPhantomVertebra *v = &ph->vertebrae[vi];
+        int l = v->level;
+        double nb = (double)v->body_voxels;
+        v->lytic_fraction = nb > 0 ? (double)v->lytic_voxels / nb : NAN;
+        v->blastic_fraction = nb > 0 ? (double)v->blastic_voxels / nb : NAN;
+        v->island_fraction = nb > 0 ? (double)v->island_voxels / nb : NAN;
+        v->body_involvement_fraction =
+            nb > 0 ? (double)(v->lytic_voxels + v->blastic_voxels) / nb : NAN;
+        v->posterolateral = SM_PHANTOM_SIDE_NONE;
+        for (int side = 0; side < 2; side++) {
+            v->pl_lesion_fraction[side] =
+                v->pl_voxels[side] ? (double)v->pl_lesion_voxels[side] / (double)v->pl_voxels[side]
+                                   : 0.0;
+            if (v->pl_lesion_fraction[side] >= 0.2)
+                v->posterolateral |= side == 0 ? SM_PHANTOM_SIDE_LEFT : SM_PHANTOM_SIDE_RIGHT;
+        }
+        bool ly = v->lytic_voxels > 0, bl = v->blastic_voxels > 0;
+        v->lesion_class = ly && bl ? SM_SINS_LESION_MIXED
+                        : ly       ? SM_SINS_LESION_LYTIC
+                        : bl       ? SM_SINS_LESION_BLASTIC
+                                   : SM_SINS_LESION_NONE;
+        v->has_below = l < sp->level_last && l < SM_PHANTOM_LEVEL_S1;
+        if (v->has_below) {
+            const double *t = sp->vertebra[l].translation_mm;
+            double k0, s0;
+            v->translation_lateral_mm = t[0];
+            v->translation_ap_mm = t[1];
+            v->translation_mm = hypot(t[0], t[1]);
+            segment_angles(m, l, &v->kyphosis_deg, &v->scoliosis_deg);
+            segment_angles(&ref, l, &k0, &s0);
+            v->focal_kyphosis_deg = v->kyphosis_deg - k0;
+            v->focal_scoliosis_deg = v->scoliosis_deg - s0;
+            v->alignment_class = sm_sins_alignment_class(v->translation_mm, v->focal_kyphosis_deg,
+                                                         v->focal_scoliosis_deg);
+        } else {
+            v->translation_mm = v->translation_lateral_mm = v->translation_ap_mm = NAN;
+            v->kyphosis_deg = v->scoliosis_deg = NAN;
+            v->focal_kyphosis_deg = v->focal_scoliosis_deg = NAN;
+            v->alignment_class = -1; /* no vertebra below in the field */
+        }
+        v->sins_location = sm_sins_location_points(v->verse_id);
+        v->sins_lesion_quality = sm_sins_lesion_quality_points(v->lesion_class);
+        v->sins_collapse = v->has_body ? sm_sins_collapse_points(v->height_loss_pct,
+                                                                 v->body_involvement_fraction)
+                                       : -1;
+        v->sins_posterolateral = sm_sins_posterolateral_points(v->posterolateral);
+    }
+    /* SINS alignment of a vertebra: the worse of its segments above and below (a
+     * translation or a focal deformity involves both vertebrae of the segment) */
+    for (size_t vi = 0; vi < ph->n_vertebrae; vi++) {
+        int pts = -1;
+        int below = ph->vertebrae[vi].alignment_class;
+        int above = vi > 0 ? ph->vertebrae[vi - 1].alignment_class : -1;
+        int a = sm_sins_alignment_class_points(below), b = sm_sins_alignment_class_points(above);
+        pts = a > b ? a : b;
+        ph->vertebrae[vi].sins_alignment = pts;
+    }
+}
+
 /* ------------------------------------------------------------------ public */
 
 void sm_phantom_destroy(SmPhantom *ph)
@@ -1977,6 +2631,7 @@ void sm_phantom_destroy(SmPhantom *ph)
     sm_volume_destroy(ph->ct);
     sm_volume_destroy(ph->labels);
     sm_volume_destroy(ph->subregions);
+    sm_volume_destroy(ph->lesions);
     free(ph->vertebrae);
     free(ph);
 }
@@ -2004,10 +2659,25 @@ static uint64_t spec_hash(const SmPhantomSpec *s)
                   s->hu.cortical, s->hu.cancellous, s->hu.disc};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         h = mix_double(h, v[i]);
+    h = mix_double(h, s->osteoporotic ? s->osteoporotic_hu : -1);
     for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
-        double c = s->vertebra[l].cancellous_hu;
+        const SmPhantomVertebraSpec *vs = &s->vertebra[l];
+        double c = vs->cancellous_hu;
         h = mix_double(h, isfinite(c) ? c : -1);
-        h = mix_double(h, s->vertebra[l].height_scale);
+        h = mix_double(h, vs->height_scale);
+        double pv[] = {vs->collapse_type, vs->collapse_pct, (double)vs->n_lesions,
+                       vs->translation_mm[0], vs->translation_mm[1], vs->kyphosis_deg,
+                       vs->scoliosis_deg};
+        for (size_t i = 0; i < sizeof pv / sizeof pv[0]; i++)
+            h = mix_double(h, pv[i]);
+        for (size_t k = 0; k < vs->n_lesions && k < SM_PHANTOM_MAX_LESIONS; k++) {
+            const SmPhantomLesionSpec *ls = &vs->lesion[k];
+            double lv[] = {ls->type, ls->fraction, ls->center[0], ls->center[1], ls->center[2],
+                           ls->extension, ls->cortical_breach, isfinite(ls->hu) ? ls->hu : -1e9,
+                           ls->radius_mm, (double)ls->seed};
+            for (size_t i = 0; i < sizeof lv / sizeof lv[0]; i++)
+                h = mix_double(h, lv[i]);
+        }
     }
     return h;
 }
@@ -2042,6 +2712,7 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
     ph->ct = sm_volume_create_uninit(error, dims, SM_VOXEL_I16);
     ph->labels = ph->ct ? sm_volume_create_uninit(error, dims, SM_VOXEL_U8) : NULL;
     ph->subregions = ph->labels ? sm_volume_create_uninit(error, dims, SM_VOXEL_U8) : NULL;
+    ph->lesions = ph->subregions ? sm_volume_create_uninit(error, dims, SM_VOXEL_U8) : NULL;
     size_t nv = (size_t)(spec->level_last - spec->level_first + 1);
     ph->vertebrae = calloc(nv, sizeof *ph->vertebrae);
     int nth = sm_omp_threads();
@@ -2051,11 +2722,11 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
     float *scratch = NULL;
     size_t *cand = NULL;
     size_t nsc;
-    if (ph->subregions && ph->vertebrae && sm_size_mul(slice, (size_t)nth, &nsc)) {
+    if (ph->lesions && ph->vertebrae && sm_size_mul(slice, (size_t)nth, &nsc)) {
         scratch = malloc(nsc * sizeof *scratch);
         cand = malloc((size_t)nth * (m.n_objs + 1) * sizeof *cand);
     }
-    if (!ph->subregions || !ph->vertebrae || !scratch || !cand) {
+    if (!ph->lesions || !ph->vertebrae || !scratch || !cand) {
         sm_error_set(error, SM_ERR_NOMEM, "phantom: out of memory for %zux%zux%zu voxels",
                      dims[0], dims[1], dims[2]);
         free(scratch);
@@ -2064,8 +2735,8 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
         model_free(&m);
         return false;
     }
-    SmVolume *vols[3] = {ph->ct, ph->labels, ph->subregions};
-    for (int v = 0; v < 3; v++) {
+    SmVolume *vols[4] = {ph->ct, ph->labels, ph->subregions, ph->lesions};
+    for (int v = 0; v < 4; v++) {
         sm_volume_set_geometry(vols[v], dir, spacing, origin);
         SmVolumeMeta *mt = &vols[v]->meta;
         memset(mt, 0, sizeof *mt);
@@ -2073,8 +2744,10 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
         snprintf(mt->source, sizeof mt->source, "phantom");
         snprintf(mt->patient_position, sizeof mt->patient_position, "%s", spec->patient_position);
         snprintf(mt->series_description, sizeof mt->series_description, "%s",
-                 v == 0 ? spec->series_description : (v == 1 ? "phantom truth labels"
-                                                            : "phantom truth subregions"));
+                 v == 0   ? spec->series_description
+                 : v == 1 ? "phantom truth labels"
+                 : v == 2 ? "phantom truth subregions"
+                          : "phantom truth lesions");
         snprintf(mt->manufacturer, sizeof mt->manufacturer, "spinemets phantom");
         snprintf(mt->convolution_kernel, sizeof mt->convolution_kernel, "%s",
                  v == 0 ? "SYNTH" : "");
@@ -2106,9 +2779,9 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
     R.tex_seed = splitmix64(spec->seed ^ 0x7465787475726500ULL);
     R.noise_seed = splitmix64(spec->seed ^ 0x6E6F697365000000ULL);
     int16_t *ct = ph->ct->data;
-    uint8_t *lab = ph->labels->data, *sub = ph->subregions->data;
+    uint8_t *lab = ph->labels->data, *sub = ph->subregions->data, *les = ph->lesions->data;
     long nz = (long)dims[2];
-#pragma omp parallel for default(none) shared(R, ct, lab, sub, scratch, nz, slice) \
+#pragma omp parallel for default(none) shared(R, ct, lab, sub, les, scratch, nz, slice) \
     schedule(dynamic, 1)
     for (long k = 0; k < nz; k++) {
         int tid = 0;
@@ -2116,7 +2789,8 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
         tid = omp_get_thread_num();
 #endif
         size_t off = (size_t)k * slice;
-        raster_slice(&R, (size_t)k, scratch + (size_t)tid * slice, ct + off, lab + off, sub + off);
+        raster_slice(&R, (size_t)k, scratch + (size_t)tid * slice, ct + off, lab + off, sub + off,
+                     les + off);
     }
     ph->n_vertebrae = nv;
     long nvl = (long)nv;
@@ -2135,6 +2809,7 @@ bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom *
     }
     free(scratch);
     free(cand);
+    pathology_truth(&m, spec, ph);
     model_free(&m);
     *out = ph;
     return true;

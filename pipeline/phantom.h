@@ -19,11 +19,52 @@ typedef struct SmPhantomHu {
     double cortical, cancellous, disc, csf, cord, epidural_fat, table;
 } SmPhantomHu;
 
-/* Per-vertebra overrides; the place where later pathology (lesions, collapse,
- * subluxation, epidural tumour) attaches. NAN / 1.0 mean "as the default anatomy". */
+/* Pathology codes (docs/phantom.md "Pathology"). */
+enum {
+    SM_PHANTOM_LESION_LYTIC = 1,       /* soft-tissue density replacing trabecular bone */
+    SM_PHANTOM_LESION_BLASTIC = 2,     /* sclerotic, ~700 HU */
+    SM_PHANTOM_LESION_MIXED = 3,       /* spec only: a lytic and a blastic component */
+    SM_PHANTOM_LESION_BONE_ISLAND = 4  /* enostosis, ~1200 HU: a confounder, not a metastasis */
+};
+/* Values of truth_lesions.nii.gz. */
+enum { SM_PHANTOM_LESMAP_LYTIC = 1, SM_PHANTOM_LESMAP_BLASTIC = 2, SM_PHANTOM_LESMAP_ISLAND = 3 };
+/* Sides, numbered as SmSide / SM_SINS_SIDE_* (metrics/sins_rules.h). */
+enum { SM_PHANTOM_SIDE_NONE = 0, SM_PHANTOM_SIDE_LEFT = 1, SM_PHANTOM_SIDE_RIGHT = 2,
+       SM_PHANTOM_SIDE_BILATERAL = 3 };
+/* Collapse shapes, numbered as SmDeformity (metrics/sm_metrics.h). */
+enum { SM_PHANTOM_COLLAPSE_NONE = 0, SM_PHANTOM_COLLAPSE_WEDGE = 1,
+       SM_PHANTOM_COLLAPSE_BICONCAVE = 2, SM_PHANTOM_COLLAPSE_CRUSH = 3 };
+
+#define SM_PHANTOM_MAX_LESIONS 4
+
+/* One lesion of a vertebra. The shape is a union of a few ellipsoids drawn from `seed`,
+ * scaled so its volume inside the body is `fraction` of the body volume. */
+typedef struct SmPhantomLesionSpec {
+    int type;                /* SM_PHANTOM_LESION_*; 0 = unused slot */
+    double fraction;         /* target lesion volume / body volume, 0.02..0.95 (not islands) */
+    double center[3];        /* body frame in fractions of the semi-axes: x patient left,
+                                y posterior, z cranial (-1..1) */
+    int extension;           /* SM_PHANTOM_SIDE_*: pedicle + articular processes replaced */
+    bool cortical_breach;    /* may replace the body cortex (else stays in cancellous bone) */
+    double hu;               /* NAN: lytic 45, blastic 700, island 1200 */
+    double radius_mm;        /* bone island radius (1.5..8) */
+    uint64_t seed;           /* shape */
+} SmPhantomLesionSpec;
+
+/* Per-vertebra overrides and pathology. NAN / 1.0 / 0 mean "as the default anatomy". */
 typedef struct SmPhantomVertebraSpec {
-    double cancellous_hu;   /* NAN: spec hu.cancellous */
-    double height_scale;    /* uniform body height factor (1.0 normal, 0.6 = 40% collapse) */
+    double cancellous_hu;   /* NAN: spec hu.cancellous (or osteoporotic_hu) */
+    double height_scale;    /* uniform body height factor (1.0 normal; < 1 acts as a crush) */
+    int collapse_type;      /* SM_PHANTOM_COLLAPSE_* */
+    double collapse_pct;    /* worst height loss vs the pre-morbid height, 0..75 % */
+    size_t n_lesions;
+    SmPhantomLesionSpec lesion[SM_PHANTOM_MAX_LESIONS];
+    /* alignment with the vertebra below, applied at the disc below this vertebra */
+    double translation_mm[2]; /* [lateral (+ patient left), AP (+ posterior)] displacement of
+                                 this vertebra relative to the one below, in the lower
+                                 vertebra's frame */
+    double kyphosis_deg;    /* focal kyphosis added at the disc below (+ kyphotic) */
+    double scoliosis_deg;   /* focal coronal tilt added at the disc below (+ towards left) */
 } SmPhantomVertebraSpec;
 
 typedef struct SmPhantomSpec {
@@ -52,6 +93,8 @@ typedef struct SmPhantomSpec {
     bool contrast;                  /* aorta and kidneys enhanced */
     int conus_level;                /* cord ends at the lower endplate of this level */
     SmPhantomHu hu;
+    bool osteoporotic;              /* every body: cancellous osteoporotic_hu, thin cortex */
+    double osteoporotic_hu;         /* 40..150, default 75 */
     SmPhantomVertebraSpec vertebra[SM_PHANTOM_N_LEVELS];
     char series_description[64];
 } SmPhantomSpec;
@@ -74,6 +117,29 @@ typedef struct SmPhantomVertebra {
     double canal_center[3];         /* at the body's mid-height */
     double canal_area_mm2;          /* canal (dural sac + epidural space) cross-section */
     double cancellous_hu;
+    /* collapse: pre-morbid heights (same positions), loss = worst of the three, % */
+    double expected_anterior_mm, expected_middle_mm, expected_posterior_mm;
+    double expected_height_mm;      /* pre-morbid height at the position of the worst loss */
+    double height_loss_pct;
+    int genant_grade;               /* sm_genant_grade(height_loss_pct); -1 without body */
+    int collapse_type;              /* as specified (SM_PHANTOM_COLLAPSE_*) */
+    int deformity;                  /* collapse_type when genant_grade >= 1, else NONE */
+    /* lesions, measured on the rasterised grid (voxels of this vertebra's label) */
+    size_t body_voxels, lytic_voxels, blastic_voxels, island_voxels; /* in the body */
+    size_t pl_voxels[2], pl_lesion_voxels[2]; /* [left, right] posterolateral subregions */
+    double lytic_fraction, blastic_fraction, body_involvement_fraction, island_fraction;
+    double pl_lesion_fraction[2];
+    int lesion_class;               /* SM_SINS_LESION_* (0 none, 1 lytic, 2 blastic, 3 mixed) */
+    int posterolateral;             /* SM_PHANTOM_SIDE_*: side with >= 20 % replaced */
+    /* alignment with the vertebra below, in the lower vertebra's frame (has_below false for
+     * the last requested level: NAN) */
+    bool has_below;
+    double translation_mm, translation_lateral_mm, translation_ap_mm;
+    double kyphosis_deg, scoliosis_deg;             /* segmental angles incl. physiology */
+    double focal_kyphosis_deg, focal_scoliosis_deg; /* versus the pathology-free spine */
+    int alignment_class;            /* SM_SINS_ALIGN_* */
+    /* SINS imaging components (-1 = not scored: lesion quality without a lesion) */
+    int sins_location, sins_lesion_quality, sins_alignment, sins_collapse, sins_posterolateral;
 } SmPhantomVertebra;
 
 /* Subregion codes of truth_subregions (docs/phantom.md). */
@@ -98,6 +164,7 @@ typedef struct SmPhantom {
     SmVolume *ct;
     SmVolume *labels;
     SmVolume *subregions;
+    SmVolume *lesions;              /* U8 SM_PHANTOM_LESMAP_* (0 elsewhere) */
     size_t n_vertebrae;
     SmPhantomVertebra *vertebrae;
 } SmPhantom;
@@ -115,8 +182,23 @@ bool sm_phantom_spec_validate(SmError **error, const SmPhantomSpec *spec);
 int sm_phantom_level_parse(const char *name);
 /* 16 -> "T10"; "?" when out of range. */
 const char *sm_phantom_level_name(int level);
+/* "lytic", "blastic", "mixed", "bone_island"; "none", "wedge", "biconcave", "crush";
+ * "none", "left", "right", "bilateral"; "?" when out of range. */
+const char *sm_phantom_lesion_type_name(int type);
+const char *sm_phantom_collapse_name(int type);
+const char *sm_phantom_side_name(int side);
 /* Parses "T10-S1" or "L3" into a range; false when malformed. */
 bool sm_phantom_levels_parse(const char *text, int *first, int *last);
+
+/* Draws plausible pathology over the spec's levels from `seed` (replacing any pathology
+ * already there; anatomy, grid and osteoporosis are kept): each vertebra with a body gets a
+ * lesion with probability p_lesion (lytic / blastic / mixed, 10-70 % of the body, random
+ * placement, cortical breach, pedicle extension; or a bone island), a wedge / biconcave /
+ * crush collapse of 10-60 % with probability p_collapse, and with probability p_alignment
+ * a translation (3-8 mm) or a focal kyphosis / scoliosis (10-25 deg) at the disc below
+ * (never at two adjacent discs). Deterministic for a seed. Always returns true. */
+bool sm_phantom_spec_randomize(SmPhantomSpec *spec, uint64_t seed, double p_lesion,
+                               double p_collapse, double p_alignment);
 
 /* Generates the phantom in memory (OpenMP over slices; identical output at any thread
  * count). Caller owns *out (sm_phantom_destroy). Errors: SM_ERR_USAGE (invalid spec),
@@ -124,8 +206,8 @@ bool sm_phantom_levels_parse(const char *text, int *first, int *last);
 bool sm_phantom_generate(SmError **error, const SmPhantomSpec *spec, SmPhantom **out);
 void sm_phantom_destroy(SmPhantom *ph); /* NULL is a no-op */
 
-/* Writes OUT/dicom/IM*.dcm, OUT/truth.json, OUT/truth_labels.nii.gz and
- * OUT/truth_subregions.nii.gz (creating outdir). SM_ERR_OUTPUT when not writable. */
+/* Writes OUT/dicom/IM*.dcm, OUT/truth.json, OUT/truth_labels.nii.gz,
+ * OUT/truth_subregions.nii.gz and OUT/truth_lesions.nii.gz (creating outdir). SM_ERR_OUTPUT when not writable. */
 bool sm_phantom_write(SmError **error, const SmPhantom *ph, const char *outdir);
 /* Writes an 8-bit mid-sagittal and an axial (mid-slice) preview PNG (bone window). */
 bool sm_phantom_write_previews(SmError **error, const SmPhantom *ph, const char *sagittal_png,

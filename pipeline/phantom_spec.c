@@ -87,6 +87,8 @@ bool sm_phantom_spec_default(SmPhantomSpec *spec)
                              .lung = -850, .blood = 40, .contrast = 200, .cortical = 850,
                              .cancellous = 200, .disc = 85, .csf = 10, .cord = 35,
                              .epidural_fat = -100, .table = 250};
+    spec->osteoporotic = false;
+    spec->osteoporotic_hu = 75.0;
     for (int i = 0; i < SM_PHANTOM_N_LEVELS; i++) {
         spec->vertebra[i].cancellous_hu = NAN;
         spec->vertebra[i].height_scale = 1.0;
@@ -236,6 +238,217 @@ static bool parse_hu(SmError **error, const char *path, json_t *o, SmPhantomHu *
     return true;
 }
 
+/* Names of the pathology codes in the spec and truth files. */
+static const char *const lesion_type_names[] = {"", "lytic", "blastic", "mixed", "bone_island"};
+static const char *const collapse_names[] = {"none", "wedge", "biconcave", "crush"};
+static const char *const side_names[] = {"none", "left", "right", "bilateral"};
+
+const char *sm_phantom_lesion_type_name(int type)
+{
+    return type >= 1 && type <= 4 ? lesion_type_names[type] : "?";
+}
+
+const char *sm_phantom_collapse_name(int type)
+{
+    return type >= 0 && type <= 3 ? collapse_names[type] : "?";
+}
+
+const char *sm_phantom_side_name(int side)
+{
+    return side >= 0 && side <= 3 ? side_names[side] : "?";
+}
+
+/* Named placements: lesion centres in the body frame (fractions of the semi-axes). */
+static const struct { const char *name; double c[3]; } placements[] = {
+    {"central", {0, 0, 0}},          {"anterior", {0, -0.5, 0}},
+    {"posterior", {0, 0.45, 0}},     {"left", {0.5, 0, 0}},
+    {"right", {-0.5, 0, 0}},         {"superior", {0, 0, 0.45}},
+    {"inferior", {0, 0, -0.45}},     {"posterolateral_left", {0.45, 0.35, 0}},
+    {"posterolateral_right", {-0.45, 0.35, 0}}};
+
+static bool parse_name(SmError **error, const char *path, json_t *v, const char *field,
+                       const char *const *names, int n, int first, int *out)
+{
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    for (int i = first; s && i < n; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    if (s && names == side_names && strcmp(s, "both") == 0) {
+        *out = SM_PHANTOM_SIDE_BILATERAL;
+        return true;
+    }
+    char list[160] = "";
+    for (int i = first; i < n; i++) {
+        size_t k = strlen(list);
+        snprintf(list + k, sizeof list - k, "%s\"%s\"", i > first ? ", " : "", names[i]);
+    }
+    sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": expected one of %s", path, field, list);
+    return false;
+}
+
+static bool parse_lesion(SmError **error, const char *path, json_t *o, const char *where,
+                         SmPhantomLesionSpec *ls)
+{
+    char field[96];
+    if (!json_is_object(o)) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": expected an object", path, where);
+        return false;
+    }
+    memset(ls, 0, sizeof *ls);
+    ls->fraction = 0.3;
+    ls->hu = NAN;
+    ls->radius_mm = 4.0;
+    ls->type = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        snprintf(field, sizeof field, "%s.%s", where, k);
+        if (strcmp(k, "type") == 0) {
+            if (!parse_name(error, path, v, field, lesion_type_names, 5, 1, &ls->type))
+                return false;
+        } else if (strcmp(k, "fraction") == 0) {
+            if (!get_number(error, path, o, k, field, &ls->fraction))
+                return false;
+        } else if (strcmp(k, "hu") == 0) {
+            if (!get_number(error, path, o, k, field, &ls->hu))
+                return false;
+        } else if (strcmp(k, "radius_mm") == 0) {
+            if (!get_number(error, path, o, k, field, &ls->radius_mm))
+                return false;
+        } else if (strcmp(k, "cortical_breach") == 0) {
+            if (!get_bool(error, path, o, k, &ls->cortical_breach))
+                return false;
+        } else if (strcmp(k, "extension") == 0) {
+            if (!parse_name(error, path, v, field, side_names, 4, 0, &ls->extension))
+                return false;
+        } else if (strcmp(k, "seed") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0) {
+                sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": expected an integer >= 0",
+                             path, field);
+                return false;
+            }
+            ls->seed = (uint64_t)json_integer_value(v);
+        } else if (strcmp(k, "placement") == 0) {
+            const char *s = json_is_string(v) ? json_string_value(v) : "";
+            size_t i;
+            for (i = 0; i < sizeof placements / sizeof placements[0]; i++)
+                if (strcmp(s, placements[i].name) == 0)
+                    break;
+            if (i == sizeof placements / sizeof placements[0]) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"%s\": expected central, anterior, posterior, left, "
+                             "right, superior, inferior, posterolateral_left or "
+                             "posterolateral_right",
+                             path, field);
+                return false;
+            }
+            memcpy(ls->center, placements[i].c, sizeof ls->center);
+        } else if (strcmp(k, "center") == 0) {
+            if (!parse_point(error, path, v, field, ls->center))
+                return false;
+        } else {
+            sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": unknown key", path, field);
+            return false;
+        }
+    }
+    if (ls->type == 0) {
+        snprintf(field, sizeof field, "%s.type", where);
+        sm_error_set(error, SM_ERR_FORMAT,
+                     "%s: field \"%s\": required (lytic, blastic, mixed or bone_island)", path,
+                     field);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_vertebra(SmError **error, const char *path, const char *key, json_t *val,
+                           SmPhantomVertebraSpec *vs)
+{
+    char field[80];
+    const char *k2;
+    json_t *v2;
+    json_object_foreach(val, k2, v2) {
+        snprintf(field, sizeof field, "vertebrae.%s.%s", key, k2);
+        double *dst = NULL;
+        if (strcmp(k2, "cancellous_hu") == 0)
+            dst = &vs->cancellous_hu;
+        else if (strcmp(k2, "height_scale") == 0)
+            dst = &vs->height_scale;
+        else if (strcmp(k2, "kyphosis_deg") == 0)
+            dst = &vs->kyphosis_deg;
+        else if (strcmp(k2, "scoliosis_deg") == 0)
+            dst = &vs->scoliosis_deg;
+        if (dst) {
+            if (!get_number(error, path, val, k2, field, dst))
+                return false;
+        } else if (strcmp(k2, "collapse") == 0) {
+            json_t *t = json_is_object(v2) ? json_object_get(v2, "type") : NULL;
+            json_t *pc = json_is_object(v2) ? json_object_get(v2, "percent") : NULL;
+            if (!t || !json_is_number(pc) || json_object_size(v2) != 2) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"%s\": expected {\"type\": wedge|biconcave|crush, "
+                             "\"percent\": P}",
+                             path, field);
+                return false;
+            }
+            snprintf(field, sizeof field, "vertebrae.%s.collapse.type", key);
+            if (!parse_name(error, path, t, field, collapse_names, 4, 1, &vs->collapse_type))
+                return false;
+            vs->collapse_pct = json_number_value(pc);
+        } else if (strcmp(k2, "translation") == 0) {
+            json_t *d = json_is_object(v2) ? json_object_get(v2, "direction") : NULL;
+            json_t *mm = json_is_object(v2) ? json_object_get(v2, "mm") : NULL;
+            const char *ds = json_is_string(d) ? json_string_value(d) : "";
+            static const char *const dirs[4] = {"left", "right", "posterior", "anterior"};
+            int di = -1;
+            for (int i = 0; i < 4; i++)
+                if (strcmp(ds, dirs[i]) == 0)
+                    di = i;
+            if (di < 0 || !json_is_number(mm) || json_object_size(v2) != 2) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"%s\": expected {\"direction\": anterior|posterior|"
+                             "left|right, \"mm\": D}",
+                             path, field);
+                return false;
+            }
+            double mmv = json_number_value(mm);
+            vs->translation_mm[0] = di == 0 ? mmv : (di == 1 ? -mmv : 0);
+            vs->translation_mm[1] = di == 2 ? mmv : (di == 3 ? -mmv : 0);
+        } else if (strcmp(k2, "translation_mm") == 0) {
+            if (!json_is_array(v2) || json_array_size(v2) != 2 ||
+                !json_is_number(json_array_get(v2, 0)) || !json_is_number(json_array_get(v2, 1))) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"%s\": expected [lateral (+ left), AP (+ posterior)] mm",
+                             path, field);
+                return false;
+            }
+            vs->translation_mm[0] = json_number_value(json_array_get(v2, 0));
+            vs->translation_mm[1] = json_number_value(json_array_get(v2, 1));
+        } else if (strcmp(k2, "lesions") == 0) {
+            if (!json_is_array(v2) || json_array_size(v2) > SM_PHANTOM_MAX_LESIONS) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"%s\": expected an array of at most %d lesions", path,
+                             field, SM_PHANTOM_MAX_LESIONS);
+                return false;
+            }
+            vs->n_lesions = 0;
+            for (size_t i = 0; i < json_array_size(v2); i++) {
+                char where[80];
+                snprintf(where, sizeof where, "vertebrae.%s.lesions[%zu]", key, i);
+                if (!parse_lesion(error, path, json_array_get(v2, i), where, &vs->lesion[i]))
+                    return false;
+                vs->n_lesions++;
+            }
+        } else {
+            sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": unknown key", path, field);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_vertebrae(SmError **error, const char *path, json_t *o, SmPhantomSpec *spec)
 {
     if (!json_is_object(o)) {
@@ -254,23 +467,8 @@ static bool parse_vertebrae(SmError **error, const char *path, json_t *o, SmPhan
                          path, key);
             return false;
         }
-        char field[80];
-        const char *k2;
-        json_t *v2;
-        json_object_foreach(val, k2, v2) {
-            snprintf(field, sizeof field, "vertebrae.%s.%s", key, k2);
-            double *dst = NULL;
-            if (strcmp(k2, "cancellous_hu") == 0)
-                dst = &spec->vertebra[l].cancellous_hu;
-            else if (strcmp(k2, "height_scale") == 0)
-                dst = &spec->vertebra[l].height_scale;
-            if (!dst) {
-                sm_error_set(error, SM_ERR_FORMAT, "%s: field \"%s\": unknown key", path, field);
-                return false;
-            }
-            if (!get_number(error, path, val, k2, field, dst))
-                return false;
-        }
+        if (!parse_vertebra(error, path, key, val, &spec->vertebra[l]))
+            return false;
     }
     return true;
 }
@@ -299,7 +497,8 @@ bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec
         "seed", "levels", "dims", "pixel_mm", "slice_mm", "fov_center", "patient_position",
         "oblique_deg", "oblique_axis", "ffs_axes", "noise_sigma_hu", "texture_hu", "curvature",
         "aorta",
-        "contrast", "conus_level", "hu", "vertebrae", "series_description", "comment"};
+        "contrast", "conus_level", "hu", "vertebrae", "series_description", "comment",
+        "osteoporotic", "osteoporotic_hu"};
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
@@ -333,6 +532,9 @@ bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec
         !get_number(error, path, root, "texture_hu", "texture_hu", &spec->texture_hu) ||
         !get_bool(error, path, root, "aorta", &spec->aorta) ||
         !get_bool(error, path, root, "contrast", &spec->contrast) ||
+        !get_bool(error, path, root, "osteoporotic", &spec->osteoporotic) ||
+        !get_number(error, path, root, "osteoporotic_hu", "osteoporotic_hu",
+                    &spec->osteoporotic_hu) ||
         !get_level(error, path, root, "conus_level", "conus_level", &spec->conus_level))
         goto done;
     if ((v = json_object_get(root, "fov_center"))) {
@@ -490,5 +692,158 @@ bool sm_phantom_spec_validate(SmError **error, const SmPhantomSpec *s)
                          sm_phantom_level_name(i), s->vertebra[i].height_scale);
             return false;
         }
+    if (!(s->osteoporotic_hu >= 40 && s->osteoporotic_hu <= 150)) {
+        sm_error_set(error, SM_ERR_USAGE, "phantom spec: osteoporotic_hu %g: expected 40..150",
+                     s->osteoporotic_hu);
+        return false;
+    }
+    for (int i = 0; i < SM_PHANTOM_N_LEVELS; i++) {
+        const SmPhantomVertebraSpec *v = &s->vertebra[i];
+        const char *n = sm_phantom_level_name(i);
+        bool patho = v->collapse_type != SM_PHANTOM_COLLAPSE_NONE || v->n_lesions > 0;
+        if (i == 0 && patho) {
+            sm_error_set(error, SM_ERR_USAGE,
+                         "phantom spec: vertebrae.C1: C1 has no body (no collapse or lesions)");
+            return false;
+        }
+        if (v->collapse_type < 0 || v->collapse_type > 3 ||
+            !(v->collapse_pct >= 0 && v->collapse_pct <= 75)) {
+            sm_error_set(error, SM_ERR_USAGE,
+                         "phantom spec: vertebrae.%s.collapse.percent %g: expected 0..75", n,
+                         v->collapse_pct);
+            return false;
+        }
+        if (v->n_lesions > SM_PHANTOM_MAX_LESIONS) {
+            sm_error_set(error, SM_ERR_USAGE, "phantom spec: vertebrae.%s.lesions: at most %d",
+                         n, SM_PHANTOM_MAX_LESIONS);
+            return false;
+        }
+        for (size_t k = 0; k < v->n_lesions; k++) {
+            const SmPhantomLesionSpec *ls = &v->lesion[k];
+            bool ok = ls->type >= 1 && ls->type <= 4 && ls->extension >= 0 &&
+                      ls->extension <= 3;
+            for (int d = 0; d < 3; d++)
+                ok = ok && fabs(ls->center[d]) <= 1.0;
+            if (ls->type == SM_PHANTOM_LESION_BONE_ISLAND)
+                ok = ok && ls->radius_mm >= 1.5 && ls->radius_mm <= 8;
+            else
+                ok = ok && ls->fraction >= 0.02 && ls->fraction <= 0.95;
+            ok = ok && (isnan(ls->hu) || (ls->hu >= -200 && ls->hu <= 2000));
+            if (!ok) {
+                sm_error_set(error, SM_ERR_USAGE,
+                             "phantom spec: vertebrae.%s.lesions[%zu]: fraction 0.02..0.95, "
+                             "center -1..1, radius_mm 1.5..8, hu -200..2000",
+                             n, k);
+                return false;
+            }
+        }
+        bool align = v->translation_mm[0] != 0 || v->translation_mm[1] != 0 ||
+                     v->kyphosis_deg != 0 || v->scoliosis_deg != 0;
+        if (align && (i == SM_PHANTOM_LEVEL_S1 || i == 0)) {
+            sm_error_set(error, SM_ERR_USAGE,
+                         "phantom spec: vertebrae.%s: translation / kyphosis / scoliosis apply "
+                         "at the disc below a level C2..L5",
+                         n);
+            return false;
+        }
+        if (!(fabs(v->translation_mm[0]) <= 20 && fabs(v->translation_mm[1]) <= 20 &&
+              fabs(v->kyphosis_deg) <= 45 && fabs(v->scoliosis_deg) <= 45)) {
+            sm_error_set(error, SM_ERR_USAGE,
+                         "phantom spec: vertebrae.%s: translation up to 20 mm, kyphosis / "
+                         "scoliosis up to 45 deg",
+                         n);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- random pathology ---- */
+
+static uint64_t rnd_next(uint64_t *st)
+{
+    uint64_t x = (*st += 0x9E3779B97F4A7C15ULL);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+static double rnd_uniform(uint64_t *st, double lo, double hi)
+{
+    return lo + (hi - lo) * ((double)(rnd_next(st) >> 11) / 9007199254740992.0);
+}
+
+bool sm_phantom_spec_randomize(SmPhantomSpec *spec, uint64_t seed, double p_lesion,
+                               double p_collapse, double p_alignment)
+{
+    uint64_t st = seed ^ 0x70617468ULL;
+    for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
+        SmPhantomVertebraSpec *v = &spec->vertebra[l];
+        v->collapse_type = SM_PHANTOM_COLLAPSE_NONE;
+        v->collapse_pct = 0;
+        v->n_lesions = 0;
+        memset(v->lesion, 0, sizeof v->lesion);
+        v->translation_mm[0] = v->translation_mm[1] = 0;
+        v->kyphosis_deg = v->scoliosis_deg = 0;
+        v->height_scale = 1.0;
+    }
+    int last_align = -10;
+    for (int l = spec->level_first; l <= spec->level_last; l++) {
+        SmPhantomVertebraSpec *v = &spec->vertebra[l];
+        /* draw every number whatever the branch, so one level's outcome does not shift the
+         * draws of the next */
+        double r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = rnd_uniform(&st, 0, 1);
+        uint64_t shape_seed = rnd_next(&st) >> 16;
+        if (l == 0)
+            continue;
+        if (r[0] < p_lesion) {
+            SmPhantomLesionSpec *ls = &v->lesion[0];
+            ls->hu = NAN;
+            ls->radius_mm = 4;
+            ls->seed = shape_seed;
+            if (r[1] < 0.12) {
+                ls->type = SM_PHANTOM_LESION_BONE_ISLAND;
+                ls->radius_mm = 2.5 + 3.0 * r[2];
+                ls->center[0] = (r[3] - 0.5) * 0.8;
+                ls->center[1] = (r[4] - 0.5) * 0.8;
+                ls->center[2] = (r[5] - 0.5) * 0.6;
+            } else {
+                ls->type = r[1] < 0.55 ? SM_PHANTOM_LESION_LYTIC
+                         : (r[1] < 0.8 ? SM_PHANTOM_LESION_BLASTIC : SM_PHANTOM_LESION_MIXED);
+                ls->fraction = 0.1 + 0.6 * r[2];
+                ls->center[0] = (r[3] - 0.5) * 1.0;
+                ls->center[1] = (r[4] - 0.5) * 1.0;
+                ls->center[2] = (r[5] - 0.5) * 0.6;
+                ls->cortical_breach = ls->type != SM_PHANTOM_LESION_BLASTIC && r[6] < 0.5;
+                if (l != SM_PHANTOM_LEVEL_S1 && r[7] < 0.35)
+                    ls->extension = r[8] < 0.4 ? SM_PHANTOM_SIDE_LEFT
+                                  : (r[8] < 0.8 ? SM_PHANTOM_SIDE_RIGHT
+                                                : SM_PHANTOM_SIDE_BILATERAL);
+            }
+            v->n_lesions = 1;
+        }
+        if (r[9] < p_collapse && l != SM_PHANTOM_LEVEL_S1) {
+            v->collapse_type = 1 + (int)(r[10] * 3) % 3;
+            v->collapse_pct = 10 + 50 * r[11];
+        }
+        if (r[12] < p_alignment && l != SM_PHANTOM_LEVEL_S1 && l < spec->level_last &&
+            l > last_align + 1) {
+            last_align = l;
+            double sign = r[14] < 0.5 ? -1 : 1;
+            if (r[13] < 0.4) {
+                double mm = 3.5 + 4.5 * r[15];
+                if (r[14] < 0.75)
+                    v->translation_mm[1] = sign * mm; /* antero/retrolisthesis */
+                else
+                    v->translation_mm[0] = (r[15] < 0.5 ? -1 : 1) * mm;
+            } else if (r[13] < 0.75) {
+                v->kyphosis_deg = 12 + 13 * r[15];
+            } else {
+                v->scoliosis_deg = sign * (12 + 13 * r[15]);
+            }
+        }
+    }
     return true;
 }

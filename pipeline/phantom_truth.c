@@ -1,6 +1,7 @@
 /* Phantom outputs: truth JSON document, DICOM series + truth NIfTI writing, preview PNGs. */
 #define _POSIX_C_SOURCE 200809L
 #include "phantom.h"
+#include "sins_rules.h"
 #include "sm_io.h"
 
 #include <dirent.h>
@@ -11,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TRUTH_SCHEMA "spinemets.phantom-truth/1"
+#define TRUTH_SCHEMA "spinemets.phantom-truth/2"
 
 static json_t *num(double v)
 {
@@ -76,16 +77,56 @@ static json_t *spec_json(const SmPhantomSpec *s)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         json_object_set_new(hu, t[i].k, num(t[i].v));
     json_object_set_new(o, "hu", hu);
+    json_object_set_new(o, "osteoporotic", json_boolean(s->osteoporotic));
+    json_object_set_new(o, "osteoporotic_hu", num(s->osteoporotic_hu));
     json_t *vs = json_object();
     for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
         const SmPhantomVertebraSpec *v = &s->vertebra[l];
-        if (!isfinite(v->cancellous_hu) && v->height_scale == 1.0)
-            continue;
         json_t *e = json_object();
         if (isfinite(v->cancellous_hu))
             json_object_set_new(e, "cancellous_hu", num(v->cancellous_hu));
         if (v->height_scale != 1.0)
             json_object_set_new(e, "height_scale", num(v->height_scale));
+        if (v->collapse_type != SM_PHANTOM_COLLAPSE_NONE) {
+            json_t *co = json_object();
+            json_object_set_new(co, "type", json_string(sm_phantom_collapse_name(v->collapse_type)));
+            json_object_set_new(co, "percent", num(v->collapse_pct));
+            json_object_set_new(e, "collapse", co);
+        }
+        if (v->translation_mm[0] != 0 || v->translation_mm[1] != 0) {
+            json_t *tr = json_array();
+            json_array_append_new(tr, num(v->translation_mm[0]));
+            json_array_append_new(tr, num(v->translation_mm[1]));
+            json_object_set_new(e, "translation_mm", tr);
+        }
+        if (v->kyphosis_deg != 0)
+            json_object_set_new(e, "kyphosis_deg", num(v->kyphosis_deg));
+        if (v->scoliosis_deg != 0)
+            json_object_set_new(e, "scoliosis_deg", num(v->scoliosis_deg));
+        if (v->n_lesions > 0) {
+            json_t *la = json_array();
+            for (size_t k = 0; k < v->n_lesions && k < SM_PHANTOM_MAX_LESIONS; k++) {
+                const SmPhantomLesionSpec *ls = &v->lesion[k];
+                json_t *lo = json_object();
+                json_object_set_new(lo, "type", json_string(sm_phantom_lesion_type_name(ls->type)));
+                if (ls->type == SM_PHANTOM_LESION_BONE_ISLAND)
+                    json_object_set_new(lo, "radius_mm", num(ls->radius_mm));
+                else
+                    json_object_set_new(lo, "fraction", num(ls->fraction));
+                json_object_set_new(lo, "center", vec3(ls->center));
+                json_object_set_new(lo, "extension", json_string(sm_phantom_side_name(ls->extension)));
+                json_object_set_new(lo, "cortical_breach", json_boolean(ls->cortical_breach));
+                if (isfinite(ls->hu))
+                    json_object_set_new(lo, "hu", num(ls->hu));
+                json_object_set_new(lo, "seed", json_integer((json_int_t)ls->seed));
+                json_array_append_new(la, lo);
+            }
+            json_object_set_new(e, "lesions", la);
+        }
+        if (json_object_size(e) == 0) {
+            json_decref(e);
+            continue;
+        }
         json_object_set_new(vs, sm_phantom_level_name(l), e);
     }
     json_object_set_new(o, "vertebrae", vs);
@@ -146,6 +187,7 @@ static json_t *truth_json(const SmPhantom *ph)
     json_object_set_new(files, "ct_dicom", json_string("dicom/IM*.dcm"));
     json_object_set_new(files, "labels", json_string("truth_labels.nii.gz"));
     json_object_set_new(files, "subregions", json_string("truth_subregions.nii.gz"));
+    json_object_set_new(files, "lesions", json_string("truth_lesions.nii.gz"));
     json_object_set_new(doc, "files", files);
     json_t *codes = json_object();
     static const char *const names[] = {"", "body", "posterolateral_left", "posterolateral_right",
@@ -157,6 +199,25 @@ static json_t *truth_json(const SmPhantom *ph)
         json_object_set_new(codes, k, json_string(names[i]));
     }
     json_object_set_new(doc, "subregion_codes", codes);
+    json_t *lcodes = json_object();
+    json_object_set_new(lcodes, "1", json_string("lytic"));
+    json_object_set_new(lcodes, "2", json_string("blastic"));
+    json_object_set_new(lcodes, "3", json_string("bone_island"));
+    json_object_set_new(doc, "lesion_codes", lcodes);
+    json_object_set_new(doc, "osteoporotic", json_boolean(ph->spec.osteoporotic));
+    json_t *rules = json_object();
+    json_object_set_new(rules, "genant", json_string("<20 % 0, [20,25) 1, [25,40] 2, >40 3"));
+    json_object_set_new(rules, "sins_collapse",
+                        json_string(">50 % loss 3 (exactly 50 % scores 2), [20,50] % 2, "
+                                    "<20 % with involvement >0.5 of the body 1, else 0"));
+    json_object_set_new(rules, "sins_alignment",
+                        json_string("translation >= 3 mm 4, focal kyphosis or scoliosis >= 10 "
+                                    "deg 2, else 0; a vertebra takes the worse of its segments "
+                                    "above and below"));
+    json_object_set_new(rules, "posterolateral",
+                        json_string("a side is involved when >= 20 % of its posterolateral "
+                                    "subregion voxels are lesion"));
+    json_object_set_new(doc, "rules", rules);
     json_object_set_new(doc, "label_scheme",
                         json_string("VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5, 26 sacrum"));
     json_t *arr = json_array();
@@ -185,7 +246,88 @@ static json_t *truth_json(const SmPhantom *ph)
         json_object_set_new(e, "canal_area_mm2", num(v->canal_area_mm2));
         json_object_set_new(e, "cancellous_hu", num(v->cancellous_hu));
         json_object_set_new(e, "height_scale", num(ph->spec.vertebra[v->level].height_scale));
-        json_object_set_new(e, "lesions", json_array());
+        json_object_set_new(e, "lesions", json_deep_copy(json_object_get(
+                                              json_object_get(json_object_get(
+                                                  json_object_get(doc, "spec"), "vertebrae"),
+                                                  v->name),
+                                              "lesions")));
+        if (!json_object_get(e, "lesions") || json_is_null(json_object_get(e, "lesions")))
+            json_object_set_new(e, "lesions", json_array());
+        json_object_set_new(e, "collapse", json_string(sm_phantom_collapse_name(v->collapse_type)));
+        json_t *xh = json_object();
+        json_object_set_new(xh, "anterior_mm", num(v->expected_anterior_mm));
+        json_object_set_new(xh, "middle_mm", num(v->expected_middle_mm));
+        json_object_set_new(xh, "posterior_mm", num(v->expected_posterior_mm));
+        json_object_set_new(e, "expected_body_height", xh);
+        json_object_set_new(e, "expected_height_mm", num(v->expected_height_mm));
+        json_object_set_new(e, "height_loss_pct", num(v->height_loss_pct));
+        json_object_set_new(e, "genant_grade",
+                            v->genant_grade >= 0 ? json_integer(v->genant_grade) : json_null());
+        json_object_set_new(e, "deformity", json_string(sm_phantom_collapse_name(v->deformity)));
+        json_t *le = json_object();
+        json_object_set_new(le, "class", json_string(sm_sins_lesion_class_name(v->lesion_class)));
+        json_object_set_new(le, "lytic_fraction", num(v->lytic_fraction));
+        json_object_set_new(le, "blastic_fraction", num(v->blastic_fraction));
+        json_object_set_new(le, "body_involvement_fraction", num(v->body_involvement_fraction));
+        json_object_set_new(le, "bone_island_fraction", num(v->island_fraction));
+        json_object_set_new(le, "body_voxels", json_integer((json_int_t)v->body_voxels));
+        json_object_set_new(le, "lytic_voxels", json_integer((json_int_t)v->lytic_voxels));
+        json_object_set_new(le, "blastic_voxels", json_integer((json_int_t)v->blastic_voxels));
+        json_object_set_new(le, "bone_island_voxels", json_integer((json_int_t)v->island_voxels));
+        json_object_set_new(e, "lesion", le);
+        json_t *pl = json_object();
+        json_object_set_new(pl, "side", json_string(sm_phantom_side_name(v->posterolateral)));
+        json_object_set_new(pl, "left_fraction", num(v->pl_lesion_fraction[0]));
+        json_object_set_new(pl, "right_fraction", num(v->pl_lesion_fraction[1]));
+        json_object_set_new(e, "posterolateral", pl);
+        if (v->has_below) {
+            json_t *al = json_object();
+            json_object_set_new(al, "level_below", json_string(sm_phantom_level_name(v->level + 1)));
+            json_object_set_new(al, "translation_mm", num(v->translation_mm));
+            json_object_set_new(al, "translation_lateral_mm", num(v->translation_lateral_mm));
+            json_object_set_new(al, "translation_ap_mm", num(v->translation_ap_mm));
+            json_object_set_new(al, "kyphosis_deg", num(v->kyphosis_deg));
+            json_object_set_new(al, "scoliosis_deg", num(v->scoliosis_deg));
+            json_object_set_new(al, "focal_kyphosis_deg", num(v->focal_kyphosis_deg));
+            json_object_set_new(al, "focal_scoliosis_deg", num(v->focal_scoliosis_deg));
+            json_object_set_new(al, "class",
+                                json_string(sm_sins_alignment_class_name(v->alignment_class)));
+            json_object_set_new(e, "alignment", al);
+        } else {
+            json_object_set_new(e, "alignment", json_null());
+        }
+        json_t *sins = json_object();
+        int comp[5] = {v->sins_location, v->sins_lesion_quality, v->sins_alignment,
+                       v->sins_collapse, v->sins_posterolateral};
+        static const char *const cn[5] = {"location", "lesion_quality", "alignment", "collapse",
+                                          "posterolateral"};
+        int subtotal = 0;
+        bool complete = true;
+        for (int c = 0; c < 5; c++) {
+            json_object_set_new(sins, cn[c], comp[c] >= 0 ? json_integer(comp[c]) : json_null());
+            if (comp[c] >= 0)
+                subtotal += comp[c];
+            else if (c != 1) /* lesion quality is null without a lesion and adds 0 */
+                complete = false;
+        }
+        if (complete) {
+            json_object_set_new(sins, "imaging_subtotal", json_integer(subtotal));
+            json_t *rng = json_array();
+            json_array_append_new(rng, json_integer(subtotal));
+            json_array_append_new(rng, json_integer(subtotal + 3));
+            json_object_set_new(sins, "total_range", rng);
+            const char *cat[3];
+            int nn = sm_sins_categories(subtotal, subtotal + 3, cat);
+            json_t *cats = json_array();
+            for (int c = 0; c < nn; c++)
+                json_array_append_new(cats, json_string(cat[c]));
+            json_object_set_new(sins, "categories", cats);
+        } else {
+            json_object_set_new(sins, "imaging_subtotal", json_null());
+            json_object_set_new(sins, "total_range", json_null());
+            json_object_set_new(sins, "categories", json_null());
+        }
+        json_object_set_new(e, "sins", sins);
         json_array_append_new(arr, e);
     }
     json_object_set_new(doc, "vertebrae", arr);
@@ -238,10 +380,11 @@ bool sm_phantom_write(SmError **error, const SmPhantom *ph, const char *outdir)
         return false;
     char *dcm = join(outdir, "dicom"), *tj = join(outdir, "truth.json");
     char *lab = join(outdir, "truth_labels.nii.gz"), *sub = join(outdir, "truth_subregions.nii.gz");
+    char *les = join(outdir, "truth_lesions.nii.gz");
     bool ok = false;
     json_t *doc = NULL;
     char *text = NULL;
-    if (!dcm || !tj || !lab || !sub) {
+    if (!dcm || !tj || !lab || !sub || !les) {
         sm_error_set(error, SM_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -257,7 +400,8 @@ bool sm_phantom_write(SmError **error, const SmPhantom *ph, const char *outdir)
     opt.convolution_kernel = "SYNTH";
     if (!remove_stale_images(error, dcm) ||
         !sm_io_dicom_series_write(error, ph->ct, dcm, &opt) ||
-        !sm_io_nifti_save(error, ph->labels, lab) || !sm_io_nifti_save(error, ph->subregions, sub))
+        !sm_io_nifti_save(error, ph->labels, lab) || !sm_io_nifti_save(error, ph->subregions, sub) ||
+        !sm_io_nifti_save(error, ph->lesions, les))
         goto done;
     doc = truth_json(ph);
     text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
@@ -274,6 +418,7 @@ done:
     free(tj);
     free(lab);
     free(sub);
+    free(les);
     return ok;
 }
 

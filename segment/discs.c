@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define PROFILE_STEP_MM 1.0
+/* profile smoothing: suppresses trabecular texture on thin slices, keeps 4 mm discs */
+#define PROFILE_SIGMA_MM 2.0
 #define DISC_MIN_SEP_MM 11.0
 /* disc candidates: valleys at least this fraction of the profile's 5-95% range deep */
 #define DISC_CAND_FRACTION 0.10
@@ -18,6 +20,8 @@
 /* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
 #define DISC_SIZE_PRIOR 1.0
 #define DISC_SPACING_PER_DEPTH 1.1
+/* cosine of the largest disc tilt from the scanner's cranio-caudal axis (50 degrees) */
+#define DISC_MAX_TILT_COS 0.64
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -132,8 +136,11 @@ void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[
     p[0] = a->bx + f * (b->bx - a->bx);
     p[1] = a->by + f * (b->by - a->by);
     p[2] = grid->origin[2] + grid->g * ((double)k + f * (double)(k2 - k));
-    /* tangent from a +-3 slice chord */
-    long lo = (long)k - 3, hi = (long)k + 4;
+    /* tangent from a +-8 mm chord; a track shorter than 60 mm is too short for one */
+    long hc = lround(8.0 / grid->g);
+    long lo = (long)k - hc, hi = (long)k + hc + 1;
+    if ((double)(fr->k1 - fr->k0) * grid->g < 60.0)
+        hi = lo = (long)k;
     if (lo < (long)fr->k0) lo = (long)fr->k0;
     if (hi > (long)fr->k1) hi = (long)fr->k1;
     if (hi == lo) {
@@ -146,6 +153,12 @@ void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[
     double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
     for (int c = 0; c < 3; c++)
         t[c] /= nrm;
+    if (t[2] < DISC_MAX_TILT_COS) {
+        /* an implausibly flat axis (short or noisy track): fall back to the scanner axis */
+        t[0] = 0;
+        t[1] = 0;
+        t[2] = 1;
+    }
 }
 
 /* Picks the chain of candidate valleys that maximises total depth minus a penalty on
@@ -289,6 +302,8 @@ static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk
             double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
             for (int q = 0; q < 3; q++)
                 nn[q] /= l;
+            if (nn[2] < DISC_MAX_TILT_COS)
+                continue; /* lying CT: discs are never tilted more than ~50 degrees */
             for (int off = -3; off <= 3; off++) {
                 double c[3];
                 for (int q = 0; q < 3; q++)
@@ -391,7 +406,7 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         prof[q] = isfinite(lo) ? lo : NAN;
         oprof[q] = isfinite(hi) ? hi : NAN;
     }
-    /* fill NaNs with neighbours, then Gaussian smoothing sigma 1.5 mm */
+    /* fill NaNs with neighbours, then Gaussian smoothing (PROFILE_SIGMA_MM) */
     for (int which = 0; which < 2; which++) {
         double *pr = which ? oprof : prof;
         double lastv = NAN;
@@ -406,11 +421,11 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         double *out = which ? flank : smooth;
         for (size_t q = 0; q < n; q++) {
             double acc = 0, ws = 0;
-            for (long d = -4; d <= 4; d++) {
+            for (long d = -6; d <= 6; d++) {
                 long m = (long)q + d;
                 if (m < 0 || m >= (long)n || isnan(pr[m]))
                     continue;
-                double w = exp(-0.5 * d * d / (1.5 * 1.5));
+                double w = exp(-0.5 * d * d / (PROFILE_SIGMA_MM * PROFILE_SIGMA_MM));
                 acc += w * pr[m];
                 ws += w;
             }

@@ -88,29 +88,36 @@ bool sm_seg_grid_build(SmError **error, const SmVolume *ct, SegGrid *grid)
     for (int r = 0; r < 3; r++)
         for (int c = 0; c < 4; c++)
             m[r][c] = inv[r][c];
-#pragma omp parallel for default(none) shared(src, dst, cd, m) \
+    /* the 8 sub-sample offsets (+-g/4 along each LPS axis) in CT index space */
+    double off[8][3];
+    for (int s = 0; s < 8; s++) {
+        double d[3] = {(s & 1) ? 0.25 * g : -0.25 * g, (s & 2) ? 0.25 * g : -0.25 * g,
+                       (s & 4) ? 0.25 * g : -0.25 * g};
+        for (int r = 0; r < 3; r++)
+            off[s][r] = m[r][0] * d[0] + m[r][1] * d[1] + m[r][2] * d[2];
+    }
+#pragma omp parallel for default(none) shared(src, dst, cd, m, off) \
     firstprivate(nx, ny, nz, ox, oy, oz, g, nearest) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         for (size_t j = 0; j < ny; j++) {
             for (size_t i = 0; i < nx; i++) {
                 double sum = 0;
                 int cnt = 0;
+                const double pc[3] = {ox + g * (double)i, oy + g * (double)j, oz + g * (double)k};
+                const double xc = m[0][0] * pc[0] + m[0][1] * pc[1] + m[0][2] * pc[2] + m[0][3];
+                const double yc = m[1][0] * pc[0] + m[1][1] * pc[1] + m[1][2] * pc[2] + m[1][3];
+                const double zc = m[2][0] * pc[0] + m[2][1] * pc[1] + m[2][2] * pc[2] + m[2][3];
                 for (int s = 0; s < 8; s++) {
-                    double p[3] = {ox + g * ((double)i + ((s & 1) ? 0.25 : -0.25)),
-                                   oy + g * ((double)j + ((s & 2) ? 0.25 : -0.25)),
-                                   oz + g * ((double)k + ((s & 4) ? 0.25 : -0.25))};
-                    double x = m[0][0] * p[0] + m[0][1] * p[1] + m[0][2] * p[2] + m[0][3];
-                    double y = m[1][0] * p[0] + m[1][1] * p[1] + m[1][2] * p[2] + m[1][3];
-                    double z = m[2][0] * p[0] + m[2][1] * p[1] + m[2][2] * p[2] + m[2][3];
+                    double x = xc + off[s][0], y = yc + off[s][1], z = zc + off[s][2];
                     double v;
                     if (nearest) {
                         /* fine CT: 8 nearest voxels approximate a box average */
-                        long ii = lround(x), jj = lround(y), kk = lround(z);
-                        if (ii < 0 || jj < 0 || kk < 0 || ii >= (long)cd[0] ||
-                            jj >= (long)cd[1] || kk >= (long)cd[2])
+                        double fx = floor(x + 0.5), fy = floor(y + 0.5), fz = floor(z + 0.5);
+                        if (fx < 0 || fy < 0 || fz < 0 || fx >= (double)cd[0] ||
+                            fy >= (double)cd[1] || fz >= (double)cd[2])
                             v = NAN;
                         else
-                            v = src[(size_t)ii + cd[0] * ((size_t)jj + cd[1] * (size_t)kk)];
+                            v = src[(size_t)fx + cd[0] * ((size_t)fy + cd[1] * (size_t)fz)];
                     } else {
                         v = trilinear(src, cd, x, y, z);
                     }

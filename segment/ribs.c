@@ -10,6 +10,7 @@
 #define SHELL_MM 8.0        /* attachment shell just outside the core */
 #define RIB_REACH_MM 55.0   /* lateral reach of a rib of >= ~4 cm (VerSe T12 rule) */
 #define STUMP_REACH_MM 46.0 /* shorter lateral bone: stump rib or long process */
+#define REMOVE_REACH_MM 65.0 /* removed from the vertebra mask: beyond any transverse process */
 
 typedef struct CompInfo {
     double reach;      /* max |dx| */
@@ -159,9 +160,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         verts[s].rib_left = far && att[2 * s] >= 2;
         verts[s].rib_right = far && att[2 * s + 1] >= 2;
     }
-    /* rib mask: every far-reaching lateral component (ribs, pelvis, scapula) */
+    /* rib mask: far-reaching lateral components (ribs, pelvis, scapula); shorter lateral
+     * bone (long lumbar transverse processes, stump ribs) stays with the vertebra */
     for (size_t v = 0; v < grid->n; v++)
-        rib[v] = lab[v] && ci[lab[v]].reach >= STUMP_REACH_MM;
+        rib[v] = lab[v] && ci[lab[v]].reach >= REMOVE_REACH_MM;
     free(att);
     free(ci);
     free(lab);

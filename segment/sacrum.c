@@ -1,4 +1,4 @@
-/* Sacrum: a segment is sacral when, on its mid-body slices, the bone connected to its body
+/* Sacrum: a segment is sacral when, on slices of its upper part, the bone connected to its body
  * spreads far laterally on both sides (alae joined to the ilia at the sacroiliac joints). */
 #include "segment_internal.h"
 

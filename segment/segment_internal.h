@@ -156,8 +156,9 @@ size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double
                               double posterior_mm, double slope);
 /* Vertebra bone mask on the working grid: filled bone near the column, ribs and pelvis
  * removed, the component that holds the bodies. */
-bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *filled,
-                          const SegFrame *frame, const uint8_t *rib, uint8_t *vmask);
+bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *bone,
+                          const uint8_t *filled, const SegFrame *frame, const uint8_t *rib,
+                          uint8_t *vmask);
 
 /* ---- ribs.c ---- */
 /* Marks rib/pelvis bone (far-reaching lateral components) in rib[] and records rib
@@ -187,6 +188,8 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
 /* ---- subregions.c ---- */
 /* Sub-region code of a vertebra voxel at LPS p given the frame slice there. */
 uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3]);
+/* Body outline test: <= 1 inside the rounded-rectangle body cross-section of slice sl. */
+double sm_seg_body_shape(const SegSlice *sl, const double p[3]);
 
 /* ---- font.c ---- */
 /* Draws ASCII text (digits, upper-case letters) with a 5x7 font scaled by scale into an RGB

@@ -7,6 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+/* Thoracic spinous processes point steeply down over the vertebra below (about 40-50
+ * degrees): behind the canal the cut between rib-bearing vertebrae descends by this much
+ * per mm. Lumbar and cervical processes are near horizontal: flat cut. */
+#define THORACIC_SPINOUS_SLOPE 0.9
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -123,16 +128,16 @@ static bool run_front(SmError **error, SegRun *r, SmSpineSeg *seg)
     return true;
 }
 
-/* True when p lies in the slab of a disc (its half thickness + 1 mm) inside the body
+/* True when p lies in the slab of a disc (its half thickness + margin) inside the body
  * footprint of the slice frame sl. */
 static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *sl,
-                          const double p[3])
+                          const double p[3], double margin_mm)
 {
     for (size_t d = 0; d < n_discs; d++) {
         const SegDisc *q = &discs[d];
         double w[3] = {p[0] - q->p[0], p[1] - q->p[1], p[2] - q->p[2]};
         double h = q->n[0] * w[0] + q->n[1] * w[1] + q->n[2] * w[2];
-        if (fabs(h) > q->half_thick + 1.0)
+        if (fabs(h) > q->half_thick + margin_mm)
             continue;
         double ix = w[0] - h * q->n[0], iy = w[1] - h * q->n[1];
         double ax = ix / (sl->half_width + 2.0), ay = iy / (0.5 * sl->depth + 2.0);
@@ -225,7 +230,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
     double *seg_c1z = malloc((r->n_verts + 1) * sizeof *seg_c1z);
-    if (!acc || !seg_label || !seg_c1z) {
+    uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
+    if (!acc || !seg_label || !seg_c1z || !seg_thoracic) {
+        free(seg_thoracic);
         free(acc);
         free(seg_label);
         free(seg_c1z);
@@ -236,6 +243,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     }
     for (size_t s = 0; s < r->n_verts; s++)
         seg_label[s] = r->verts[s].verse > 0 ? r->verts[s].verse : 0;
+    for (size_t s = 0; s < r->n_verts; s++)
+        seg_thoracic[s] = r->verts[s].rib_left || r->verts[s].rib_right;
     for (size_t s = 0; s <= r->n_verts; s++)
         seg_c1z[s] = (s < r->n_verts && r->verts[s].cervical_top && r->verts[s].verse == 2)
                          ? r->verts[s].c1_z
@@ -260,7 +269,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         for (int b = 0; b < 4; b++)
             A[a][b] = ct->affine[a][b];
 #pragma omp parallel for default(none) \
-    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, acc, inl, A) \
+    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A) \
     firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
@@ -269,6 +278,13 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             size_t i_lo = 0, i_hi = nx;
             if (!inl && !row_range(grid, frame, A, nx, j, k, &i_lo, &i_hi))
                 continue;
+            /* an axial row shares one frame slice */
+            bool row_axial = fabs(A[2][0]) * (double)nx <= 0.25;
+            SegSlice row_sl;
+            bool row_have = false;
+            if (row_axial)
+                row_have = frame_at_ext(frame, grid, A[2][1] * (double)j + A[2][2] * (double)k +
+                                                         A[2][3], &row_sl);
             for (size_t i = i_lo; i < i_hi; i++) {
                 size_t v = i + nx * (j + ny * k);
                 double p[3];
@@ -283,7 +299,13 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     label = (lv >= 1 && lv <= 28) ? lv : 0;
                 }
                 SegSlice sl;
-                bool have = frame_at_ext(frame, grid, p[2], &sl);
+                bool have;
+                if (row_axial) {
+                    have = row_have;
+                    sl = row_sl;
+                } else {
+                    have = frame_at_ext(frame, grid, p[2], &sl);
+                }
                 double dx = 0, dy = 0;
                 if (have) {
                     dx = p[0] - sl.cx;
@@ -315,33 +337,45 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         }
                     }
                     /* inside the working mask and not soft tissue, or near it and bone */
-                    /* interior of the filled working mask: marrow of any density (fatty
-                     * marrow can be near 0 HU), not gas; surface:
-                     * the 50 % partial-volume level between soft tissue and the densest
-                     * bone among the 6 neighbours */
-                    bool member = mi >= 0.5 && hu[v] >= -300;
+                    /* Interior of the filled working mask: marrow of any density (fatty
+                     * marrow can be near 0 HU), not gas -- except next to a disc, where the
+                     * endplate is the boundary. Elsewhere: a voxel enclosed by dense tissue
+                     * (no soft-tissue neighbour) is bone above the soft-tissue/bone midpoint;
+                     * a surface voxel must reach the 50 % partial-volume level between soft
+                     * tissue and the densest bone among its 6 neighbours. */
+                    bool near_disc = have && in_disc_space(discs, n_discs, &sl, p, 0.5);
+                    bool member = !near_disc && mi >= 0.5 && hu[v] >= -300;
                     if (!member && m >= 0.15 && hu[v] >= edge) {
-                        double nb = hu[v];
-                        if (i > 0 && hu[v - 1] > nb) nb = hu[v - 1];
-                        if (i + 1 < nx && hu[v + 1] > nb) nb = hu[v + 1];
-                        if (j > 0 && hu[v - nx] > nb) nb = hu[v - nx];
-                        if (j + 1 < ny && hu[v + nx] > nb) nb = hu[v + nx];
-                        if (k > 0 && hu[v - nx * ny] > nb) nb = hu[v - nx * ny];
-                        if (k + 1 < nz && hu[v + nx * ny] > nb) nb = hu[v + nx * ny];
-                        if (nb < bone_lo)
-                            nb = bone_lo;
-                        member = hu[v] >= 0.5 * (soft + nb);
+                        double nb = hu[v], nmin = hu[v];
+                        const size_t nbr[6] = {i > 0 ? v - 1 : v, i + 1 < nx ? v + 1 : v,
+                                               j > 0 ? v - nx : v, j + 1 < ny ? v + nx : v,
+                                               k > 0 ? v - nx * ny : v,
+                                               k + 1 < nz ? v + nx * ny : v};
+                        for (int q = 0; q < 6; q++) {
+                            double hq = hu[nbr[q]];
+                            if (hq > nb) nb = hq;
+                            if (hq < nmin) nmin = hq;
+                        }
+                        if (nmin >= edge)
+                            member = true;
+                        else
+                            member = hu[v] >= 0.5 * (soft + (nb > bone_lo ? nb : bone_lo));
                     }
                     /* lateral to the body and in front of the pedicles lie rib heads (or
                      * osteophytes and vessels), not vertebra */
-                    if (member && have && dy < -sl.ry_ant &&
-                        fabs(p[0] - sl.bx) > 1.1 * sl.half_width + 3.0)
+                    if (member && have && dy < -sl.ry_ant && fabs(p[0] - sl.bx) > sl.half_width &&
+                        sm_seg_body_shape(&sl, p) > 1.3)
                         member = false;
                     /* the disc space is not vertebra, whatever the filling bridged */
-                    if (member && have && hu[v] < bone_lo && in_disc_space(discs, n_discs, &sl, p))
+                    if (member && near_disc && hu[v] < bone_lo)
                         member = false;
                     if (member) {
                         size_t s = sm_seg_segment_of(discs, n_discs, p);
+                        /* behind the canal, rib-bearing (thoracic) levels: spinous processes
+                         * slope down over the vertebra below; bend the cut */
+                        if (have && dy > sl.ry_post && s < n_verts && seg_thoracic[s])
+                            s = sm_seg_segment_of_bent(discs, n_discs, p, dy - sl.ry_post,
+                                                       THORACIC_SPINOUS_SLOPE);
                         if (s < n_verts) {
                             label = seg_label[s];
                             body_ok = seg_label[n_verts + 1 + s] != 0;
@@ -381,7 +415,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     if (e <= 1.0 && hu[v] < bone_lo) {
                         code = SM_SUB_CANAL;
                     } else if (hu[v] < bone_lo && hu[v] > soft - 100 && n_discs > 0) {
-                        if (in_disc_space(discs, n_discs, &sl, p))
+                        if (in_disc_space(discs, n_discs, &sl, p, 1.0))
                             code = SM_SUB_DISC;
                     }
                 }
@@ -402,6 +436,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     free(acc);
     free(seg_label);
     free(seg_c1z);
+    free(seg_thoracic);
     seg->labels = lab;
     seg->subregions = sub;
     return true;
@@ -587,7 +622,7 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         ok = sm_seg_ribs_find(error, &r.grid, r.bone, &r.frame, r.discs, r.n_discs, r.verts,
                               r.n_verts, sacrum_top_z, r.rib);
     if (ok)
-        ok = sm_seg_vertebra_mask(error, &r.grid, r.filled, &r.frame, r.rib, r.vmask);
+        ok = sm_seg_vertebra_mask(error, &r.grid, r.bone, r.filled, &r.frame, r.rib, r.vmask);
     if (ok) {
         /* deep interior (one working voxel inside the surface): marrow of any density */
         r.vin = malloc(r.grid.n);

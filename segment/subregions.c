@@ -15,8 +15,7 @@ uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3])
     double adx = fabs(dx);
     uint8_t side = dx > 0 ? SM_SUB_POSTEROLATERAL_L : SM_SUB_POSTEROLATERAL_R;
     if (dy < -sl->ry_ant) {
-        double bdx = fabs(p[0] - sl->bx);
-        if (bdx <= sl->half_width * 1.1 + 3.0)
+        if (sm_seg_body_shape(sl, p) <= 1.0)
             return SM_SUB_BODY;
         return adx > sl->rx + FACET_BAND_MM ? SM_SUB_TRANSVERSE : side;
     }
@@ -25,4 +24,12 @@ uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3])
     if (dy > sl->ry_post + 1.0 && (adx < 0.9 * sl->rx || dy > sl->ry_post + 10.0))
         return SM_SUB_POSTERIOR_ARCH;
     return side;
+}
+
+double sm_seg_body_shape(const SegSlice *sl, const double p[3])
+{
+    /* rounded rectangle (superellipse, exponent 3) around the body centre, 2 mm margin */
+    double a = sl->half_width + 2.0, b = 0.5 * sl->depth + 2.0;
+    double u = fabs(p[0] - sl->bx) / a, w = fabs(p[1] - sl->by) / b;
+    return u * u * u + w * w * w;
 }

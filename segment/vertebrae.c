@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 size_t sm_seg_segment_of(const SegDisc *discs, size_t n_discs, const double p[3])
 {
@@ -35,8 +36,50 @@ static const SegSlice *slice_near(const SegFrame *fr, size_t k, double g)
     return &fr->s[k];
 }
 
-bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *filled,
-                          const SegFrame *frame, const uint8_t *rib, uint8_t *vmask)
+/* Canal lumen on slice k: non-bone voxels 4-connected to the canal centre inside the
+ * canal ellipse enlarged 1.6 times laterally (the lumbar canal is triangular) and 1.3
+ * times front and back (a weak posterior body wall must not let it leak, nor the open
+ * ring at disc levels). Marks them in out (slice plane). */
+static void canal_lumen(const SegGrid *grid, const uint8_t *bone, const SegSlice *sl,
+                        size_t k, uint8_t *out, size_t *queue)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1];
+    const double g = grid->g;
+    long i0 = lround((sl->cx - grid->origin[0]) / g), j0 = lround((sl->cy - grid->origin[1]) / g);
+    if (i0 < 0 || j0 < 0 || i0 >= (long)nx || j0 >= (long)ny)
+        return;
+    const uint8_t *b = bone + k * nx * ny;
+    size_t start = (size_t)i0 + nx * (size_t)j0;
+    if (b[start])
+        return;
+    size_t qh = 0, qt = 0;
+    out[start] = 1;
+    queue[qt++] = start;
+    while (qh < qt) {
+        size_t u = queue[qh++];
+        long ui = (long)(u % nx), uj = (long)(u / nx);
+        const long di[4] = {1, -1, 0, 0}, dj[4] = {0, 0, 1, -1};
+        for (int q = 0; q < 4; q++) {
+            long ii = ui + di[q], jj = uj + dj[q];
+            if (ii < 0 || jj < 0 || ii >= (long)nx || jj >= (long)ny)
+                continue;
+            size_t w = (size_t)ii + nx * (size_t)jj;
+            if (out[w] || b[w])
+                continue;
+            double dx = grid->origin[0] + g * (double)ii - sl->cx;
+            double dy = grid->origin[1] + g * (double)jj - sl->cy;
+            double ry = 1.3 * (dy < 0 ? sl->ry_ant : sl->ry_post), rx = 1.6 * sl->rx;
+            if (dx * dx / (rx * rx) + dy * dy / (ry * ry) > 1.0)
+                continue;
+            out[w] = 1;
+            queue[qt++] = w;
+        }
+    }
+}
+
+bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *bone,
+                          const uint8_t *filled, const SegFrame *frame, const uint8_t *rib,
+                          uint8_t *vmask)
 {
     const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
     const double g = grid->g, ox = grid->origin[0], oy = grid->origin[1];
@@ -72,6 +115,31 @@ bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *f
                 if (rr <= (sl->rx > ry ? sl->rx : ry) + 6.0 || bdx * bdx + bdy * bdy < 25.0)
                     seed[v] = 1;
             }
+    }
+    /* remove the canal lumen (filled as a hole; its shape is not an ellipse) */
+    {
+        size_t plane = nx * ny;
+        uint8_t *lum = malloc(plane);
+        size_t *queue = malloc(plane * sizeof *queue);
+        if (!lum || !queue) {
+            free(lum);
+            free(queue);
+            free(seed);
+            free(lab);
+            sm_error_set(error, SM_ERR_NOMEM, "vertebra mask: out of memory");
+            return false;
+        }
+        for (size_t k = frame->k0; k <= frame->k1; k++) {
+            memset(lum, 0, plane);
+            canal_lumen(grid, bone, &frame->s[k], k, lum, queue);
+            for (size_t q = 0; q < plane; q++)
+                if (lum[q]) {
+                    vmask[q + k * plane] = 0;
+                    seed[q + k * plane] = 0;
+                }
+        }
+        free(lum);
+        free(queue);
     }
     uint32_t nc = 0;
     if (!sm_seg_components_label(error, vmask, grid->dims, 26, lab, &nc)) {

@@ -136,6 +136,15 @@ static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume
         for (int b = 0; b <= 7; b++) printf(" %8zu", b ? conf[0][b] : (size_t)0);
         printf("\n");
     }
+    for (int t = 1; t <= 28; t++) {
+        if (!nt[t]) continue;
+        printf("truth %-4s ->", sm_seg_level_name(t));
+        for (int p = 0; p <= 28; p++)
+            if (over[p][t] * 20 > nt[t] || (p == 0 && nt[t] > inter[t]))
+                printf(" %s:%zu", p ? sm_seg_level_name(p) : "none",
+                       p ? over[p][t] : nt[t] - inter[t]);
+        printf("\n");
+    }
     printf("level agreement: %d/%d predicted vertebrae overlap most with the same truth level\n",
            agree, total);
 }
@@ -225,6 +234,32 @@ static void sagittal_compare(const SmVolume *ct, const SmSpineSeg *seg, const Sm
     SmError *e = NULL;
     if (!sm_io_png_save(&e, path, img, W, H, 3)) sm_error_destroy(e);
     free(img);
+}
+
+
+/* Nearest-neighbour resampling of a label map onto the CT grid (through LPS) when the two
+ * grids differ in index order (e.g. NIfTI labels beside a DICOM series). */
+static SmVolume *labels_on_grid(const SmVolume *lab, const SmVolume *ct)
+{
+    if (sm_volume_same_grid(lab, ct, 0.5))
+        return NULL;
+    SmVolume *out = sm_volume_create(NULL, ct->dims, SM_VOXEL_U16);
+    if (!out) return NULL;
+    sm_volume_copy_geometry(out, ct);
+    uint16_t *o = out->data;
+    for (size_t k = 0; k < ct->dims[2]; k++)
+        for (size_t j = 0; j < ct->dims[1]; j++)
+            for (size_t i = 0; i < ct->dims[0]; i++) {
+                double ijk[3] = {(double)i, (double)j, (double)k}, p[3], q[3];
+                sm_volume_index_to_lps(ct, ijk, p);
+                if (!sm_volume_lps_to_index(lab, p, q)) continue;
+                long a = lround(q[0]), b = lround(q[1]), c = lround(q[2]);
+                if (a < 0 || b < 0 || c < 0 || a >= (long)lab->dims[0] || b >= (long)lab->dims[1] ||
+                    c >= (long)lab->dims[2]) continue;
+                o[i + ct->dims[0] * (j + ct->dims[1] * k)] =
+                    (uint16_t)sm_volume_get(lab, (size_t)a, (size_t)b, (size_t)c);
+            }
+    return out;
 }
 
 static void print_seg(const SmSpineSeg *seg)
@@ -388,6 +423,14 @@ int main(int argc, char **argv)
            ct->affine[0][0], ct->affine[0][1], ct->affine[0][2], ct->affine[0][3],
            ct->affine[1][0], ct->affine[1][1], ct->affine[1][2], ct->affine[1][3],
            ct->affine[2][0], ct->affine[2][1], ct->affine[2][2], ct->affine[2][3]);
+    if (truth) {
+        SmVolume *rs = labels_on_grid(truth, ct);
+        if (rs) {
+            printf("truth labels resampled onto the CT grid (different index order)\n");
+            sm_volume_destroy(truth);
+            truth = rs;
+        }
+    }
     SmSpineSeg *seg = NULL;
     int rc = evaluate(ct, threads, qc, anchor, anchor_z, &seg);
     if (rc)

@@ -110,15 +110,29 @@ static SmVolume *load_one(const char *path, SmTiltPolicy tilt, SmError **e)
     return v;
 }
 
+/* b (loaded) must hold a's voxels at a's world positions. The loader always orders slices
+ * ascending along the slice normal (row x column direction), so when a's slice axis runs
+ * against the normal b holds the same grid with k reversed. */
 static void assert_same_volume(const SmVolume *a, const SmVolume *b)
 {
     for (int d = 0; d < 3; d++)
         assert_int_equal(a->dims[d], b->dims[d]);
-    for (int r = 0; r < 3; r++)
-        for (int c = 0; c < 4; c++)
-            assert_true(fabs(a->affine[r][c] - b->affine[r][c]) < 1e-4);
     assert_int_equal(a->type, b->type);
-    assert_memory_equal(a->data, b->data, sm_volume_n_voxels(a) * sm_voxel_size(a->type));
+    const double(*m)[4] = b->affine;
+    double n[3] = {m[1][0] * m[2][1] - m[2][0] * m[1][1], m[2][0] * m[0][1] - m[0][0] * m[2][1],
+                   m[0][0] * m[1][1] - m[1][0] * m[0][1]};
+    assert_true(n[0] * m[0][2] + n[1] * m[1][2] + n[2] * m[2][2] > 0.0);
+    SmGridMap map;
+    assert_true(sm_volume_grid_match(a, b, 1e-4 * (double)a->dims[2], &map));
+    assert_true(map.perm[0] == 0 && map.perm[1] == 1 && map.perm[2] == 2);
+    assert_false(map.flip[0] || map.flip[1]);
+    SmVolume *r = sm_volume_reindex(NULL, a, b, &map);
+    assert_non_null(r);
+    for (int row = 0; row < 3; row++)
+        for (int c = 0; c < 4; c++)
+            assert_true(fabs(a->affine[row][c] - r->affine[row][c]) < 1e-4);
+    assert_memory_equal(a->data, r->data, sm_volume_n_voxels(a) * sm_voxel_size(a->type));
+    sm_volume_destroy(r);
 }
 
 static void write_volume(const SmVolume *v, const char *dir, const char *series_uid)
@@ -170,6 +184,18 @@ static void roundtrip(double a, double b, bool feet_first, bool shuffle)
         }
     }
     SmError *e = NULL;
+    if (!shuffle) {
+        /* files[] is in slice order, ascending along the normal: IM00001 ... IM00011, or
+         * the reverse when the written slice axis ran against the normal (feet-first here) */
+        SmDicomScan *scan = scan_one(sub, &e);
+        assert_non_null(scan);
+        for (size_t k = 0; k < 11; k++) {
+            char want[32];
+            snprintf(want, sizeof want, "IM%05zu.dcm", feet_first ? 11 - k : k + 1);
+            assert_non_null(strstr(scan->series[0].files[k], want));
+        }
+        sm_io_dicom_scan_destroy(scan);
+    }
     SmVolume *r = load_one(sub, SM_TILT_RESAMPLE, &e);
     if (!r)
         fail_msg("load failed: %s", e->message);
@@ -206,6 +232,12 @@ static void test_roundtrip_feet_first_shuffled(void **state)
 {
     (void)state;
     roundtrip(0.35, -0.2, true, true);
+}
+
+static void test_roundtrip_feet_first(void **state)
+{
+    (void)state;
+    roundtrip(0.1, 0.05, true, false);
 }
 
 static void test_roundtrip_shuffled(void **state)
@@ -693,6 +725,192 @@ static void test_seed_transfer_syntaxes(void **state)
     }
 }
 
+/* Our lossless JPEG decoder, called directly (not through the DCMTK fallback) on DCMTK-made
+ * streams with every predictor (selection value 1..7) and a point transform: 31x23 pixels
+ * whose stored values are ((i*37) mod 2500 - 1024) + 1024. */
+static void test_ljpeg_predictors(void **state)
+{
+    (void)state;
+    const char *names[] = {"ljpeg_sv1.dcm", "ljpeg_sv2.dcm", "ljpeg_sv3.dcm", "ljpeg_sv4.dcm",
+                           "ljpeg_sv5.dcm", "ljpeg_sv6.dcm", "ljpeg_sv7.dcm", "ljpeg_sv1_pt2.dcm"};
+    for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tests/fuzz/seeds/%s", SM_SOURCE_DIR, names[f]);
+        size_t n;
+        unsigned char *buf = read_all(path, &n);
+        size_t off = 0;
+        while (off + 3 < n && !(buf[off] == 0xFF && buf[off + 1] == 0xD8 && buf[off + 2] == 0xFF))
+            off++;
+        assert_true(off + 3 < n);
+        uint16_t out[31 * 23];
+        SmError *e = NULL;
+        if (!sm_ljpeg_decode(&e, buf + off, n - off, 23, 31, 2, out))
+            fail_msg("%s: %s", names[f], e->message);
+        int pt = strstr(names[f], "pt2") ? 2 : 0;
+        for (int i = 0; i < 31 * 23; i++) {
+            int want = ((i * 37) % 2500) >> pt << pt;
+            if (out[i] != want)
+                fail_msg("%s: pixel %d = %u, expected %d", names[f], i, out[i], want);
+        }
+        free(buf);
+        /* and through the whole loader */
+        SmVolume *r = load_one(path, SM_TILT_RESAMPLE, &e);
+        assert_non_null(r);
+        for (int i = 0; i < 31 * 23; i++)
+            assert_int_equal(((int16_t *)r->data)[i], (((i * 37) % 2500) >> pt << pt) - 1024);
+        sm_volume_destroy(r);
+    }
+    /* corrupt streams are refused, not mis-decoded */
+    const uint8_t junk[] = {0xFF, 0xD8, 0xFF, 0xC3, 0x00, 0x0B, 0x10, 0x00, 0x05, 0x00, 0x07, 0x01, 0x01, 0x11, 0x00};
+    uint16_t out[35];
+    SmError *e = NULL;
+    assert_false(sm_ljpeg_decode(&e, junk, sizeof junk, 5, 7, 2, out));
+    assert_non_null(e);
+    sm_error_destroy(e);
+}
+
+/* Writes nz axial slices (1 x 1 mm pixels, 2 mm apart) of stored values with sm_dcm_ct_write. */
+static void write_raw_series(const char *dir, const char *prefix, const char *series_uid, long acq, unsigned nx,
+                             unsigned ny, unsigned nz, const uint16_t *stored, double slope, double intercept,
+                             bool sgn)
+{
+    mkdir(dir, 0755);
+    for (unsigned k = 0; k < nz; k++) {
+        SmDcmWriteSlice sl = {0};
+        sl.study_uid = "1.2.826.0.1.3680043.2.1125.77.20";
+        sl.series_uid = series_uid;
+        sl.frame_of_reference_uid = "1.2.826.0.1.3680043.2.1125.77.21";
+        sl.iop[0] = 1;
+        sl.iop[4] = 1;
+        sl.ipp[2] = 2.0 * k;
+        sl.pixel_spacing[0] = sl.pixel_spacing[1] = 1;
+        sl.slice_thickness = 2;
+        sl.rescale_slope = slope;
+        sl.rescale_intercept = intercept;
+        sl.kvp = NAN;
+        sl.instance_number = (long)k + 1;
+        sl.acquisition_number = acq;
+        sl.rows = ny;
+        sl.cols = nx;
+        sl.pixel_signed = sgn;
+        sl.pixels = stored + (size_t)k * nx * ny;
+        char name[256];
+        snprintf(name, sizeof name, "%s%02u.dcm", prefix, k);
+        char *path = path_join(dir, name);
+        SmError *e = NULL;
+        if (!sm_dcm_ct_write(&e, path, &sl))
+            fail_msg("%s", e->message);
+        free(path);
+    }
+}
+
+/* One Series Instance UID, two acquisitions of the same slab: two stacks, never mixed. */
+static void test_acquisitions_split(void **state)
+{
+    (void)state;
+    uint16_t a[5 * 3 * 4], b[5 * 3 * 4];
+    for (int i = 0; i < 60; i++) {
+        a[i] = (uint16_t)(1000 + i);
+        b[i] = (uint16_t)(2000 + i);
+    }
+    char *tmp = temp_dir();
+    write_raw_series(tmp, "acq1_", "1.2.826.0.1.3680043.2.1125.77.22", 1, 5, 3, 4, a, 1, -1024, false);
+    write_raw_series(tmp, "acq2_", "1.2.826.0.1.3680043.2.1125.77.22", 2, 5, 3, 4, b, 1, -1024, false);
+    SmError *e = NULL;
+    SmDicomScan *scan = scan_one(tmp, &e);
+    assert_non_null(scan);
+    assert_int_equal(scan->n_series, 2);
+    for (size_t s = 0; s < 2; s++) {
+        assert_int_equal(scan->series[s].n_files, 4);
+        SmVolume *r = NULL;
+        assert_true(sm_io_dicom_series_load(&e, scan, s, NULL, &r, NULL));
+        assert_int_equal(r->dims[2], 4);
+        int16_t first = ((int16_t *)r->data)[0];
+        assert_true(first == 1000 - 1024 || first == 2000 - 1024);
+        const uint16_t *src = first == 1000 - 1024 ? a : b;
+        for (int i = 0; i < 60; i++)
+            assert_int_equal(((int16_t *)r->data)[i], src[i] - 1024);
+        sm_volume_destroy(r);
+    }
+    assert_true(scan->series[0].files[0][strlen(tmp) + 4] != scan->series[1].files[0][strlen(tmp) + 4]);
+    sm_io_dicom_scan_destroy(scan);
+    rm_rf(tmp);
+    free(tmp);
+}
+
+/* Voxel type choice: slope 0.5 gives non-integers (float32); slope 2 with large stored values
+ * gives integers beyond int16 (float32 after the int16 attempt overflows); slope 1 with a
+ * signed 16-bit pattern stays int16. */
+static void test_voxel_type_choice(void **state)
+{
+    (void)state;
+    uint16_t st[4 * 2 * 2];
+    for (int i = 0; i < 16; i++)
+        st[i] = (uint16_t)(i * 2001 + 1);
+    struct {
+        double slope, intercept;
+        bool sgn;
+        SmVoxelType type;
+    } cases[] = {{0.5, -10, false, SM_VOXEL_F32}, {2, -1024, false, SM_VOXEL_F32}, {1, 0, true, SM_VOXEL_I16}};
+    for (size_t c = 0; c < 3; c++) {
+        char *tmp = temp_dir();
+        write_raw_series(tmp, "s", "1.2.826.0.1.3680043.2.1125.77.23", 1, 4, 2, 2, st, cases[c].slope,
+                         cases[c].intercept, cases[c].sgn);
+        SmError *e = NULL;
+        SmVolume *r = load_one(tmp, SM_TILT_RESAMPLE, &e);
+        if (!r)
+            fail_msg("%s", e->message);
+        assert_int_equal(r->type, cases[c].type);
+        for (int i = 0; i < 16; i++) {
+            double stored = cases[c].sgn ? (double)(int16_t)st[i] : (double)st[i];
+            double want = stored * cases[c].slope + cases[c].intercept;
+            if (sm_volume_get(r, (size_t)i % 4, ((size_t)i / 4) % 2, (size_t)i / 8) != want)
+                fail_msg("case %zu voxel %d: %g != %g", c, i,
+                         sm_volume_get(r, (size_t)i % 4, ((size_t)i / 4) % 2, (size_t)i / 8), want);
+        }
+        sm_volume_destroy(r);
+        rm_rf(tmp);
+        free(tmp);
+    }
+}
+
+/* Pixel Padding Value (signed storage, BitsStored 16) becomes air, -1024 HU, whatever the
+ * rescale; neighbouring values are untouched. */
+static void test_padding_to_air(void **state)
+{
+    (void)state;
+    int16_t vals[6] = {-2000, -2000, 0, 40, 1000, -1999};
+    SmDcmWriteSlice sl = {0};
+    sl.study_uid = "1.2.826.0.1.3680043.2.1125.77.30";
+    sl.series_uid = "1.2.826.0.1.3680043.2.1125.77.31";
+    sl.frame_of_reference_uid = "1.2.826.0.1.3680043.2.1125.77.32";
+    sl.iop[0] = 1;
+    sl.iop[4] = 1;
+    sl.pixel_spacing[0] = sl.pixel_spacing[1] = 1;
+    sl.slice_thickness = 1;
+    sl.rescale_slope = 1;
+    sl.rescale_intercept = -24;
+    sl.kvp = NAN;
+    sl.rows = 2;
+    sl.cols = 3;
+    sl.pixel_signed = true;
+    sl.has_padding = true;
+    sl.padding_value = (uint16_t)(int16_t)-2000;
+    sl.pixels = (const uint16_t *)vals;
+    char *tmp = temp_dir();
+    char *path = path_join(tmp, "pad.dcm");
+    SmError *e = NULL;
+    assert_true(sm_dcm_ct_write(&e, path, &sl));
+    SmVolume *r = load_one(path, SM_TILT_RESAMPLE, &e);
+    assert_non_null(r);
+    const int16_t want[6] = {-1024, -1024, -24, 16, 976, -2023};
+    assert_memory_equal(r->data, want, sizeof want);
+    sm_volume_destroy(r);
+    rm_rf(tmp);
+    free(path);
+    free(tmp);
+}
+
 /* ---------- real data ---------- */
 
 static bool have(const char *path)
@@ -906,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_oblique),
         cmocka_unit_test(test_roundtrip_feet_first_shuffled),
         cmocka_unit_test(test_roundtrip_shuffled),
+        cmocka_unit_test(test_roundtrip_feet_first),
         cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_write_f32_rounds),
         cmocka_unit_test(test_missing_slice_refused),
@@ -915,6 +1134,10 @@ int main(void)
         cmocka_unit_test(test_tilt_synthetic),
         cmocka_unit_test(test_seed_transfer_syntaxes),
         cmocka_unit_test(test_enhanced_multiframe),
+        cmocka_unit_test(test_ljpeg_predictors),
+        cmocka_unit_test(test_acquisitions_split),
+        cmocka_unit_test(test_voxel_type_choice),
+        cmocka_unit_test(test_padding_to_air),
         cmocka_unit_test(test_real_gantry_tilt),
         cmocka_unit_test(test_real_totalseg_j2k),
         cmocka_unit_test(test_real_transfer_syntaxes),

@@ -1,0 +1,264 @@
+/* Canal cross-section measurement: resamples a plane perpendicular to the canal
+ * centreline, smooths it inside the bony canal and measures fat / fluid / dense tissue
+ * along rays from the canal centre (the raw material of metrics/escc.c). */
+#include "escc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N SM_ESCC_PLANE_N
+#define PX SM_ESCC_PLANE_MM
+
+static double ct_trilinear(const SmVolume *v, double x, double y, double z)
+{
+    if (x < 0 || y < 0 || z < 0 || x > (double)v->dims[0] - 1 || y > (double)v->dims[1] - 1 ||
+        z > (double)v->dims[2] - 1)
+        return -1000.0;
+    size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
+    size_t i1 = i0 + 1 < v->dims[0] ? i0 + 1 : i0;
+    size_t j1 = j0 + 1 < v->dims[1] ? j0 + 1 : j0;
+    size_t k1 = k0 + 1 < v->dims[2] ? k0 + 1 : k0;
+    double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+    double c00 = sm_volume_get(v, i0, j0, k0) * (1 - fx) + sm_volume_get(v, i1, j0, k0) * fx;
+    double c10 = sm_volume_get(v, i0, j1, k0) * (1 - fx) + sm_volume_get(v, i1, j1, k0) * fx;
+    double c01 = sm_volume_get(v, i0, j0, k1) * (1 - fx) + sm_volume_get(v, i1, j0, k1) * fx;
+    double c11 = sm_volume_get(v, i0, j1, k1) * (1 - fx) + sm_volume_get(v, i1, j1, k1) * fx;
+    double c0 = c00 * (1 - fy) + c10 * fy, c1 = c01 * (1 - fy) + c11 * fy;
+    return c0 * (1 - fz) + c1 * fz;
+}
+
+static bool canal_code(const SmVolume *sub, double x, double y, double z)
+{
+    double rx = floor(x + 0.5), ry = floor(y + 0.5), rz = floor(z + 0.5);
+    if (rx < 0 || ry < 0 || rz < 0 || rx >= (double)sub->dims[0] || ry >= (double)sub->dims[1] ||
+        rz >= (double)sub->dims[2])
+        return false;
+    double v = sm_volume_get(sub, (size_t)rx, (size_t)ry, (size_t)rz);
+    return v == 7.0 || v == 10.0;
+}
+
+void sm_canal_plane_sample(const SmVolume *ct, const SmVolume *sub, const double c[3],
+                           const double ex[3], const double ey[3], const double ez[3],
+                           float *hu, uint8_t *mask, int16_t *hu_out)
+{
+    double inv[4][4];
+    if (!sm_mat4_affine_inverse(ct->affine, inv)) {
+        memset(mask, 0, (size_t)N * N);
+        return;
+    }
+    double ic[3], dx[3], dy[3], dz[3];
+    sm_mat4_apply(inv, c, ic);
+    for (int d = 0; d < 3; d++) { /* linear part only */
+        dx[d] = (inv[d][0] * ex[0] + inv[d][1] * ex[1] + inv[d][2] * ex[2]) * PX;
+        dy[d] = (inv[d][0] * ey[0] + inv[d][1] * ey[1] + inv[d][2] * ey[2]) * PX;
+        dz[d] = inv[d][0] * ez[0] + inv[d][1] * ez[1] + inv[d][2] * ez[2];
+    }
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double fa = a - N / 2 + 0.5, fb = b - N / 2 + 0.5;
+            double p[3];
+            for (int d = 0; d < 3; d++)
+                p[d] = ic[d] + fa * dx[d] + fb * dy[d];
+            double s = 0;
+            /* a 3 mm slab (three planes 1 mm apart) lowers the noise without blurring
+             * the cross-section, since the canal contents vary slowly along the canal */
+            for (int t = -1; t <= 1; t++)
+                s += ct_trilinear(ct, p[0] + t * dz[0], p[1] + t * dz[1], p[2] + t * dz[2]);
+            s /= 3.0;
+            size_t idx = (size_t)b * N + (size_t)a;
+            hu[idx] = (float)s;
+            hu_out[idx] = (int16_t)floor(s + 0.5);
+            mask[idx] = canal_code(sub, p[0], p[1], p[2]) ? 1 : 0;
+        }
+}
+
+void sm_canal_plane_interior(const uint8_t *mask, int radius_px, uint8_t *inner)
+{
+    int rr = radius_px;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            bool in = mask[b * N + a] != 0;
+            for (int db = -rr; in && db <= rr; db++)
+                for (int da = -rr; in && da <= rr; da++) {
+                    int aa = a + da, bb = b + db;
+                    if (da * da + db * db > rr * rr + rr)
+                        continue;
+                    if (aa < 0 || bb < 0 || aa >= N || bb >= N || !mask[bb * N + aa])
+                        in = false;
+                }
+            inner[b * N + a] = in ? 1 : 0;
+        }
+}
+
+void sm_canal_plane_smooth(const float *hu, const uint8_t *mask, const uint8_t *weight,
+                           double r_mm, float *out)
+{
+    int r = (int)ceil(r_mm / PX);
+    double r2 = (r_mm / PX) * (r_mm / PX);
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            size_t idx = (size_t)b * N + (size_t)a;
+            if (!mask[idx]) {
+                out[idx] = hu[idx];
+                continue;
+            }
+            double s = 0, w = 0;
+            int rr = r;
+            /* a pixel with no weighted neighbour in the disc looks further (edge pixels) */
+            for (int pass = 0; pass < 2 && w == 0; pass++, rr = 2 * r + 3) {
+                double rr2 = pass ? (double)rr * rr : r2;
+                for (int db = -rr; db <= rr; db++)
+                    for (int da = -rr; da <= rr; da++) {
+                        if ((double)(da * da + db * db) > rr2)
+                            continue;
+                        int aa = a + da, bb = b + db;
+                        if (aa < 0 || bb < 0 || aa >= N || bb >= N || !weight[bb * N + aa])
+                            continue;
+                        s += hu[bb * N + aa];
+                        w += 1;
+                    }
+            }
+            out[idx] = w > 0 ? (float)(s / w) : hu[idx];
+        }
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Pixel (nearest) of the point at distance r along direction (cx, cy) from the centre. */
+static int ray_pixel(double r, double cx, double cy)
+{
+    double fa = N / 2 - 0.5 + r * cx / PX, fb = N / 2 - 0.5 + r * cy / PX;
+    int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
+    if (a < 0 || b < 0 || a >= N || b >= N)
+        return -1;
+    return b * N + a;
+}
+
+void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const uint8_t *mask,
+                            double fat_thr, double dense_thr, uint8_t *classes, SmCanalPlane *m)
+{
+    memset(m, 0, sizeof *m);
+    size_t n_in = 0;
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        if (!mask[i]) {
+            classes[i] = SM_ESCC_CLASS_OUTSIDE;
+            continue;
+        }
+        n_in++;
+        classes[i] = sm_fat[i] < fat_thr ? SM_ESCC_CLASS_FAT
+                                         : (sm_dense[i] < dense_thr ? SM_ESCC_CLASS_CSF
+                                                                    : SM_ESCC_CLASS_CORD);
+    }
+    int c0 = ray_pixel(0, 1, 0);
+    if (n_in < 20 || c0 < 0 || !mask[c0])
+        return;
+    double pa = PX * PX;
+    for (size_t i = 0; i < (size_t)N * N; i++) {
+        if (!mask[i])
+            continue;
+        m->canal_area += pa;
+        if (classes[i] == SM_ESCC_CLASS_FAT)
+            m->fat_area += pa;
+        else {
+            m->nonfat_area += pa;
+            if (classes[i] == SM_ESCC_CLASS_CSF)
+                m->csf_area += pa;
+            else
+                m->dense_area += pa;
+        }
+    }
+    const double step = 0.1;
+    for (int r = 0; r < SM_ESCC_RAYS; r++) {
+        double th = 2 * M_PI * r / SM_ESCC_RAYS;
+        double cx = cos(th), cy = sin(th);
+        double wall = 0;
+        for (double d = 0; d < 0.5 * N * PX; d += step) {
+            int p = ray_pixel(d, cx, cy);
+            if (p < 0 || !mask[p])
+                break;
+            wall = d;
+        }
+        m->wall_mm[r] = wall;
+        /* dense tissue inward from the wall (the first 0.3 mm may be partial volume); a
+         * run ends at the first non-dense pixel confirmed by the next one */
+        double epi = 0;
+        double d0 = wall - 0.3;
+        int p0 = ray_pixel(d0 > 0 ? d0 : 0, cx, cy);
+        if (p0 >= 0 && classes[p0] == SM_ESCC_CLASS_CORD) {
+            double d = d0;
+            while (d > 0) {
+                int p = ray_pixel(d, cx, cy), q = ray_pixel(d - 0.4, cx, cy);
+                if (p < 0 || (classes[p] != SM_ESCC_CLASS_CORD &&
+                              (q < 0 || classes[q] != SM_ESCC_CLASS_CORD)))
+                    break;
+                d -= step;
+            }
+            epi = wall - (d > 0 ? d : 0);
+        }
+        m->epi_mm[r] = epi;
+        /* sac: from the centre out to the first fat */
+        double sac = wall;
+        for (double d = 0; d <= wall; d += step) {
+            int p = ray_pixel(d, cx, cy);
+            if (p < 0 || classes[p] == SM_ESCC_CLASS_FAT || classes[p] == SM_ESCC_CLASS_OUTSIDE) {
+                sac = d;
+                break;
+            }
+        }
+        m->sac_out_mm[r] = sac;
+        double core = 0;
+        for (double d = 0; d <= wall; d += step) {
+            int p = ray_pixel(d, cx, cy), q = ray_pixel(d + 0.4, cx, cy);
+            if (p < 0 || (classes[p] != SM_ESCC_CLASS_CORD &&
+                          (q < 0 || classes[q] != SM_ESCC_CLASS_CORD)))
+                break;
+            core = d;
+        }
+        m->cord_out_mm[r] = core;
+    }
+    /* centre and rim statistics of the sac (for the scan's own CSF / cord values) */
+    float vals_c[64], vals_r[4 * N];
+    size_t nc = 0, nr = 0;
+    double rim_s = 0, rim_s2 = 0;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            size_t i = (size_t)b * N + (size_t)a;
+            if (!mask[i])
+                continue;
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            double rr = sqrt(x * x + y * y);
+            if (rr <= 1.2 && nc < 64)
+                vals_c[nc++] = sm_dense[i];
+            int ri = (int)floor(atan2(y, x) / (2 * M_PI) * SM_ESCC_RAYS + SM_ESCC_RAYS + 0.5) %
+                     SM_ESCC_RAYS;
+            double so = m->sac_out_mm[ri];
+            if (classes[i] != SM_ESCC_CLASS_FAT && rr > 0.75 * so && rr < so - 0.6 &&
+                nr < 4 * N && ((a + b) % 3 == 0)) {
+                vals_r[nr++] = sm_dense[i];
+                rim_s += sm_dense[i];
+                rim_s2 += (double)sm_dense[i] * sm_dense[i];
+            }
+        }
+    if (nc > 0) {
+        qsort(vals_c, nc, sizeof *vals_c, cmp_float);
+        m->centre_hu = vals_c[nc / 2];
+    }
+    if (nr > 0) {
+        qsort(vals_r, nr, sizeof *vals_r, cmp_float);
+        m->rim_hu = vals_r[nr / 2];
+        double mean = rim_s / (double)nr;
+        double var = rim_s2 / (double)nr - mean * mean;
+        m->rim_sd = var > 0 ? sqrt(var) : 0;
+    } else {
+        m->rim_hu = NAN;
+        m->rim_sd = NAN;
+    }
+    if (nc == 0)
+        m->centre_hu = NAN;
+    m->ok = true;
+}

@@ -1,0 +1,858 @@
+/* Bilsky ESCC grading on CT: per-level canal planes, scan-derived tissue thresholds,
+ * comparison with the neighbouring normal levels, grade + confidence + reasons, QC. */
+#include "escc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define N SM_ESCC_PLANE_N
+#define PX SM_ESCC_PLANE_MM
+#define NR SM_ESCC_RAYS
+
+const char *sm_escc_grade_name(SmEsccGrade grade)
+{
+    static const char *names[] = {"0", "1a", "1b", "1c", "2", "3"};
+    if (grade < SM_ESCC_0 || grade > SM_ESCC_3)
+        return NULL;
+    return names[grade];
+}
+
+const char *sm_escc_position_name(SmEsccPosition pos)
+{
+    static const char *names[] = {"none", "anterior", "posterior", "left", "right",
+                                  "circumferential"};
+    if ((int)pos < 0 || pos > SM_ESCC_POS_CIRCUMFERENTIAL)
+        return "?";
+    return names[pos];
+}
+
+SmEsccGrade sm_escc_grade_parse(const char *text)
+{
+    for (int g = SM_ESCC_0; g <= SM_ESCC_3; g++)
+        if (text && strcmp(text, sm_escc_grade_name((SmEsccGrade)g)) == 0)
+            return (SmEsccGrade)g;
+    return SM_ESCC_NONE;
+}
+
+void sm_escc_destroy(SmEsccResult *res)
+{
+    if (!res)
+        return;
+    for (size_t i = 0; i < res->n_levels; i++)
+        sm_strlist_clear(&res->levels[i].reasons);
+    free(res->levels);
+    sm_strlist_clear(&res->notes);
+    free(res);
+}
+
+/* ------------------------------------------------------------------ small helpers */
+
+static void vnorm(double v[3])
+{
+    double n = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+    if (n > 0)
+        for (int d = 0; d < 3; d++)
+            v[d] /= n;
+}
+
+static double vdot(const double a[3], const double b[3])
+{
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+static void vcross(const double a[3], const double b[3], double o[3])
+{
+    o[0] = a[1] * b[2] - a[2] * b[1];
+    o[1] = a[2] * b[0] - a[0] * b[2];
+    o[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Histogram mode (1 HU bins) in [lo, hi) and its half width at half maximum. */
+static void hist_mode(const size_t *h, int lo, int hi, double *mode, double *hwhm)
+{
+    /* smooth over 5 HU first: phantoms and real CT have integer-HU comb artefacts */
+    double best = -1;
+    int bi = lo;
+    double sm[4096];
+    for (int v = lo; v < hi; v++) {
+        double s = 0;
+        for (int d = -2; d <= 2; d++)
+            s += (double)h[v + d + 1024];
+        sm[v - lo] = s / 5;
+        if (sm[v - lo] > best) {
+            best = sm[v - lo];
+            bi = v;
+        }
+    }
+    *mode = bi;
+    int a = bi, b = bi;
+    while (a > lo && sm[a - lo] > best / 2)
+        a--;
+    while (b < hi - 1 && sm[b - lo] > best / 2)
+        b++;
+    *hwhm = 0.5 * (double)(b - a);
+}
+
+/* ------------------------------------------------------------------ per-level work */
+
+typedef struct LevelWork {
+    bool in_view;
+    double c[3], ex[3], ey[3], ez[3];
+    float hu[N * N];
+    float sm_fat[N * N];   /* small-radius smoothing: fat | non-fat */
+    float sm_dense[N * N]; /* larger radius over non-fat pixels only: fluid | dense */
+    uint8_t mask[N * N];
+    uint8_t inner[N * N];
+    uint8_t nonfat[N * N];
+    SmCanalPlane pl;
+} LevelWork;
+
+/* Recentres the plane on the canal component nearest its centre; false if no canal. */
+static bool recentre(LevelWork *w)
+{
+    long best = -1;
+    double bd = 1e30;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++)
+            if (w->mask[b * N + a]) {
+                double d = (a - N / 2 + 0.5) * (a - N / 2 + 0.5) + (b - N / 2 + 0.5) * (b - N / 2 + 0.5);
+                if (d < bd) {
+                    bd = d;
+                    best = b * N + a;
+                }
+            }
+    if (best < 0 || bd > (12.0 / PX) * (12.0 / PX))
+        return false;
+    /* centroid of the mask pixels within 14 mm of that seed (a flood fill would be exact;
+     * the canal is the only canal-coded structure that close) */
+    double sa = 0, sb = 0, n = 0;
+    int ba = (int)(best % N), bb = (int)(best / N);
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++)
+            if (w->mask[b * N + a] && (a - ba) * (a - ba) + (b - bb) * (b - bb) < (int)((14 / PX) * (14 / PX))) {
+                sa += a;
+                sb += b;
+                n += 1;
+            }
+    if (n < 10)
+        return false;
+    double oa = (sa / n - N / 2 + 0.5) * PX, ob = (sb / n - N / 2 + 0.5) * PX;
+    for (int d = 0; d < 3; d++)
+        w->c[d] += oa * w->ex[d] + ob * w->ey[d];
+    return true;
+}
+
+static void level_sample(const SmVolume *ct, const SmVolume *sub, LevelWork *w, int16_t *hu_out)
+{
+    if (!w->in_view)
+        return;
+    sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
+    if (!recentre(w)) {
+        w->in_view = false;
+        return;
+    }
+    sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
+    /* keep only the component around the centre (a 14 mm disc) */
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            if (x * x + y * y > 16.0 * 16.0)
+                w->mask[b * N + a] = 0;
+        }
+    int c0 = (N / 2) * N + N / 2;
+    if (!w->mask[c0] && !w->mask[c0 - 1] && !w->mask[c0 - N] && !w->mask[c0 - N - 1])
+        w->in_view = false;
+}
+
+/* ------------------------------------------------------------------ grading */
+
+typedef struct Ref {
+    bool ok;
+    size_t n;
+    double canal, sac, csf, cord;
+    double epi[NR], sac_rel[NR], cord_out[NR], wall[NR];
+} Ref;
+
+static void build_ref(const LevelWork *w, size_t n, size_t i, const bool *skip, Ref *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t idx[4];
+    size_t k = 0;
+    /* up to two nearest measured levels on each side */
+    for (size_t s = 1; s <= 4 && k < 2; s++)
+        if (i >= s && w[i - s].in_view && w[i - s].pl.ok && !(skip && skip[i - s]))
+            idx[k++] = i - s;
+    size_t k_up = k;
+    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
+        if (i + s < n && w[i + s].in_view && w[i + s].pl.ok && !(skip && skip[i + s]))
+            idx[k++] = i + s;
+    if (k == 0)
+        return;
+    double v[4];
+#define MED(field, expr)                                                                    \
+    do {                                                                                    \
+        for (size_t q = 0; q < k; q++)                                                      \
+            v[q] = (expr);                                                                  \
+        field = median_of(v, k);                                                            \
+    } while (0)
+    MED(r->canal, w[idx[q]].pl.canal_area);
+    MED(r->sac, w[idx[q]].pl.nonfat_area);
+    MED(r->csf, w[idx[q]].pl.csf_area);
+    MED(r->cord, w[idx[q]].pl.dense_area);
+    for (int a = 0; a < NR; a++) {
+        MED(r->epi[a], w[idx[q]].pl.epi_mm[a]);
+        MED(r->sac_rel[a], w[idx[q]].pl.wall_mm[a] > 0
+                               ? w[idx[q]].pl.sac_out_mm[a] / w[idx[q]].pl.wall_mm[a]
+                               : 0);
+        MED(r->cord_out[a], w[idx[q]].pl.cord_out_mm[a]);
+        MED(r->wall[a], w[idx[q]].pl.wall_mm[a]);
+    }
+#undef MED
+    r->n = k;
+    r->ok = true;
+}
+
+static int pixel_at(double r, double cx, double cy)
+{
+    double fa = N / 2 - 0.5 + r * cx / PX, fb = N / 2 - 0.5 + r * cy / PX;
+    int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
+    if (a < 0 || b < 0 || a >= N || b >= N)
+        return -1;
+    return b * N + a;
+}
+
+/* A first look (before any reference is trusted): epidural dense tissue clearly thicker
+ * than at the neighbours. Such levels are left out of the others' references. */
+static bool tumour_suspect(const LevelWork *w, const Ref *ref)
+{
+    if (!ref->ok)
+        return false;
+    int run = 0, best = 0;
+    for (int a = 0; a < 2 * NR; a++) {
+        int q = a % NR;
+        if (w->pl.epi_mm[q] - ref->epi[q] >= 1.2)
+            run++;
+        else
+            run = 0;
+        if (run > best)
+            best = run;
+    }
+    return best >= 3 || (ref->sac > 0 && w->pl.nonfat_area < 0.6 * ref->sac);
+}
+
+static int ray_of(double x, double y)
+{
+    return (int)floor(atan2(y, x) / (2 * M_PI) * NR + NR + 0.5) % NR;
+}
+
+static double clamp01(double v) { return v < 0 ? 0 : (v > 1 ? 1 : v); }
+
+static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
+                        const SmEsccStats *st, bool lesion_known, bool lesion_flag,
+                        SmCanalLevel *L)
+{
+    const SmCanalPlane *p = &w->pl;
+    L->canal_area_mm2 = p->canal_area;
+    L->fat_area_mm2 = p->fat_area;
+    L->below_conus = !cord_level;
+    L->ref_canal_area_mm2 = ref->ok ? ref->canal : NAN;
+    L->ref_sac_area_mm2 = ref->ok ? ref->sac : NAN;
+    L->ref_csf_area_mm2 = ref->ok ? ref->csf : NAN;
+    L->ref_cord_area_mm2 = ref->ok && cord_level ? ref->cord : NAN;
+    /* epidural dense tissue in excess of the neighbours, per ray */
+    bool tum[NR];
+    double excess[NR];
+    double max_ex = 0;
+    for (int a = 0; a < NR; a++) {
+        double base = ref->ok ? ref->epi[a] : 0;
+        excess[a] = p->epi_mm[a] - base;
+        tum[a] = excess[a] >= 0.8;
+    }
+    bool tum2[NR];
+    int n_tum = 0;
+    for (int a = 0; a < NR; a++) {
+        /* an isolated ray is noise: keep runs of >= 2 */
+        tum2[a] = tum[a] && (tum[(a + 1) % NR] || tum[(a + NR - 1) % NR]);
+        if (tum2[a]) {
+            n_tum++;
+            if (excess[a] > max_ex)
+                max_ex = excess[a];
+        }
+    }
+    /* tumour pixels */
+    double tarea = 0, tx = 0, ty = 0;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            size_t i = (size_t)b * N + (size_t)a;
+            if (L->classes[i] != SM_ESCC_CLASS_CORD)
+                continue;
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            int r = ray_of(x, y);
+            if (!tum2[r])
+                continue;
+            double rho = sqrt(x * x + y * y);
+            double inner = p->wall_mm[r] - p->epi_mm[r] - 0.3;
+            if (cord_level && ref->ok && inner < ref->cord_out[r])
+                inner = ref->cord_out[r];
+            if (rho >= inner) {
+                L->classes[i] = SM_ESCC_CLASS_TUMOUR;
+                tarea += PX * PX;
+                tx += x;
+                ty += y;
+            }
+        }
+    if (!cord_level && tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm) {
+        /* below the conus anything dense in the sac is abnormal: the whole dense area */
+        tarea = 0;
+        for (size_t i = 0; i < (size_t)N * N; i++)
+            if (L->classes[i] == SM_ESCC_CLASS_CORD || L->classes[i] == SM_ESCC_CLASS_TUMOUR) {
+                L->classes[i] = SM_ESCC_CLASS_TUMOUR;
+                tarea += PX * PX;
+            }
+    }
+    bool tumour = tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm;
+    L->tumour_area_mm2 = tumour ? tarea : 0;
+    L->tumour_thickness_mm = tumour ? max_ex : 0;
+    if (!tumour) /* below the detection limits: show as sac content */
+        for (size_t i = 0; i < (size_t)N * N; i++)
+            if (L->classes[i] == SM_ESCC_CLASS_TUMOUR)
+                L->classes[i] = SM_ESCC_CLASS_CORD;
+    double t_used = tumour ? tarea : 0;
+    L->sac_area_mm2 = p->nonfat_area - t_used;
+    L->csf_area_mm2 = p->csf_area;
+    L->cord_area_mm2 = cord_level ? p->dense_area - t_used : 0;
+    L->canal_ratio = ref->ok && ref->canal > 0 ? p->canal_area / ref->canal : NAN;
+    L->sac_ratio = ref->ok && ref->sac > 0 ? L->sac_area_mm2 / ref->sac : NAN;
+
+    L->csf_ratio = ref->ok && ref->csf > 0 ? L->csf_area_mm2 / ref->csf : NAN;
+    L->sac_diameter_ratio = NAN;
+    L->cord_gap_mm = NAN;
+    L->position = SM_ESCC_POS_NONE;
+    sm_strlist_add(&L->reasons, "canal %.0f mm2 (neighbours %.0f), sac %.0f (%.0f), CSF %.0f (%.0f)",
+                   p->canal_area, ref->ok ? ref->canal : NAN, L->sac_area_mm2,
+                   ref->ok ? ref->sac : NAN, L->csf_area_mm2, ref->ok ? ref->csf : NAN);
+    if (!tumour) {
+        if (lesion_known && !lesion_flag) {
+            L->grade = SM_ESCC_NONE;
+            L->confidence = 0.9;
+            sm_strlist_add(&L->reasons, "no bone lesion near the canal, no epidural soft tissue");
+            return;
+        }
+        L->grade = SM_ESCC_0;
+        L->confidence = 0.9 - 0.3 * clamp01(max_ex / 1.0);
+        sm_strlist_add(&L->reasons, "no epidural soft tissue beyond the neighbour levels "
+                                    "(largest excess %.1f mm)", max_ex);
+        return;
+    }
+    /* position: rays covered and the tumour centroid */
+    if (n_tum >= (NR * 6) / 10) {
+        L->position = SM_ESCC_POS_CIRCUMFERENTIAL;
+    } else {
+        double cx = tx, cy = ty;
+        if (fabs(cy) >= fabs(cx))
+            L->position = cy < 0 ? SM_ESCC_POS_ANTERIOR : SM_ESCC_POS_POSTERIOR;
+        else
+            L->position = cx > 0 ? SM_ESCC_POS_LEFT : SM_ESCC_POS_RIGHT;
+    }
+    /* the direction of the deepest excess, its opposite and the sac extent along them */
+    int ua = 0;
+    for (int a = 1; a < NR; a++)
+        if (tum2[a] && (!tum2[ua] || excess[a] > excess[ua]))
+            ua = a;
+    int ub = (ua + NR / 2) % NR;
+    double s_a = fmin(p->sac_out_mm[ua], p->wall_mm[ua] - p->epi_mm[ua]);
+    double s_b = tum2[ub] ? fmin(p->sac_out_mm[ub], p->wall_mm[ub] - p->epi_mm[ub]) : p->sac_out_mm[ub];
+    double ref_a = ref->ok ? ref->sac_rel[ua] * p->wall_mm[ua] : NAN;
+    double ref_b = ref->ok ? ref->sac_rel[ub] * p->wall_mm[ub] : NAN;
+    L->sac_diameter_ratio = (s_a + s_b) / (ref_a + ref_b);
+    sm_strlist_add(&L->reasons, "epidural soft tissue %.0f mm2, %.1f mm thick, %s",
+                   tarea, max_ex, sm_escc_position_name(L->position));
+    double conf = 0.85;
+    SmEsccGrade g;
+    double sr = isnan(L->sac_ratio) ? 1 : L->sac_ratio;
+    double dr = isnan(L->sac_diameter_ratio) ? 1 : L->sac_diameter_ratio;
+    bool deformed = sr < 0.9 || dr < 0.84;
+    if (cord_level) {
+        /* CSF between the mass and the cord: on the small-radius image (sharper than the
+         * fluid | dense one), along the rays of deepest excess, median over them */
+        double gaps[NR];
+        size_t ng = 0;
+        double dthr = st->dense_threshold_hu;
+        for (int a = 0; a < NR; a++) {
+            if (!tum2[a] || !ref->ok || ref->cord_out[a] <= 0 || excess[a] < 0.6 * max_ex)
+                continue;
+            double th = 2 * M_PI * a / NR, cx = cos(th), cy = sin(th);
+            double d = p->wall_mm[a] - 0.3;
+            while (d > -ref->cord_out[a]) {
+                int pa = pixel_at(d, cx, cy), pb = pixel_at(d - 0.4, cx, cy);
+                if (pa < 0 || (w->sm_fat[pa] < dthr && (pb < 0 || w->sm_fat[pb] < dthr)))
+                    break;
+                d -= 0.1;
+            }
+            gaps[ng++] = d - ref->cord_out[a];
+        }
+        double gap = ng ? median_of(gaps, ng) : NAN;
+        L->cord_gap_mm = isnan(gap) ? NAN : (gap > 0 ? gap : 0);
+        if (isnan(gap))
+            gap = 0;
+        double cr = isnan(L->csf_ratio) ? 1 : L->csf_ratio;
+        if (cr < 0.17) {
+            g = SM_ESCC_3;
+            conf = 0.6 + 0.25 * clamp01((0.17 - cr) / 0.1);
+        } else if (gap <= 0.3) {
+            g = cr < 0.62 ? SM_ESCC_2 : SM_ESCC_1C;
+            conf = 0.5 + 0.2 * clamp01(fabs(cr - 0.62) / 0.15);
+        } else {
+            g = deformed ? SM_ESCC_1B : SM_ESCC_1A;
+            conf = 0.6 + 0.25 * clamp01(fmin(gap - 0.3, fabs(sr - 0.9) * 10));
+        }
+        sm_strlist_add(&L->reasons, "cord gap %.1f mm, CSF ratio %.2f, sac ratio %.2f, "
+                                    "sac diameter ratio %.2f",
+                       L->cord_gap_mm, cr, sr, dr);
+        if (g >= SM_ESCC_1C)
+            sm_strlist_add(&L->reasons, "cord and CSF differ by only ~%.0f HU on CT: grades 1c-3 "
+                                        "are less certain than on T2 MRI; confirm on MRI",
+                           st->cord_hu - st->csf_hu);
+    } else {
+        /* cauda equina: grade the thecal-sac compression */
+        if (!deformed)
+            g = SM_ESCC_1A;
+        else if (sr >= 0.68)
+            g = SM_ESCC_1B;
+        else if (sr >= 0.42)
+            g = SM_ESCC_1C;
+        else if (sr >= 0.15)
+            g = SM_ESCC_2;
+        else
+            g = SM_ESCC_3;
+        static const double edges[] = {0.9, 0.68, 0.42, 0.15};
+        double md = 1;
+        for (int e = 0; e < 4; e++)
+            md = fmin(md, fabs(sr - edges[e]));
+        conf = 0.55 + 0.35 * clamp01(md / 0.08);
+        sm_strlist_add(&L->reasons, "below the conus (cauda equina): thecal sac %.0f%% of the "
+                                    "neighbours, diameter ratio %.2f",
+                       100 * sr, dr);
+    }
+    if (!ref->ok) {
+        conf *= 0.5;
+        sm_strlist_add(&L->reasons, "no neighbouring level to compare with");
+    }
+    if (lesion_known && !lesion_flag)
+        sm_strlist_add(&L->reasons, "epidural soft tissue without a detected bone lesion");
+    L->grade = g;
+    L->confidence = conf;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
+                 const SmVolume *subregions, const double (*canal_lps)[3], size_t n_canal,
+                 const int *verse_labels, size_t n_levels, const bool *lesion_near_canal,
+                 int threads, SmEsccResult **out)
+{
+    if (!ct || !labels || !subregions || !out || (n_levels > 0 && !verse_labels) ||
+        (n_canal > 0 && !canal_lps)) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_escc_run: missing argument");
+        return false;
+    }
+    if (!sm_volume_same_grid(ct, labels, 0.01) || !sm_volume_same_grid(ct, subregions, 0.01)) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_escc_run: CT, labels and sub-regions must share one grid");
+        return false;
+    }
+    if (labels->type != SM_VOXEL_U8 && labels->type != SM_VOXEL_U16) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_escc_run: labels must be U8 or U16");
+        return false;
+    }
+    SmEsccResult *res = calloc(1, sizeof *res);
+    LevelWork *w = n_levels ? calloc(n_levels, sizeof *w) : NULL;
+    SmCanalLevel *lv = n_levels ? calloc(n_levels, sizeof *lv) : NULL;
+    if (!res || (n_levels && (!w || !lv))) {
+        free(res);
+        free(w);
+        free(lv);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory (%zu levels)", n_levels);
+        return false;
+    }
+    res->levels = lv;
+    res->n_levels = n_levels;
+    res->worst_grade = SM_ESCC_NONE;
+
+    /* --- prepare (serial): tissue histogram and body centroids --- */
+    size_t *hist = calloc(4096, sizeof *hist);
+    double (*csum)[4] = calloc(2 * 65536, sizeof *csum); /* [label][body?]: x y z n */
+    if (!hist || !csum) {
+        free(hist);
+        free(csum);
+        sm_escc_destroy(res);
+        free(w);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
+        return false;
+    }
+    for (size_t k = 0; k < ct->dims[2]; k++)
+        for (size_t j = 0; j < ct->dims[1]; j++)
+            for (size_t i = 0; i < ct->dims[0]; i++) {
+                if ((i + j + k) % 3 == 0) {
+                    double v = sm_volume_get(ct, i, j, k);
+                    long b = (long)floor(v + 0.5) + 1024;
+                    if (b >= 0 && b < 4096)
+                        hist[b]++;
+                }
+                unsigned lab = (unsigned)sm_volume_get(labels, i, j, k);
+                if (lab == 0 || lab > 65535)
+                    continue;
+                unsigned body = sm_volume_get(subregions, i, j, k) == 1.0 ? 1 : 0;
+                double *s = csum[lab * 2 + body];
+                s[0] += (double)i;
+                s[1] += (double)j;
+                s[2] += (double)k;
+                s[3] += 1;
+            }
+    SmEsccStats *st = &res->stats;
+    double fat_hwhm, mus_hwhm;
+    hist_mode(hist, -250, -20, &st->fat_hu, &fat_hwhm);
+    hist_mode(hist, 15, 110, &st->muscle_hu, &mus_hwhm);
+    free(hist);
+    /* the fat peak's width is noise (plus fat texture): it sets the smoothing */
+    double sigma_vox = fat_hwhm / 1.1774;
+    st->smooth_radius_mm = fmin(2.0, fmax(0.8, 0.6 + sigma_vox / 20.0));
+    sm_strlist_add(&res->notes, "fat peak %.0f HU (noise ~%.0f HU), soft-tissue peak %.0f HU, "
+                                "smoothing radius %.1f mm",
+                   st->fat_hu, sigma_vox, st->muscle_hu, st->smooth_radius_mm);
+
+    /* --- per-level geometry (serial) --- */
+    for (size_t l = 0; l < n_levels; l++) {
+        SmCanalLevel *L = &lv[l];
+        LevelWork *W = &w[l];
+        L->verse_label = verse_labels[l];
+        L->grade = SM_ESCC_NONE;
+        for (int d = 0; d < 3; d++)
+            L->center_lps[d] = L->normal_lps[d] = NAN;
+        int lab = verse_labels[l];
+        if (lab <= 0 || lab > 65535 || n_canal < 3)
+            continue;
+        const double *s = csum[lab * 2 + 1][3] >= 50 ? csum[lab * 2 + 1] : csum[lab * 2];
+        if (s[3] < 50)
+            continue;
+        double ijk[3] = {s[0] / s[3], s[1] / s[3], s[2] / s[3]}, body[3];
+        sm_volume_index_to_lps(ct, ijk, body);
+        /* canal point at the body's height: nearest along the cranio-caudal direction
+         * of the canal (the canal lies ~2-4 cm behind the body centre) */
+        size_t best = 0;
+        double bd = 1e30;
+        for (size_t q = 0; q < n_canal; q++) {
+            double d[3] = {canal_lps[q][0] - body[0], canal_lps[q][1] - body[1],
+                           canal_lps[q][2] - body[2]};
+            double dd = vdot(d, d);
+            if (dd < bd) {
+                bd = dd;
+                best = q;
+            }
+        }
+        if (bd > 70.0 * 70.0)
+            continue;
+        size_t q0 = best, q1 = best;
+        while (q0 > 0) {
+            double d[3] = {canal_lps[q0 - 1][0] - canal_lps[best][0], canal_lps[q0 - 1][1] - canal_lps[best][1],
+                           canal_lps[q0 - 1][2] - canal_lps[best][2]};
+            if (vdot(d, d) > 36.0)
+                break;
+            q0--;
+        }
+        while (q1 + 1 < n_canal) {
+            double d[3] = {canal_lps[q1 + 1][0] - canal_lps[best][0], canal_lps[q1 + 1][1] - canal_lps[best][1],
+                           canal_lps[q1 + 1][2] - canal_lps[best][2]};
+            if (vdot(d, d) > 36.0)
+                break;
+            q1++;
+        }
+        if (q1 == q0)
+            continue;
+        double ez[3] = {canal_lps[q1][0] - canal_lps[q0][0], canal_lps[q1][1] - canal_lps[q0][1],
+                        canal_lps[q1][2] - canal_lps[q0][2]};
+        vnorm(ez);
+        if (ez[2] < 0)
+            for (int d = 0; d < 3; d++)
+                ez[d] = -ez[d];
+        double ey[3] = {canal_lps[best][0] - body[0], canal_lps[best][1] - body[1],
+                        canal_lps[best][2] - body[2]};
+        if (s == csum[lab * 2] || vdot(ey, ey) < 4.0) {
+            ey[0] = 0;
+            ey[1] = 1;
+            ey[2] = 0;
+        }
+        double pz = vdot(ey, ez);
+        for (int d = 0; d < 3; d++)
+            ey[d] -= pz * ez[d];
+        vnorm(ey);
+        double ex[3];
+        vcross(ey, ez, ex); /* posterior x cranial = patient left */
+        vnorm(ex);
+        /* the plane at the body's mid-height: move along the canal to the body's level */
+        double off[3] = {body[0] - canal_lps[best][0], body[1] - canal_lps[best][1],
+                         body[2] - canal_lps[best][2]};
+        double t = vdot(off, ez);
+        for (int d = 0; d < 3; d++) {
+            W->c[d] = canal_lps[best][d] + t * ez[d];
+            W->ex[d] = ex[d];
+            W->ey[d] = ey[d];
+            W->ez[d] = ez[d];
+        }
+        W->in_view = true;
+    }
+    free(csum);
+
+    /* --- run: sample and smooth every level's plane (parallel over levels) --- */
+    int nth = threads > 0 ? threads : sm_omp_threads();
+    (void)nth;
+    long nl = (long)n_levels;
+    double r_s = st->smooth_radius_mm;
+    double r_f = fmin(1.2, fmax(0.8, 0.6 + sigma_vox / 50.0));
+    double fat_thr0 = 0.5 * (st->fat_hu + 10.0);
+    double dense0 = 25.0;
+    /* the wall's partial-volume ring is about half an in-plane voxel wide */
+    double vox = fmax(ct->spacing[0], ct->spacing[1]);
+    int wall_px = (int)ceil(fmax(0.8, 0.5 * vox) / PX);
+    st->min_thickness_mm = fmax(1.5, 1.2 * vox);
+    st->min_area_mm2 = fmax(10.0, 3.0 * ct->spacing[0] * ct->spacing[1]);
+#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px) schedule(static) num_threads(nth)
+    for (long l = 0; l < nl; l++) {
+        LevelWork *W = &w[l];
+        level_sample(ct, subregions, W, lv[l].hu);
+        if (!W->in_view)
+            continue;
+        sm_canal_plane_interior(W->mask, wall_px, W->inner);
+        sm_canal_plane_smooth(W->hu, W->mask, W->inner, r_f, W->sm_fat);
+        /* clearly non-fat pixels one pixel away from any fat: the fluid | dense average
+         * never sees the fat partial volume */
+        for (int b = 0; b < N; b++)
+            for (int a = 0; a < N; a++) {
+                bool ok = W->inner[b * N + a] != 0;
+                for (int db = -1; ok && db <= 1; db++)
+                    for (int da = -1; ok && da <= 1; da++) {
+                        int aa = a + da, bb = b + db;
+                        if (aa >= 0 && bb >= 0 && aa < N && bb < N && W->mask[bb * N + aa] &&
+                            W->sm_fat[bb * N + aa] < fat_thr0)
+                            ok = false;
+                    }
+                W->nonfat[b * N + a] = ok;
+            }
+        sm_canal_plane_smooth(W->hu, W->mask, W->nonfat, r_s, W->sm_dense);
+        /* a first pass with generic thresholds gives the CSF rim and the sac centre */
+        sm_canal_plane_measure(W->sm_fat, W->sm_dense, W->mask, fat_thr0, dense0, lv[l].classes,
+                               &W->pl);
+    }
+
+    /* --- tissue values of this scan's canal (serial) --- */
+    double *rim = malloc((n_levels + 1) * sizeof *rim);
+    double *cen = malloc((n_levels + 1) * sizeof *cen);
+    double *sd = malloc((n_levels + 1) * sizeof *sd);
+    if (!rim || !cen || !sd) {
+        free(rim);
+        free(cen);
+        free(sd);
+        free(w);
+        sm_escc_destroy(res);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
+        return false;
+    }
+    size_t nm = 0;
+    for (size_t l = 0; l < n_levels; l++)
+        if (w[l].in_view && w[l].pl.ok && !isnan(w[l].pl.rim_hu) && !isnan(w[l].pl.centre_hu)) {
+            rim[nm] = w[l].pl.rim_hu;
+            sd[nm] = w[l].pl.rim_sd;
+            cen[nm] = w[l].pl.centre_hu - w[l].pl.rim_hu;
+            nm++;
+        }
+    st->csf_hu = nm ? median_of(rim, nm) : 10.0;
+    st->noise_sigma_hu = nm ? median_of(sd, nm) : sigma_vox / 3;
+    /* cord contrast: the upper quartile of centre-minus-rim over the levels */
+    double cord_d = 0;
+    if (nm) {
+        qsort(cen, nm, sizeof *cen, cmp_double);
+        cord_d = cen[(3 * nm) / 4];
+    }
+    bool any_cord = cord_d >= 10.0;
+    st->cord_hu = any_cord ? st->csf_hu + cord_d : NAN;
+    st->fat_threshold_hu = 0.5 * (st->fat_hu + st->csf_hu);
+    double dd = any_cord ? fmax(0.5 * cord_d, 2.0 * st->noise_sigma_hu)
+                         : fmax(18.0, 2.5 * st->noise_sigma_hu);
+    st->dense_threshold_hu = st->csf_hu + fmin(dd, 30.0);
+    sm_strlist_add(&res->notes, "canal: CSF %.0f HU, cord %+.0f HU, smoothed noise %.1f HU; "
+                                "thresholds fat|fluid %.0f HU, fluid|dense %.0f HU",
+                   st->csf_hu, cord_d, st->noise_sigma_hu, st->fat_threshold_hu,
+                   st->dense_threshold_hu);
+    /* cord presence per level: centre denser than the rim, down to the conus */
+    bool *cordl = calloc(n_levels + 1, sizeof *cordl);
+    if (!cordl) {
+        free(rim);
+        free(cen);
+        free(sd);
+        free(w);
+        sm_escc_destroy(res);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
+        return false;
+    }
+    long last_cord = -1;
+    for (size_t l = 0; l < n_levels; l++) {
+        if (!w[l].in_view || !w[l].pl.ok)
+            continue;
+        /* median of the level and its measured neighbours (a tumour can fake or hide a cord) */
+        double v[3];
+        size_t k = 0;
+        for (long q = (long)l - 1; q <= (long)l + 1; q++)
+            if (q >= 0 && q < (long)n_levels && w[q].in_view && w[q].pl.ok &&
+                !isnan(w[q].pl.centre_hu) && !isnan(w[q].pl.rim_hu))
+                v[k++] = w[q].pl.centre_hu - w[q].pl.rim_hu;
+        if (any_cord && k && median_of(v, k) >= fmax(8.0, 0.4 * cord_d))
+            last_cord = (long)l;
+    }
+    for (size_t l = 0; l < n_levels; l++)
+        cordl[l] = any_cord && (long)l <= last_cord;
+    free(rim);
+    free(cen);
+    free(sd);
+
+    /* --- final measurement with the scan's thresholds (parallel) --- */
+    double fthr = st->fat_threshold_hu, dthr = st->dense_threshold_hu;
+#pragma omp parallel for default(none) shared(w, lv, nl, fthr, dthr) schedule(static) num_threads(nth)
+    for (long l = 0; l < nl; l++)
+        if (w[l].in_view)
+            sm_canal_plane_measure(w[l].sm_fat, w[l].sm_dense, w[l].mask, fthr, dthr, lv[l].classes,
+                                   &w[l].pl);
+
+    /* --- finish (serial): references without the suspect levels, then grades --- */
+    bool *suspect = calloc(n_levels + 1, sizeof *suspect);
+    if (!suspect) {
+        free(cordl);
+        free(w);
+        sm_escc_destroy(res);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
+        return false;
+    }
+    for (size_t l = 0; l < n_levels; l++)
+        if (w[l].in_view && w[l].pl.ok) {
+            Ref r0;
+            build_ref(w, n_levels, l, NULL, &r0);
+            suspect[l] = tumour_suspect(&w[l], &r0);
+        }
+    for (size_t l = 0; l < n_levels; l++) {
+        SmCanalLevel *L = &lv[l];
+        L->in_view = w[l].in_view && w[l].pl.ok;
+        if (!L->in_view) {
+            L->canal_area_mm2 = L->sac_area_mm2 = L->csf_area_mm2 = L->cord_area_mm2 = NAN;
+            L->fat_area_mm2 = L->tumour_area_mm2 = L->tumour_thickness_mm = NAN;
+            L->ref_canal_area_mm2 = L->ref_sac_area_mm2 = L->ref_csf_area_mm2 = NAN;
+            L->ref_cord_area_mm2 = L->canal_ratio = L->sac_ratio = L->csf_ratio = NAN;
+            L->sac_diameter_ratio = L->cord_gap_mm = NAN;
+            L->confidence = 0;
+            sm_strlist_add(&L->reasons, "canal not in view at this level");
+            memset(L->classes, 0, sizeof L->classes);
+            continue;
+        }
+        for (int d = 0; d < 3; d++) {
+            L->center_lps[d] = w[l].c[d];
+            L->normal_lps[d] = w[l].ez[d];
+            L->axis_left_lps[d] = w[l].ex[d];
+            L->axis_posterior_lps[d] = w[l].ey[d];
+        }
+        Ref ref;
+        build_ref(w, n_levels, l, suspect, &ref);
+        if (!ref.ok)
+            build_ref(w, n_levels, l, NULL, &ref);
+        grade_level(&w[l], &ref, cordl[l], st, lesion_near_canal != NULL,
+                    lesion_near_canal ? lesion_near_canal[l] : false, L);
+        if (L->grade != SM_ESCC_NONE &&
+            (res->worst_grade == SM_ESCC_NONE || L->grade > res->worst_grade)) {
+            res->worst_grade = L->grade;
+            res->worst_verse_label = L->verse_label;
+            res->worst_confidence = L->confidence;
+        }
+    }
+    free(suspect);
+    free(cordl);
+    free(w);
+    *out = res;
+    return true;
+}
+
+/* ------------------------------------------------------------------ QC */
+
+bool sm_escc_qc_axial(SmError **error, const SmEsccResult *res, size_t index, int scale,
+                      uint8_t **rgb, size_t *w, size_t *h)
+{
+    if (!res || index >= res->n_levels || !rgb || !w || !h || scale < 1 || scale > 16) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_escc_qc_axial: bad arguments");
+        return false;
+    }
+    const SmCanalLevel *L = &res->levels[index];
+    size_t W = (size_t)N * (size_t)scale;
+    uint8_t *img = malloc(W * W * 3);
+    if (!img) {
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_qc_axial: out of memory");
+        return false;
+    }
+    static const uint8_t col[5][3] = {{0, 0, 0}, {255, 220, 0}, {0, 220, 255}, {0, 230, 0}, {255, 40, 40}};
+    for (size_t y = 0; y < W; y++)
+        for (size_t x = 0; x < W; x++) {
+            /* image row 0 = anterior (plane b = 0 is the anterior end: b grows posterior) */
+            int a = (int)(x / (size_t)scale), b = (int)(y / (size_t)scale);
+            size_t i = (size_t)b * N + (size_t)a;
+            double g = (L->hu[i] - (40.0 - 200.0)) / 400.0 * 255.0;
+            uint8_t v = (uint8_t)(g < 0 ? 0 : (g > 255 ? 255 : g));
+            uint8_t *o = img + (y * W + x) * 3;
+            o[0] = o[1] = o[2] = v;
+            /* outlines: a pixel whose class region differs from a 4-neighbour's */
+            uint8_t c = L->classes[i];
+            int groups[4] = {0};
+            /* canal: in vs out; sac: CSF|cord vs other; cord; tumour */
+            int nb[4][2] = {{a - 1, b}, {a + 1, b}, {a, b - 1}, {a, b + 1}};
+            bool edge_px = (x % (size_t)scale == 0) || (y % (size_t)scale == 0) ||
+                           (x % (size_t)scale == (size_t)scale - 1) ||
+                           (y % (size_t)scale == (size_t)scale - 1) || scale == 1;
+            if (!edge_px)
+                continue;
+            for (int q = 0; q < 4; q++) {
+                int aa = nb[q][0], bb = nb[q][1];
+                uint8_t cn = (aa < 0 || bb < 0 || aa >= N || bb >= N) ? 0 : L->classes[bb * N + aa];
+                if ((c != 0) != (cn != 0))
+                    groups[0] = 1;
+                bool s1 = c == SM_ESCC_CLASS_CSF || c == SM_ESCC_CLASS_CORD;
+                bool s2 = cn == SM_ESCC_CLASS_CSF || cn == SM_ESCC_CLASS_CORD;
+                if (s1 != s2)
+                    groups[1] = 1;
+                if ((c == SM_ESCC_CLASS_CORD) != (cn == SM_ESCC_CLASS_CORD))
+                    groups[2] = 1;
+                if ((c == SM_ESCC_CLASS_TUMOUR) != (cn == SM_ESCC_CLASS_TUMOUR))
+                    groups[3] = 1;
+            }
+            for (int q = 3; q >= 0; q--)
+                if (groups[q] && (q != 2 || !L->below_conus)) {
+                    memcpy(o, col[q + 1], 3);
+                    break;
+                }
+        }
+    *rgb = img;
+    *w = W;
+    *h = W;
+    return true;
+}

@@ -1,0 +1,307 @@
+/* Vertebral body frame, anterior/middle/posterior heights along the vertebra's own axis,
+ * expected heights from normal neighbours, height loss, Genant grade and deformity. */
+#include "frame.h"
+#include "metrics_internal.h"
+#include "sins_rules.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* AP positions of the three heights, fraction of the depth from the anterior wall */
+static const double Q_POS[3] = {0.15, 0.50, 0.85};
+#define N_LAT 9          /* parasagittal rays over the central LAT_SPAN of the width */
+#define LAT_SPAN 0.25
+#define N_AP 5           /* and AP offsets of AP_STEP of the depth around each position */
+#define AP_STEP 0.04
+/* Deformity: crush when the posterior height is reduced too (vs the neighbours) by at
+ * least this and at least CRUSH_SHARE of the worst loss. */
+#define CRUSH_MIN 0.15
+#define CRUSH_SHARE 0.6
+
+/* Least-squares line h = c0 + c1*y over the samples marked in use[]; false if < 6. */
+static bool fit_line(const double *y, const double *h, const bool *use, int n, double c[2])
+{
+    double my = 0, mh = 0;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (use[i])
+            my += y[i], mh += h[i], m++;
+    if (m < 6)
+        return false;
+    my /= m, mh /= m;
+    double syy = 0, syh = 0;
+    for (int i = 0; i < n; i++)
+        if (use[i]) {
+            syy += (y[i] - my) * (y[i] - my);
+            syh += (y[i] - my) * (h[i] - mh);
+        }
+    c[1] = syy > 0 ? syh / syy : 0;
+    c[0] = mh - c[1] * my;
+    return true;
+}
+
+/* Heights of one body at the three AP positions: for each, 9 parasagittal rays over the
+ * central LAT_SPAN of the width times 5 AP offsets (-8..+8 % of the depth), endplate-to-
+ * endplate extents; a line in the AP offset is fitted (one pass of outlier rejection: 3
+ * robust sigmas, at least 1 mm) and evaluated at the position. The band averages the
+ * voxel staircase of thick slices (an endplate nearly parallel to the slices crosses a
+ * slice somewhere in it), the line keeps a wedge's gradient exact, and the narrow lateral
+ * band keeps a concave (biconcave) endplate from being flattened. NAN where fewer than
+ * half the rays hit. */
+static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
+{
+    double depth = f->y_ant + f->y_post;
+    for (int q = 0; q < 3; q++) {
+        double ys[N_LAT * N_AP], hs[N_LAT * N_AP];
+        bool use[N_LAT * N_AP];
+        int n = 0;
+        double y0 = f->y_ant - Q_POS[q] * depth;
+        for (int a = 0; a < N_AP; a++)
+            for (int b = 0; b < N_LAT; b++) {
+                double dy = (a - (N_AP - 1) / 2) * AP_STEP * depth;
+                double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN * f->width;
+                double p[3], lo, hi;
+                for (int d = 0; d < 3; d++)
+                    p[d] = f->c[d] + x * f->left[d] + (y0 - dy) * f->ant[d] + f->t_mid * f->sup[d];
+                if (sm_frame_ray_extent(mask, p, f->sup, 0.3 * f->height0, 80.0, &lo, &hi)) {
+                    ys[n] = dy, hs[n] = hi - lo, use[n] = true;
+                    n++;
+                }
+            }
+        double c[2];
+        hq[q] = NAN;
+        if (n < (N_LAT * N_AP) / 2 || !fit_line(ys, hs, use, n, c))
+            continue;
+        double res[N_LAT * N_AP], srt[N_LAT * N_AP];
+        for (int i = 0; i < n; i++)
+            srt[i] = res[i] = fabs(hs[i] - c[0] - c[1] * ys[i]);
+        for (int i = 1; i < n; i++)
+            for (int j = i; j > 0 && srt[j - 1] > srt[j]; j--) {
+                double t = srt[j];
+                srt[j] = srt[j - 1];
+                srt[j - 1] = t;
+            }
+        double lim = fmax(1.0, 3 * 1.4826 * srt[n / 2]);
+        for (int i = 0; i < n; i++)
+            use[i] = res[i] <= lim;
+        if (fit_line(ys, hs, use, n, c))
+            hq[q] = c[0];
+    }
+}
+
+/* Levels whose body is not a reference for others nor graded: C1 (none), C2 (dens), sacrum. */
+static bool gradable(int verse)
+{
+    return verse >= 3 && verse <= 25 ? true : verse == 28;
+}
+
+/* Normal caudal growth of body heights from one level to the next, as a factor: about
+ * 3 % per level from T1 to L1 (posterior heights rise from about 17 mm at T4 to 25 mm at
+ * L1 in morphometric series), about 2 % from L1 to L4, flat in the cervical spine
+ * (C3-C7 about 14 mm) and from L4 down. */
+static double level_growth(int verse)
+{
+    if (verse >= 8 && verse <= 19)
+        return 0.03;
+    return verse >= 20 && verse <= 22 ? 0.02 : 0.0;
+}
+
+/* Height q of neighbour j carried over to the level of vertebra i with the normal trend. */
+static double carry(int verse_j, int verse_i, double h)
+{
+    double f = 1.0;
+    if (verse_j < verse_i)
+        for (int l = verse_j; l < verse_i; l++)
+            f *= 1.0 + level_growth(l);
+    else
+        for (int l = verse_i; l < verse_j; l++)
+            f /= 1.0 + level_growth(l);
+    return h * f;
+}
+
+#define NEIGH_RANGE 2
+
+/* Expected (pre-morbid) value of height q of vertebra i: the largest of the gradable
+ * neighbours' heights q within +-2 places, each carried to this level with the normal
+ * trend. Collapse only ever lowers a height, so the tallest neighbour is the one least
+ * likely to be collapsed itself. NAN when there is none. */
+static double expected_from(const SmSeriesMetrics *m, const bool *ref, size_t i, int q)
+{
+    double best = NAN;
+    for (long d = -NEIGH_RANGE; d <= NEIGH_RANGE; d++) {
+        long j = (long)i + d;
+        if (d == 0 || j < 0 || j >= (long)m->n || !ref[j])
+            continue;
+        const SmVertebraMetrics *v = &m->v[j];
+        double h = q == 0 ? v->height_anterior_mm : (q == 1 ? v->height_middle_mm : v->height_posterior_mm);
+        if (!isfinite(h))
+            continue;
+        double e = carry(v->verse_label == 28 ? 19 : v->verse_label,
+                         m->v[i].verse_label == 28 ? 19 : m->v[i].verse_label, h);
+        if (isnan(best) || e > best)
+            best = e;
+    }
+    return best;
+}
+
+static void heights_of(const SmVertebraMetrics *v, double h[3])
+{
+    h[0] = v->height_anterior_mm;
+    h[1] = v->height_middle_mm;
+    h[2] = v->height_posterior_mm;
+}
+
+bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m)
+{
+    if (!in || !m || m->n != in->n_levels || (in->n_levels > 0 && !in->verse_labels)) {
+        sm_error_set(error, SM_ERR_USAGE, "metrics heights: inconsistent input");
+        return false;
+    }
+    size_t n = in->n_levels;
+    if (n == 0)
+        return true;
+    SmFrameStats *st = calloc(n, sizeof *st);
+    SmBodyFrame *fr = calloc(n, sizeof *fr);
+    double *hh = calloc(n * 3, sizeof *hh);
+    bool *ref = calloc(n, sizeof *ref);
+    if (!st || !fr || !hh || !ref) {
+        free(st), free(fr), free(hh), free(ref);
+        sm_error_set(error, SM_ERR_NOMEM, "metrics heights: out of memory");
+        return false;
+    }
+    if (!sm_frame_stats_scan(error, in, st)) {
+        free(st), free(fr), free(hh), free(ref);
+        return false;
+    }
+
+    /* run: one body per iteration; each is a pure function of the maps */
+    const int *ids = in->verse_labels;
+    const SmVolume *lab = in->labels, *sub = in->subregions;
+    long nv = (long)n;
+    int nth = in->threads > 0 ? in->threads : sm_omp_threads();
+#pragma omp parallel for default(none) shared(st, fr, hh, ids, lab, sub) firstprivate(nv) \
+    schedule(static) num_threads(nth)
+    for (long i = 0; i < nv; i++) {
+        SmBodyMask mask;
+        sm_frame_mask_init(&mask, lab, sub, ids[i]);
+        /* local direction of the column from the nearest bodies above and below */
+        double hint[3] = {0, 0, 0};
+        const double *up = NULL, *dn = NULL;
+        if (i > 0 && st[i - 1].n_body >= 8)
+            up = st[i - 1].body_centroid;
+        if (i + 1 < nv && st[i + 1].n_body >= 8)
+            dn = st[i + 1].body_centroid;
+        const double *a = up ? up : st[i].body_centroid, *b = dn ? dn : st[i].body_centroid;
+        bool have_hint = (up || dn) && st[i].n_body >= 8;
+        for (int d = 0; d < 3; d++)
+            hint[d] = a[d] - b[d];
+        if (have_hint)
+            have_hint = sm_frame_normalize(hint);
+        sm_frame_fit(&mask, &st[i], have_hint ? hint : NULL, &fr[i]);
+        if (fr[i].ok)
+            body_heights(&mask, &fr[i], hh + 3 * i);
+        else
+            hh[3 * i] = hh[3 * i + 1] = hh[3 * i + 2] = NAN;
+    }
+
+    /* finish (serial): frames and heights into the results */
+    for (size_t i = 0; i < n; i++) {
+        SmVertebraMetrics *v = &m->v[i];
+        if (st[i].n_body > 0)
+            memcpy(v->body_centroid_lps, st[i].body_centroid, sizeof v->body_centroid_lps);
+        if (!fr[i].ok) {
+            sm_strlist_add(&v->notes, st[i].n_body == 0 ? "no vertebral body in the label maps"
+                                                        : "body frame could not be fitted");
+            continue;
+        }
+        memcpy(v->axis_superior, fr[i].sup, sizeof v->axis_superior);
+        memcpy(v->axis_anterior, fr[i].ant, sizeof v->axis_anterior);
+        memcpy(v->axis_left, fr[i].left, sizeof v->axis_left);
+        v->ap_depth_mm = fr[i].y_ant + fr[i].y_post;
+        v->height_anterior_mm = hh[3 * i];
+        v->height_middle_mm = hh[3 * i + 1];
+        v->height_posterior_mm = hh[3 * i + 2];
+        if (st[i].n_post < 8)
+            sm_strlist_add(&v->notes, "no posterior elements: anterior axis from the body shape");
+        ref[i] = gradable(v->verse_label) && isfinite(hh[3 * i]) && isfinite(hh[3 * i + 1]) &&
+                 isfinite(hh[3 * i + 2]);
+    }
+
+    /* first pass: which references are themselves collapsed (>= 20 % against the tallest
+     * of their own neighbours, or Ha/Hp or Hm/Hp below 0.8); they are then left out of
+     * their neighbours' expectations (unless nothing else is left) */
+    bool *ref2 = calloc(n, sizeof *ref2);
+    if (!ref2) {
+        free(st), free(fr), free(hh), free(ref);
+        sm_error_set(error, SM_ERR_NOMEM, "metrics heights: out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ref2[i] = ref[i];
+        if (!ref[i])
+            continue;
+        double h[3];
+        heights_of(&m->v[i], h);
+        bool collapsed = fmin(h[0], h[1]) < 0.8 * h[2];
+        for (int q = 0; q < 3; q++) {
+            double e = expected_from(m, ref, i, q);
+            if (isfinite(e) && h[q] < 0.8 * e)
+                collapsed = true;
+        }
+        if (collapsed)
+            ref2[i] = false;
+    }
+
+    /* expected heights from the neighbours, loss, grade, deformity */
+    for (size_t i = 0; i < n; i++) {
+        SmVertebraMetrics *v = &m->v[i];
+        if (!fr[i].ok)
+            continue;
+        if (!gradable(v->verse_label)) {
+            sm_strlist_add(&v->notes, "%s: not graded for collapse (no comparable body)", v->level);
+            continue;
+        }
+        double h[3], e[3], loss[3];
+        heights_of(v, h);
+        if (!isfinite(h[0]) || !isfinite(h[1]) || !isfinite(h[2])) {
+            sm_strlist_add(&v->notes, "heights not measurable (body too small or cut off)");
+            continue;
+        }
+        bool any = true;
+        for (int q = 0; q < 3; q++) {
+            e[q] = expected_from(m, ref2, i, q);
+            if (!isfinite(e[q]))
+                e[q] = expected_from(m, ref, i, q);
+            if (!isfinite(e[q]))
+                any = false;
+        }
+        if (!any) {
+            /* no normal neighbour: Genant's within-vertebra ratios against Hp */
+            e[0] = e[1] = e[2] = h[2];
+            sm_strlist_add(&v->notes, "no normal neighbour: loss from Ha/Hp and Hm/Hp only");
+        }
+        int worst = 0;
+        for (int q = 0; q < 3; q++) {
+            loss[q] = 1 - h[q] / e[q];
+            if (loss[q] > loss[worst])
+                worst = q;
+        }
+        double lw = loss[worst] > 0 ? loss[worst] : 0;
+        v->expected_height_mm = e[worst];
+        v->height_loss_pct = 100 * lw;
+        v->genant_grade = sm_genant_grade(v->height_loss_pct);
+        v->deformity = SM_DEFORMITY_NONE;
+        if (v->genant_grade >= 1) {
+            if (any && loss[2] >= CRUSH_MIN && loss[2] >= CRUSH_SHARE * lw)
+                v->deformity = SM_DEFORMITY_CRUSH;
+            else if (loss[1] > loss[0])
+                v->deformity = SM_DEFORMITY_BICONCAVE;
+            else
+                v->deformity = SM_DEFORMITY_WEDGE;
+        }
+    }
+    free(ref2);
+    free(st), free(fr), free(hh), free(ref);
+    return true;
+}

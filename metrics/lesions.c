@@ -1,0 +1,801 @@
+/* Lytic / blastic lesion quality of each vertebral body, relative to this patient's own
+ * cancellous bone (docs/metrics.md "Reference bone density" and "Lesions"). */
+#include "metrics_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Thresholds (HU, mm); every one is documented in docs/metrics.md. */
+#define ERODE_MM 2.5          /* cortical shell removed before statistics and detection */
+#define SMOOTH_MIN_SIGMA_MM 1.0 /* Gaussian inside the eroded core against noise and texture, */
+#define K_SPREAD 3.0          /* voxel threshold = expected +/- K * spread */
+#define SMOOTH_VOXEL_FACTOR (2.0 / 3.0) /* ... or 2/3 of the coarser in-plane spacing */
+#define LYTIC_MIN_DROP_HU 40.0
+#define LYTIC_MAX_HU 100.0    /* lytic tissue is soft-tissue density */
+#define GAS_HU (-200.0)       /* gas never counts as lytic */
+#define FAT_MEAN_HU (-30.0)   /* a low region with a fat mean is a haemangioma */
+#define BLASTIC_MIN_RISE_HU 100.0
+#define BLASTIC_MIN_HU 350.0
+#define BONE_ISLAND_HU 885.0  /* Ulano 2016: dense mean >= 885 HU is an enostosis */
+#define MIN_LESION_MM3 150.0  /* smallest connected region called a lesion ... */
+#define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
+#define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
+#define SHELL_BLASTIC_BAND_HU 100.0 /* blastic shell voxel: within this of the blastic mean */
+#define FINE_VOXEL_MM 1.25    /* in-plane spacing up to which the outer layer is cortex */
+#define MIN_CORE_MM3 1000.0   /* bodies with less eroded core do not enter the reference */
+#define REF_OUTLIER_MIN_HU 40.0
+#define REF_REFIT_INVOLVEMENT 0.10 /* levels above this involvement are dropped and refitted */
+#define HIST_LO (-1024)
+#define HIST_N 4096
+
+typedef struct Box {
+    size_t i0, j0, k0, ni, nj, nk, n;
+} Box;
+
+typedef struct Level {
+    Box box;
+    float *hu;       /* raw HU in the box */
+    float *sm;       /* smoothed HU inside the core, NAN elsewhere */
+    uint8_t *body;   /* 1 body, 0 else */
+    uint8_t *core;   /* eroded body */
+    uint8_t *lesion; /* 1 lytic, 2 blastic in the core */
+    size_t body_n, core_n;
+    double median_hu, mad_smoothed;
+    bool in_reference;
+} Level;
+
+typedef struct Offset {
+    ptrdiff_t di, dj, dk;
+} Offset;
+
+static double hu_at(const SmVolume *ct, size_t idx)
+{
+    return ct->type == SM_VOXEL_I16 ? (double)((const int16_t *)ct->data)[idx]
+                                    : (double)((const float *)ct->data)[idx];
+}
+
+static unsigned label_at(const SmVolume *lab, size_t idx)
+{
+    return lab->type == SM_VOXEL_U8 ? ((const uint8_t *)lab->data)[idx]
+                                    : ((const uint16_t *)lab->data)[idx];
+}
+
+/* Radius in voxels along each axis for a distance in mm, at least one voxel so that thick
+ * slices still lose their partial-volume cortex. */
+static void radii_for(const SmVolume *v, double mm, int r[3])
+{
+    for (int a = 0; a < 3; a++) {
+        double q = mm / v->spacing[a];
+        r[a] = (int)floor(q + 0.5);
+        if (r[a] < 1)
+            r[a] = 1;
+    }
+}
+
+/* The ellipsoidal structuring element with those radii (centre excluded). */
+static Offset *ellipsoid(const int r[3], size_t *n_out)
+{
+    size_t cap = (size_t)(2 * r[0] + 1) * (size_t)(2 * r[1] + 1) * (size_t)(2 * r[2] + 1);
+    Offset *o = malloc(cap * sizeof *o);
+    if (!o)
+        return NULL;
+    size_t n = 0;
+    for (int dk = -r[2]; dk <= r[2]; dk++)
+        for (int dj = -r[1]; dj <= r[1]; dj++)
+            for (int di = -r[0]; di <= r[0]; di++) {
+                double q = (double)di * di / ((double)r[0] * r[0]) +
+                           (double)dj * dj / ((double)r[1] * r[1]) +
+                           (double)dk * dk / ((double)r[2] * r[2]);
+                if (q <= 1.0 + 1e-9 && (di || dj || dk))
+                    o[n++] = (Offset){di, dj, dk};
+            }
+    *n_out = n;
+    return o;
+}
+
+/* Median and MAD of values under mask from a 1-HU histogram (exact for integer HU). */
+static void hist_median_mad(const float *v, const uint8_t *mask, size_t n, double *med, double *mad)
+{
+    size_t *h = calloc(HIST_N, sizeof *h);
+    *med = *mad = NAN;
+    if (!h)
+        return;
+    size_t cnt = 0;
+    for (size_t x = 0; x < n; x++) {
+        if (!mask[x] || isnan(v[x]))
+            continue;
+        long b = lround(v[x]) - HIST_LO;
+        if (b < 0)
+            b = 0;
+        if (b >= HIST_N)
+            b = HIST_N - 1;
+        h[b]++;
+        cnt++;
+    }
+    if (cnt == 0) {
+        free(h);
+        return;
+    }
+    size_t half = (cnt + 1) / 2, acc = 0;
+    long mb = 0;
+    for (long b = 0; b < HIST_N; b++) {
+        acc += h[b];
+        if (acc >= half) {
+            mb = b;
+            break;
+        }
+    }
+    acc = h[mb];
+    long d = 0;
+    while (acc < half && d < HIST_N) {
+        d++;
+        if (mb + d < HIST_N)
+            acc += h[mb + d];
+        if (mb - d >= 0)
+            acc += h[mb - d];
+    }
+    *med = (double)(mb + HIST_LO);
+    *mad = (double)d;
+    free(h);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Bounding boxes of the body sub-region of every level, padded by pad voxels. */
+static bool find_boxes(SmError **error, const SmMetricsInput *in, Level *lv, const int pad[3],
+                       int nthreads)
+{
+    const SmVolume *lab = in->labels, *sub = in->subregions;
+    size_t nx = lab->dims[0], ny = lab->dims[1], nz = lab->dims[2], nl = in->n_levels;
+    int *lut = malloc(65536 * sizeof *lut);
+    size_t *ext = NULL, n_ext = 0;
+    if (!lut || !sm_size_mul(nz * 4, nl, &n_ext) || !(ext = malloc((n_ext ? n_ext : 1) * sizeof *ext))) {
+        free(lut);
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory for level boxes");
+        return false;
+    }
+    for (int x = 0; x < 65536; x++)
+        lut[x] = -1;
+    for (size_t l = 0; l < nl; l++)
+        lut[in->verse_labels[l]] = (int)l;
+    const uint8_t *sd = sub->data;
+    (void)nthreads;
+#pragma omp parallel for default(none) shared(lab, sd, lut, ext, nx, ny, nz, nl) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nz; k++) {
+        size_t *e = ext + k * nl * 4;
+        for (size_t l = 0; l < nl; l++) {
+            e[4 * l] = SIZE_MAX;
+            e[4 * l + 1] = 0;
+            e[4 * l + 2] = SIZE_MAX;
+            e[4 * l + 3] = 0;
+        }
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t idx = i + nx * (j + ny * k);
+                if (sd[idx] != SM_MET_SUB_BODY)
+                    continue;
+                int l = lut[label_at(lab, idx)];
+                if (l < 0)
+                    continue;
+                size_t *q = e + 4 * (size_t)l;
+                if (i < q[0]) q[0] = i;
+                if (i > q[1]) q[1] = i;
+                if (j < q[2]) q[2] = j;
+                if (j > q[3]) q[3] = j;
+            }
+    }
+    for (size_t l = 0; l < nl; l++) {
+        size_t b[6] = {SIZE_MAX, 0, SIZE_MAX, 0, SIZE_MAX, 0};
+        for (size_t k = 0; k < nz; k++) {
+            const size_t *q = ext + (k * nl + l) * 4;
+            if (q[0] == SIZE_MAX)
+                continue;
+            if (q[0] < b[0]) b[0] = q[0];
+            if (q[1] > b[1]) b[1] = q[1];
+            if (q[2] < b[2]) b[2] = q[2];
+            if (q[3] > b[3]) b[3] = q[3];
+            if (k < b[4]) b[4] = k;
+            if (k > b[5]) b[5] = k;
+        }
+        Box *bx = &lv[l].box;
+        memset(bx, 0, sizeof *bx);
+        if (b[0] == SIZE_MAX)
+            continue;
+        size_t lim[3] = {nx, ny, nz};
+        size_t lo[3], hi[3];
+        for (int a = 0; a < 3; a++) {
+            lo[a] = b[2 * a] >= (size_t)pad[a] ? b[2 * a] - (size_t)pad[a] : 0;
+            hi[a] = b[2 * a + 1] + (size_t)pad[a] < lim[a] ? b[2 * a + 1] + (size_t)pad[a] : lim[a] - 1;
+        }
+        bx->i0 = lo[0];
+        bx->j0 = lo[1];
+        bx->k0 = lo[2];
+        bx->ni = hi[0] - lo[0] + 1;
+        bx->nj = hi[1] - lo[1] + 1;
+        bx->nk = hi[2] - lo[2] + 1;
+        bx->n = bx->ni * bx->nj * bx->nk;
+    }
+    free(ext);
+    free(lut);
+    return true;
+}
+
+static void level_free(Level *l)
+{
+    free(l->hu);
+    free(l->sm);
+    free(l->body);
+    free(l->core);
+    free(l->lesion);
+}
+
+/* One separable Gaussian pass along axis a of num/den (in place through tmp). */
+static void gauss_pass(float *num, float *den, float *tn, float *td, const Box *b, int a,
+                       const double *w, int r, int nthreads)
+{
+    size_t ni = b->ni, nj = b->nj, nk = b->nk;
+    size_t stride = a == 0 ? 1 : a == 1 ? ni : ni * nj;
+    size_t len = a == 0 ? ni : a == 1 ? nj : nk;
+    (void)nthreads;
+#pragma omp parallel for default(none) shared(num, den, tn, td, w) firstprivate(ni, nj, nk, stride, len, r, a) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t j = 0; j < nj; j++)
+            for (size_t i = 0; i < ni; i++) {
+                size_t idx = i + ni * (j + nj * k);
+                size_t pos = a == 0 ? i : a == 1 ? j : k;
+                double sn = 0.0, sd = 0.0;
+                for (int d = -r; d <= r; d++) {
+                    if ((ptrdiff_t)pos + d < 0 || (size_t)((ptrdiff_t)pos + d) >= len)
+                        continue;
+                    size_t q = (size_t)((ptrdiff_t)idx + (ptrdiff_t)d * (ptrdiff_t)stride);
+                    sn += w[d + r] * num[q];
+                    sd += w[d + r] * den[q];
+                }
+                tn[idx] = (float)sn;
+                td[idx] = (float)sd;
+            }
+    memcpy(num, tn, b->n * sizeof *num);
+    memcpy(den, td, b->n * sizeof *den);
+}
+
+/* Extracts the box, erodes the body and smooths inside the core. */
+static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, int verse, double sigma,
+                          const Offset *se, size_t n_se, int nthreads)
+{
+    const Box *b = &L->box;
+    if (b->n == 0)
+        return true;
+    L->hu = malloc(b->n * sizeof *L->hu);
+    L->sm = malloc(b->n * sizeof *L->sm);
+    L->body = calloc(b->n, 1);
+    L->core = calloc(b->n, 1);
+    L->lesion = calloc(b->n, 1);
+    float *tn = malloc(b->n * sizeof *tn), *td = malloc(b->n * sizeof *td);
+    float *den = malloc(b->n * sizeof *den);
+    if (!L->hu || !L->sm || !L->body || !L->core || !L->lesion || !tn || !td || !den) {
+        free(tn);
+        free(td);
+        free(den);
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory for level %d", verse);
+        return false;
+    }
+    const SmVolume *ct = in->ct, *lab = in->labels;
+    const uint8_t *sd = in->subregions->data;
+    size_t nx = ct->dims[0], ny = ct->dims[1];
+    size_t ni = b->ni, nj = b->nj, nk = b->nk, i0 = b->i0, j0 = b->j0, k0 = b->k0;
+    float *hu = L->hu, *sm = L->sm;
+    uint8_t *body = L->body, *core = L->core;
+    unsigned want = (unsigned)verse;
+    size_t body_n = 0, core_n = 0;
+    (void)nthreads;
+#pragma omp parallel for default(none) shared(ct, lab, sd, hu, body) firstprivate(nx, ny, ni, nj, nk, i0, j0, k0, want) reduction(+ : body_n) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t j = 0; j < nj; j++)
+            for (size_t i = 0; i < ni; i++) {
+                size_t g = (i0 + i) + nx * ((j0 + j) + ny * (k0 + k));
+                size_t x = i + ni * (j + nj * k);
+                hu[x] = (float)hu_at(ct, g);
+                body[x] = sd[g] == SM_MET_SUB_BODY && label_at(lab, g) == want;
+                body_n += body[x];
+            }
+#pragma omp parallel for default(none) shared(body, core, se) firstprivate(ni, nj, nk, n_se) reduction(+ : core_n) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t j = 0; j < nj; j++)
+            for (size_t i = 0; i < ni; i++) {
+                size_t x = i + ni * (j + nj * k);
+                if (!body[x])
+                    continue;
+                bool keep = true;
+                for (size_t s = 0; s < n_se && keep; s++) {
+                    ptrdiff_t a = (ptrdiff_t)i + se[s].di, bb = (ptrdiff_t)j + se[s].dj,
+                              c = (ptrdiff_t)k + se[s].dk;
+                    if (a < 0 || bb < 0 || c < 0 || (size_t)a >= ni || (size_t)bb >= nj || (size_t)c >= nk)
+                        keep = false;
+                    else
+                        keep = body[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)] != 0;
+                }
+                core[x] = keep;
+                core_n += keep;
+            }
+    L->body_n = body_n;
+    L->core_n = core_n;
+    /* normalised convolution: the cortex and the outside never leak into the core */
+    for (size_t x = 0; x < b->n; x++) {
+        sm[x] = core[x] ? hu[x] : 0.0f;
+        den[x] = core[x] ? 1.0f : 0.0f;
+    }
+    for (int a = 0; a < 3; a++) {
+        double sp = ct->spacing[a];
+        int r = (int)ceil(2.5 * sigma / sp);
+        double w[64];
+        if (r > 31)
+            r = 31;
+        for (int d = -r; d <= r; d++)
+            w[d + r] = exp(-0.5 * (d * sp / sigma) * (d * sp / sigma));
+        gauss_pass(sm, den, tn, td, b, a, w, r, nthreads);
+    }
+    for (size_t x = 0; x < b->n; x++)
+        sm[x] = core[x] && den[x] > 0.0f ? sm[x] / den[x] : NAN;
+    free(tn);
+    free(td);
+    free(den);
+    double mad_raw;
+    hist_median_mad(hu, core, b->n, &L->median_hu, &mad_raw);
+    double med_s;
+    hist_median_mad(sm, core, b->n, &med_s, &L->mad_smoothed);
+    return true;
+}
+
+typedef struct Ref {
+    double intercept, slope; /* expected HU at level index l = intercept + slope * l */
+    double spread;           /* robust SD of smoothed core HU */
+} Ref;
+
+/* The patient reference from the per-level medians of levels still marked in_reference. */
+static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Level *lv,
+                          double voxel_mm3, Ref *ref, SmStrList *method)
+{
+    size_t nl = in->n_levels, n = 0;
+    double *med = malloc((nl ? nl : 1) * sizeof *med);
+    double *tmp = malloc((nl * nl + 1) * sizeof *tmp);
+    if (!med || !tmp) {
+        free(med);
+        free(tmp);
+        return false;
+    }
+    for (size_t l = 0; l < nl; l++)
+        if (lv[l].in_reference && (double)lv[l].core_n * voxel_mm3 >= MIN_CORE_MM3)
+            med[n++] = lv[l].median_hu;
+        else
+            lv[l].in_reference = false;
+    if (n == 0) {
+        free(med);
+        free(tmp);
+        ref->intercept = ref->slope = ref->spread = NAN;
+        sm_strlist_add(method, "no vertebral body with >= %.0f mm3 of eroded cancellous core: "
+                               "no reference, lesions not assessed", MIN_CORE_MM3);
+        return true;
+    }
+    memcpy(tmp, med, n * sizeof *med);
+    double m0 = median_of(tmp, n);
+    for (size_t q = 0; q < n; q++)
+        tmp[q] = fabs(med[q] - m0);
+    double lmad = 1.4826 * median_of(tmp, n);
+    double lim = fmax(3.0 * lmad, REF_OUTLIER_MIN_HU);
+    size_t kept = 0;
+    for (size_t l = 0; l < nl; l++) {
+        if (!lv[l].in_reference)
+            continue;
+        if (fabs(lv[l].median_hu - m0) > lim) {
+            lv[l].in_reference = false;
+            sm_strlist_add(method, "%s excluded: median %.0f HU is more than %.0f HU from the "
+                                   "median of levels (%.0f HU)",
+                           m->v[l].level, lv[l].median_hu, lim, m0);
+        } else {
+            kept++;
+        }
+    }
+    /* Theil-Sen trend over level index; a constant when too few levels */
+    size_t np = 0;
+    double *xs = med; /* reuse: medians of kept levels */
+    size_t *ix = malloc((nl ? nl : 1) * sizeof *ix);
+    if (!ix) {
+        free(med);
+        free(tmp);
+        return false;
+    }
+    size_t nk = 0;
+    for (size_t l = 0; l < nl; l++)
+        if (lv[l].in_reference) {
+            ix[nk] = l;
+            xs[nk++] = lv[l].median_hu;
+        }
+    if (kept >= 4) {
+        for (size_t a = 0; a < nk; a++)
+            for (size_t c = a + 1; c < nk; c++)
+                tmp[np++] = (xs[c] - xs[a]) / (double)(ix[c] - ix[a]);
+        double slope = median_of(tmp, np);
+        /* cancellous density varies slowly along the spine; a steep fit is noise */
+        slope = fmax(-10.0, fmin(10.0, slope));
+        for (size_t a = 0; a < nk; a++)
+            tmp[a] = xs[a] - slope * (double)ix[a];
+        ref->slope = slope;
+        ref->intercept = median_of(tmp, nk);
+        sm_strlist_add(method, "Theil-Sen trend over %zu levels: slope %.1f HU per level "
+                               "(clamped to +/-10)", kept, slope);
+    } else {
+        memcpy(tmp, xs, nk * sizeof *xs);
+        ref->slope = 0.0;
+        ref->intercept = median_of(tmp, nk);
+        sm_strlist_add(method, "median of %zu level medians (too few levels for a trend)", kept);
+    }
+    /* lesions only widen a level's distribution: the narrower half of the reference levels
+     * describes normal bone */
+    np = 0;
+    for (size_t l = 0; l < nl; l++)
+        if (lv[l].in_reference)
+            tmp[np++] = 1.4826 * lv[l].mad_smoothed;
+    qsort(tmp, np, sizeof *tmp, cmp_double);
+    ref->spread = median_of(tmp, (np + 1) / 2);
+    free(ix);
+    free(med);
+    free(tmp);
+    return true;
+}
+
+typedef struct Comp {
+    size_t n, dense_n;
+    double sum, dense_sum;
+} Comp;
+
+typedef struct CompCtx {
+    const Box *b;
+    const uint8_t *cand, *core;
+    const float *hu, *sm;
+    double min_vox;     /* smallest component called a lesion, voxels */
+    double dense_thr;   /* blastic voxel threshold (for the dense mean) */
+    double expected;    /* expected HU of this level */
+    uint8_t *seen;
+    size_t *queue;
+    uint8_t *keep;
+    size_t n_island, n_fat, n_small;
+    double sum[3];      /* raw HU of the seeds of kept regions, per class */
+    size_t cnt[3];
+} CompCtx;
+
+static int neighbours6(const Box *b, size_t x, size_t nb[6])
+{
+    size_t ni = b->ni, nj = b->nj, nk = b->nk;
+    size_t i = x % ni, j = (x / ni) % nj, k = x / (ni * nj);
+    int m = 0;
+    if (i > 0) nb[m++] = x - 1;
+    if (i + 1 < ni) nb[m++] = x + 1;
+    if (j > 0) nb[m++] = x - ni;
+    if (j + 1 < nj) nb[m++] = x + ni;
+    if (k > 0) nb[m++] = x - ni * nj;
+    if (k + 1 < nk) nb[m++] = x + ni * nj;
+    return m;
+}
+
+/* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
+ * pass the size and density tests and extends each kept region to its half-contrast
+ * boundary (voxels connected to it whose smoothed HU lies beyond the midpoint between the
+ * expected HU and the region's mean), writing cls into keep[]. */
+static void components(CompCtx *cx, uint8_t cls)
+{
+    const Box *b = cx->b;
+    const uint8_t *cand = cx->cand;
+    const float *hu = cx->hu;
+    uint8_t *seen = cx->seen;
+    size_t *queue = cx->queue;
+    memset(seen, 0, b->n);
+    for (size_t s = 0; s < b->n; s++) {
+        if (cand[s] != cls || seen[s])
+            continue;
+        size_t head = 0, tail = 0, nb[6];
+        queue[tail++] = s;
+        seen[s] = 1;
+        Comp c = {0, 0, 0.0, 0.0};
+        while (head < tail) {
+            size_t x = queue[head++];
+            c.n++;
+            c.sum += hu[x];
+            if (hu[x] > cx->dense_thr) {
+                c.dense_n++;
+                c.dense_sum += hu[x];
+            }
+            int m = neighbours6(b, x, nb);
+            for (int q = 0; q < m; q++)
+                if (cand[nb[q]] == cls && !seen[nb[q]]) {
+                    seen[nb[q]] = 1;
+                    queue[tail++] = nb[q];
+                }
+        }
+        double mean = c.sum / (double)c.n;
+        size_t n_seed = tail;
+        /* half-contrast growth from the seeds (seen marks them already) */
+        double mid = 0.5 * (cx->expected + mean);
+        for (size_t q = 0; q < tail; q++)
+            cx->keep[queue[q]] = cls;
+        head = 0;
+        while (head < tail) {
+            size_t x = queue[head++];
+            int m = neighbours6(b, x, nb);
+            for (int q = 0; q < m; q++) {
+                size_t y = nb[q];
+                if (seen[y] || !cx->core[y] || cx->keep[y] || (cand[y] && cand[y] != cls))
+                    continue;
+                bool beyond = cls == 1 ? (cx->sm[y] < mid && hu[y] > GAS_HU) : cx->sm[y] > mid;
+                if (!beyond)
+                    continue;
+                seen[y] = 1;
+                cx->keep[y] = cls;
+                queue[tail++] = y;
+            }
+        }
+        bool ok = (double)tail >= cx->min_vox;
+        if (!ok && (double)tail >= 0.2 * cx->min_vox)
+            cx->n_small++;
+        if (ok && cls == 1 && mean < FAT_MEAN_HU) {
+            ok = false;
+            cx->n_fat++;
+        }
+        if (ok && cls == 2 && c.dense_n > 0 && c.dense_sum / (double)c.dense_n >= BONE_ISLAND_HU) {
+            ok = false;
+            cx->n_island++;
+        }
+        if (!ok) {
+            for (size_t q = 0; q < tail; q++)
+                cx->keep[queue[q]] = 0;
+        } else {
+            cx->sum[cls] += c.sum;
+            cx->cnt[cls] += n_seed;
+        }
+    }
+}
+
+/* Classifies one level against the reference; fills the vertebra's lesion fields. */
+static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, double expected,
+                           double spread, const double spacing[3], const Offset *se, size_t n_se,
+                           int nthreads)
+{
+    const Box *b = &L->box;
+    size_t ni = b->ni, nj = b->nj, nk = b->nk, n = b->n;
+    double voxel_mm3 = spacing[0] * spacing[1] * spacing[2];
+    double lyt_thr = fmin(expected - fmax(K_SPREAD * spread, LYTIC_MIN_DROP_HU), LYTIC_MAX_HU);
+    double bla_thr = fmax(expected + fmax(K_SPREAD * spread, BLASTIC_MIN_RISE_HU), BLASTIC_MIN_HU);
+    uint8_t *cand = calloc(n, 1), *seen = malloc(n);
+    size_t *queue = malloc(n * sizeof *queue);
+    if (!cand || !seen || !queue) {
+        free(cand);
+        free(seen);
+        free(queue);
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory classifying %s", v->level);
+        return false;
+    }
+    const float *hu = L->hu, *sm = L->sm;
+    const uint8_t *core = L->core, *body = L->body;
+    uint8_t *les = L->lesion;
+    (void)nthreads;
+#pragma omp parallel for default(none) shared(hu, sm, core, cand) firstprivate(ni, nj, nk, lyt_thr, bla_thr) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t x = k * ni * nj; x < (k + 1) * ni * nj; x++) {
+            if (!core[x])
+                continue;
+            if (sm[x] < lyt_thr && hu[x] > GAS_HU)
+                cand[x] = 1;
+            else if (sm[x] > bla_thr)
+                cand[x] = 2;
+        }
+    memset(les, 0, n);
+    CompCtx cx = {b, cand, core, hu, sm, 0.0, bla_thr, expected, seen, queue, les, 0, 0, 0,
+                  {0.0, 0.0, 0.0}, {0, 0, 0}};
+    cx.min_vox = fmax(MIN_LESION_MM3, MIN_LESION_BODY_FRACTION * (double)L->body_n * voxel_mm3) / voxel_mm3;
+    components(&cx, 1);
+    components(&cx, 2);
+    size_t n_island = cx.n_island, n_fat = cx.n_fat;
+    free(cand);
+    free(seen);
+    free(queue);
+    /* lesion voxels over the whole body: the shell takes the class of lesion core voxels
+     * within the erosion radius, so breaching lesions reach the body's boundary */
+    v->lytic_mean_hu = cx.cnt[1] ? cx.sum[1] / (double)cx.cnt[1] : NAN;
+    v->blastic_mean_hu = cx.cnt[2] ? cx.sum[2] / (double)cx.cnt[2] : NAN;
+    /* shell voxels must look like the lesion themselves: lytic below the half-contrast
+     * level, blastic within the blastic tissue's band (so intact dense cortex, which a
+     * blastic lesion cannot be told from by density, is not counted) */
+    double shell_lyt = cx.cnt[1] ? 0.5 * (expected + v->lytic_mean_hu) : -1e9;
+    double band_c = cx.cnt[2] ? v->blastic_mean_hu : 1e9, band_w = SHELL_BLASTIC_BAND_HU;
+    bool fine_voxels = fmax(spacing[0], spacing[1]) <= FINE_VOXEL_MM;
+    size_t lyt_n = 0, bla_n = 0, any_n = 0;
+#pragma omp parallel for default(none) shared(body, core, les, se, hu) firstprivate(ni, nj, nk, n_se, shell_lyt, band_c, band_w, fine_voxels) reduction(+ : lyt_n, bla_n, any_n) num_threads(nthreads) schedule(static)
+    for (size_t k = 0; k < nk; k++)
+        for (size_t j = 0; j < nj; j++)
+            for (size_t i = 0; i < ni; i++) {
+                size_t x = i + ni * (j + nj * k);
+                if (!body[x])
+                    continue;
+                bool l1 = false, l2 = false;
+                if (core[x]) {
+                    l1 = les[x] == 1;
+                    l2 = les[x] == 2;
+                } else {
+                    /* a shell voxel takes a class held by at least half of the core voxels
+                     * within the erosion radius */
+                    size_t nc = 0, c1 = 0, c2 = 0;
+                    for (size_t s = 0; s < n_se; s++) {
+                        ptrdiff_t a = (ptrdiff_t)i + se[s].di, bb = (ptrdiff_t)j + se[s].dj,
+                                  c = (ptrdiff_t)k + se[s].dk;
+                        if (a < 0 || bb < 0 || c < 0 || (size_t)a >= ni || (size_t)bb >= nj || (size_t)c >= nk)
+                            continue;
+                        size_t y = (size_t)a + ni * ((size_t)bb + nj * (size_t)c);
+                        if (!core[y])
+                            continue;
+                        nc++;
+                        c1 += les[y] == 1;
+                        c2 += les[y] == 2;
+                    }
+                    l1 = nc > 0 && 2 * c1 >= nc && hu[x] < shell_lyt && hu[x] > GAS_HU;
+                    /* with fine voxels the body's outermost layer is cortex blurred with
+                     * what lies outside: it takes every value between, so it never counts
+                     * as blastic (coarse voxels also hold cancellous bone there) */
+                    bool outer = fine_voxels && (i == 0 || j == 0 || k == 0 || i + 1 == ni || j + 1 == nj || k + 1 == nk ||
+                                 !body[x - 1] || !body[x + 1] || !body[x - ni] || !body[x + ni] ||
+                                 !body[x - ni * nj] || !body[x + ni * nj]);
+                    l2 = nc > 0 && 2 * c2 >= nc && !outer && fabs(hu[x] - band_c) <= band_w;
+                }
+                lyt_n += l1;
+                bla_n += l2;
+                any_n += l1 || l2;
+            }
+    double bn = (double)L->body_n;
+    v->lytic_fraction = (double)lyt_n / bn;
+    v->blastic_fraction = (double)bla_n / bn;
+    v->body_involvement_fraction = (double)any_n / bn;
+    double fl = v->lytic_fraction, fb = v->blastic_fraction;
+    if (fl >= MIXED_MIN_FRACTION && fb >= MIXED_MIN_FRACTION)
+        v->lesion_class = SM_LESION_MIXED;
+    else if (lyt_n == 0 && bla_n == 0)
+        v->lesion_class = SM_LESION_NONE;
+    else
+        v->lesion_class = fl >= fb ? SM_LESION_LYTIC : SM_LESION_BLASTIC;
+    if (n_island)
+        sm_strlist_add(&v->notes, "lesions: %zu dense region(s) with mean >= %.0f HU treated as "
+                                  "bone island(s), not blastic", n_island, BONE_ISLAND_HU);
+    if (cx.n_small)
+        sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
+                                  "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);
+    if (n_fat)
+        sm_strlist_add(&v->notes, "lesions: %zu low region(s) with fat mean < %.0f HU treated as "
+                                  "haemangioma/fat, not lytic", n_fat, FAT_MEAN_HU);
+    return true;
+}
+
+static bool classify_all(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m, Level *lv,
+                         const Ref *ref, const Offset *se, size_t n_se, int nthreads)
+{
+    for (size_t l = 0; l < in->n_levels; l++) {
+        SmVertebraMetrics *v = &m->v[l];
+        v->lesion_class = SM_LESION_NONE;
+        v->lytic_fraction = v->blastic_fraction = v->body_involvement_fraction = NAN;
+        v->lytic_mean_hu = v->blastic_mean_hu = NAN;
+        if (lv[l].core_n == 0 || isnan(ref->intercept))
+            continue;
+        double expected = ref->intercept + ref->slope * (double)l;
+        if (!level_classify(error, &lv[l], v, expected, ref->spread, in->ct->spacing, se, n_se, nthreads))
+            return false;
+    }
+    return true;
+}
+
+bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m)
+{
+    size_t nl = in->n_levels;
+    int nthreads = in->threads > 0 ? in->threads : sm_omp_threads();
+    m->reference_cancellous_hu = NAN;
+    m->reference_spread_hu = NAN;
+    sm_strlist_clear(&m->reference_method);
+    sm_strlist_clear(&m->lesion_levels);
+    m->n_vertebral_body_metastases = 0;
+    if (nl == 0)
+        return true;
+    const SmVolume *ct = in->ct;
+    double voxel_mm3 = ct->spacing[0] * ct->spacing[1] * ct->spacing[2];
+    int rse[3], pad[3];
+    double sigma = fmax(SMOOTH_MIN_SIGMA_MM,
+                        SMOOTH_VOXEL_FACTOR * fmax(ct->spacing[0], ct->spacing[1]));
+    radii_for(ct, ERODE_MM, rse);
+    for (int a = 0; a < 3; a++) {
+        int rs = (int)ceil(2.5 * sigma / ct->spacing[a]);
+        pad[a] = (rse[a] > rs ? rse[a] : rs) + 1;
+    }
+    size_t n_se = 0;
+    Offset *se = ellipsoid(rse, &n_se);
+    Level *lv = calloc(nl, sizeof *lv);
+    if (!se || !lv) {
+        free(se);
+        free(lv);
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory");
+        return false;
+    }
+    bool ok = find_boxes(error, in, lv, pad, nthreads);
+    for (size_t l = 0; ok && l < nl; l++) {
+        ok = level_prepare(error, in, &lv[l], in->verse_labels[l], sigma, se, n_se, nthreads);
+        m->v[l].cancellous_median_hu = lv[l].core_n ? lv[l].median_hu : NAN;
+        lv[l].in_reference = lv[l].core_n > 0;
+        if (ok && lv[l].body_n == 0)
+            sm_strlist_add(&m->v[l].notes, "lesions: no vertebral-body voxels; not assessed");
+        else if (ok && lv[l].core_n == 0)
+            sm_strlist_add(&m->v[l].notes, "lesions: body thinner than twice %.1f mm; not assessed",
+                           ERODE_MM);
+    }
+    Ref ref = {NAN, NAN, NAN};
+    if (ok && !fit_reference(in, m, lv, voxel_mm3, &ref, &m->reference_method)) {
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory fitting the reference");
+        ok = false;
+    }
+    if (ok)
+        ok = classify_all(error, in, m, lv, &ref, se, n_se, nthreads);
+    /* lesions bias the reference they are judged against: drop involved levels and refit
+     * once */
+    if (ok && !isnan(ref.intercept)) {
+        bool refit = false;
+        for (size_t l = 0; l < nl; l++)
+            if (lv[l].in_reference && m->v[l].body_involvement_fraction > REF_REFIT_INVOLVEMENT) {
+                lv[l].in_reference = false;
+                refit = true;
+                sm_strlist_add(&m->reference_method, "%s excluded: %.0f %% of its body is lesion",
+                               m->v[l].level, 100.0 * m->v[l].body_involvement_fraction);
+            }
+        size_t left = 0;
+        for (size_t l = 0; l < nl; l++)
+            left += lv[l].in_reference;
+        if (refit && left > 0) {
+            if (!fit_reference(in, m, lv, voxel_mm3, &ref, &m->reference_method)) {
+                sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory fitting the reference");
+                ok = false;
+            } else {
+                ok = classify_all(error, in, m, lv, &ref, se, n_se, nthreads);
+            }
+        } else if (refit) {
+            sm_strlist_add(&m->reference_method, "every level is involved: kept the first fit "
+                                                 "(diffuse disease; interpret with care)");
+        }
+    }
+    if (ok && !isnan(ref.intercept)) {
+        /* the series reference: expected HU at the middle of the measured levels */
+        m->reference_cancellous_hu = ref.intercept + ref.slope * 0.5 * (double)(nl - 1);
+        m->reference_spread_hu = ref.spread;
+        sm_strlist_add(&m->reference_method,
+                       "per level: median HU of the body eroded by %.1f mm; reference at mid-series "
+                       "%.0f HU, spread (robust SD after %.1f mm Gaussian) %.1f HU",
+                       ERODE_MM, m->reference_cancellous_hu, sigma, ref.spread);
+        for (size_t l = 0; l < nl; l++)
+            if (m->v[l].lesion_class != SM_LESION_NONE) {
+                if (!sm_strlist_add(&m->lesion_levels, "%s", m->v[l].level)) {
+                    sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory");
+                    ok = false;
+                    break;
+                }
+            }
+        m->n_vertebral_body_metastases = (int)m->lesion_levels.n;
+    }
+    for (size_t l = 0; l < nl; l++)
+        level_free(&lv[l]);
+    free(lv);
+    free(se);
+    return ok;
+}

@@ -1,0 +1,220 @@
+/* Posterolateral involvement (pedicle + facet, per side) judged against the same
+ * sub-region at neighbouring levels (docs/metrics.md "Posterolateral involvement"). */
+#include "metrics_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define PL_LYTIC_MIN_DROP_HU 40.0
+#define PL_LYTIC_MAX_HU 100.0
+#define PL_GAS_HU (-200.0)
+#define PL_K_SPREAD 3.0
+#define PL_BLASTIC_BAND_HU 100.0 /* blastic-like: within this of the body's blastic tissue mean */
+#define PL_MIN_MM3 100.0         /* smaller sub-regions are not assessed */
+#define PL_NEIGHBOURS 3          /* levels either side that form the baseline */
+#define PL_INVOLVED 0.25         /* excess fraction that makes a side involved */
+#define HB_LO (-1024)
+#define HB_W 8                   /* histogram bin width, HU */
+#define HB_N 512
+
+static double hu_at(const SmVolume *ct, size_t idx)
+{
+    return ct->type == SM_VOXEL_I16 ? (double)((const int16_t *)ct->data)[idx]
+                                    : (double)((const float *)ct->data)[idx];
+}
+
+static unsigned label_at(const SmVolume *lab, size_t idx)
+{
+    return lab->type == SM_VOXEL_U8 ? ((const uint8_t *)lab->data)[idx]
+                                    : ((const uint16_t *)lab->data)[idx];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static size_t bin_of(double h)
+{
+    long b = (long)floor((h - HB_LO) / HB_W);
+    return b < 0 ? 0 : b >= HB_N ? HB_N - 1 : (size_t)b;
+}
+
+/* Fraction of a histogram's voxels in bins [b0, b1). */
+static double band_fraction(const size_t *h, size_t b0, size_t b1)
+{
+    size_t n = 0, in = 0;
+    for (size_t b = 0; b < HB_N; b++) {
+        n += h[b];
+        if (b >= b0 && b < b1)
+            in += h[b];
+    }
+    return n ? (double)in / (double)n : NAN;
+}
+
+/* How far f exceeds the baseline, scaled to what the baseline leaves free, in 0..1. */
+static double excess(double f, double base)
+{
+    if (isnan(f) || isnan(base))
+        return NAN;
+    double room = 1.0 - base;
+    double e = room > 0.05 ? (f - base) / room : 0.0;
+    return e < 0.0 ? 0.0 : e > 1.0 ? 1.0 : e;
+}
+
+/* Median over the neighbours' (both sides, up to PL_NEIGHBOURS levels away, not l) band
+ * fractions. */
+static double baseline(const size_t *hist, const bool *ok, size_t nl, size_t l, size_t b0,
+                       size_t b1, double *tmp)
+{
+    size_t n = 0;
+    size_t lo = l >= PL_NEIGHBOURS ? l - PL_NEIGHBOURS : 0;
+    for (size_t o = lo; o <= l + PL_NEIGHBOURS && o < nl; o++)
+        for (size_t s = 0; s < 2; s++)
+            if (o != l && ok[o * 2 + s])
+                tmp[n++] = band_fraction(hist + (o * 2 + s) * HB_N, b0, b1);
+    return median_of(tmp, n);
+}
+
+bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m)
+{
+    size_t nl = in->n_levels;
+    int nthreads = in->threads > 0 ? in->threads : sm_omp_threads();
+    if (nl == 0)
+        return true;
+    double ref = m->reference_cancellous_hu, spread = m->reference_spread_hu;
+    if (isnan(ref)) {
+        for (size_t l = 0; l < nl; l++)
+            sm_strlist_add(&m->v[l].notes, "posterolateral: no bone reference; not assessed");
+        return true;
+    }
+    if (isnan(spread))
+        spread = 0.0;
+    double lyt_thr = fmin(ref - fmax(PL_K_SPREAD * spread, PL_LYTIC_MIN_DROP_HU), PL_LYTIC_MAX_HU);
+
+    const SmVolume *ct = in->ct, *lab = in->labels;
+    const uint8_t *sd = in->subregions->data;
+    size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
+    /* per thread, per level and side: an integer histogram (the merge is exact at any
+     * thread count) */
+    int nt = nthreads > 0 ? nthreads : 1;
+    size_t per = nl * 2 * HB_N, total = 0;
+    int *lut = malloc(65536 * sizeof *lut);
+    size_t *th = NULL, *hist = calloc(per, sizeof *hist);
+    bool *ok = calloc(nl * 2, sizeof *ok);
+    double *tmp = malloc((4 * PL_NEIGHBOURS + 2) * sizeof *tmp);
+    if (!lut || !hist || !ok || !tmp || !sm_size_mul((size_t)nt, per, &total) ||
+        !(th = calloc(total, sizeof *th))) {
+        free(lut);
+        free(hist);
+        free(ok);
+        free(tmp);
+        sm_error_set(error, SM_ERR_NOMEM, "posterolateral: out of memory");
+        return false;
+    }
+    for (int x = 0; x < 65536; x++)
+        lut[x] = -1;
+    for (size_t l = 0; l < nl; l++)
+        lut[in->verse_labels[l]] = (int)l;
+#pragma omp parallel default(none) shared(ct, lab, sd, lut, th) firstprivate(nx, ny, nz, per) num_threads(nt)
+    {
+#ifdef _OPENMP
+        size_t tid = (size_t)omp_get_thread_num();
+#else
+        size_t tid = 0;
+#endif
+        size_t *h = th + tid * per;
+#pragma omp for schedule(static)
+        for (size_t k = 0; k < nz; k++)
+            for (size_t j = 0; j < ny; j++)
+                for (size_t i = 0; i < nx; i++) {
+                    size_t idx = i + nx * (j + ny * k);
+                    uint8_t s = sd[idx];
+                    if (s != SM_MET_SUB_PL_LEFT && s != SM_MET_SUB_PL_RIGHT)
+                        continue;
+                    int l = lut[label_at(lab, idx)];
+                    if (l < 0)
+                        continue;
+                    double v = hu_at(ct, idx);
+                    if (v <= PL_GAS_HU)
+                        continue;
+                    h[((size_t)l * 2 + (s == SM_MET_SUB_PL_RIGHT)) * HB_N + bin_of(v)]++;
+                }
+    }
+    for (int t = 0; t < nt; t++)
+        for (size_t x = 0; x < per; x++)
+            hist[x] += th[(size_t)t * per + x];
+    free(th);
+    double voxel_mm3 = ct->spacing[0] * ct->spacing[1] * ct->spacing[2];
+    for (size_t q = 0; q < nl * 2; q++) {
+        size_t n = 0;
+        for (size_t b = 0; b < HB_N; b++)
+            n += hist[q * HB_N + b];
+        ok[q] = (double)n * voxel_mm3 >= PL_MIN_MM3;
+    }
+    size_t lb1 = bin_of(lyt_thr); /* lytic-like: bins below the lytic threshold */
+    /* the patient's blastic tissue density: median over the levels with a blastic lesion */
+    size_t nbm = 0;
+    double *bm = malloc(nl * sizeof *bm), series_b = NAN;
+    if (bm) {
+        for (size_t l = 0; l < nl; l++)
+            if (!isnan(m->v[l].blastic_mean_hu))
+                bm[nbm++] = m->v[l].blastic_mean_hu;
+        series_b = median_of(bm, nbm);
+        free(bm);
+    }
+    for (size_t l = 0; l < nl; l++) {
+        SmVertebraMetrics *v = &m->v[l];
+        /* blastic-like: the band around this vertebra's own blastic tissue, or the
+         * patient's elsewhere */
+        double bmean = !isnan(v->blastic_mean_hu) ? v->blastic_mean_hu : series_b;
+        bool has_b = !isnan(bmean);
+        size_t bb0 = has_b ? bin_of(bmean - PL_BLASTIC_BAND_HU) : 0;
+        size_t bb1 = has_b ? bin_of(bmean + PL_BLASTIC_BAND_HU) + 1 : 0;
+        double base_l = baseline(hist, ok, nl, l, 0, lb1, tmp);
+        double base_b = has_b ? baseline(hist, ok, nl, l, bb0, bb1, tmp) : NAN;
+        if (isnan(base_l)) {
+            /* no neighbour to compare with: a normal pedicle has no soft-tissue voxels */
+            base_l = 0.0;
+        }
+        bool inv[2] = {false, false}, assessed = true;
+        for (size_t side = 0; side < 2; side++) {
+            size_t q = l * 2 + side;
+            if (!ok[q]) {
+                assessed = false;
+                continue;
+            }
+            const size_t *h = hist + q * HB_N;
+            double e = excess(band_fraction(h, 0, lb1), base_l);
+            if (has_b && !isnan(base_b))
+                e = fmax(e, excess(band_fraction(h, bb0, bb1), base_b));
+            v->posterolateral_fraction[side] = e;
+            inv[side] = e >= PL_INVOLVED;
+        }
+        v->posterolateral = inv[0] && inv[1] ? SM_SIDE_BILATERAL
+                            : inv[0]         ? SM_SIDE_LEFT
+                            : inv[1]         ? SM_SIDE_RIGHT
+                                             : SM_SIDE_NONE;
+        if (!assessed)
+            sm_strlist_add(&v->notes, "posterolateral: a side has < %.0f mm3 of pedicle/facet "
+                                      "voxels; that side not assessed", PL_MIN_MM3);
+    }
+    free(hist);
+    free(ok);
+    free(tmp);
+    free(lut);
+    return true;
+}

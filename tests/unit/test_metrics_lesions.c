@@ -1,0 +1,838 @@
+/* Tests of lesion quality, posterolateral involvement and SINS assembly on synthetic
+ * spines with planted lesions of known size, the real CT with implanted lesions, and
+ * phantoms. */
+#include "sm_test.h"
+
+#include <math.h>
+
+#include "implant.h"
+#include "metrics_internal.h"
+#include "sm_io.h"
+
+/* ---------- a synthetic spine on an odd anisotropic grid ---------- */
+
+#define SYN_NX 53
+#define SYN_NY 47
+#define SYN_LEVELS 5
+static const double SYN_SP[3] = {0.8, 0.9, 1.7};
+#define SYN_BODY_MM 22.0
+#define SYN_DISC_MM 4.0
+#define SYN_AX 18.0 /* body semi-axis along x (mm) */
+#define SYN_AY 14.0 /* along y */
+#define SYN_PL_R 4.0
+
+typedef struct Syn {
+    SmVolume *ct, *labels, *sub;
+    int verse[SYN_LEVELS];
+    const char *names[SYN_LEVELS];
+    size_t body_n[SYN_LEVELS];
+} Syn;
+
+static double syn_cx(void) { return (SYN_NX - 1) * 0.5 * SYN_SP[0]; }
+static double syn_cy(void) { return 16.0; }
+/* Mid-height z (mm) of level l (0 = top = highest z). */
+static double syn_cz(size_t nz, int l)
+{
+    double top = (double)(nz - 1) * SYN_SP[2] - 3.0;
+    return top - SYN_BODY_MM * 0.5 - l * (SYN_BODY_MM + SYN_DISC_MM);
+}
+
+/* Builds the spine with cancellous HU cancel (per level if cancel_per != NULL) and
+ * Gaussian noise sigma. Body = elliptic cylinder with a 1 mm cortex of 900 HU; the
+ * posterolateral sub-regions are cylinders of radius SYN_PL_R behind the body. */
+static void syn_build(Syn *s, double cancel, const double *cancel_per, double sigma, uint64_t seed)
+{
+    size_t nz = (size_t)ceil((SYN_LEVELS * (SYN_BODY_MM + SYN_DISC_MM) + 6.0) / SYN_SP[2]);
+    size_t dims[3] = {SYN_NX, SYN_NY, nz};
+    s->ct = sm_volume_create(NULL, dims, SM_VOXEL_I16);
+    s->labels = sm_volume_create(NULL, dims, SM_VOXEL_U8);
+    s->sub = sm_volume_create(NULL, dims, SM_VOXEL_U8);
+    assert_non_null(s->ct);
+    double dir[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, org[3] = {-10, 20, 300};
+    sm_volume_set_geometry(s->ct, dir, SYN_SP, org);
+    sm_volume_copy_geometry(s->labels, s->ct);
+    sm_volume_copy_geometry(s->sub, s->ct);
+    static const char *nm[SYN_LEVELS] = {"L1", "L2", "L3", "L4", "L5"};
+    for (int l = 0; l < SYN_LEVELS; l++) {
+        s->verse[l] = 20 + l;
+        s->names[l] = nm[l];
+        s->body_n[l] = 0;
+    }
+    int16_t *ct = s->ct->data;
+    uint8_t *lab = s->labels->data, *sub = s->sub->data;
+    uint64_t st = seed;
+    for (size_t k = 0; k < nz; k++)
+        for (size_t j = 0; j < SYN_NY; j++)
+            for (size_t i = 0; i < SYN_NX; i++) {
+                size_t x = i + SYN_NX * (j + SYN_NY * k);
+                double px = i * SYN_SP[0] - syn_cx(), py = j * SYN_SP[1] - syn_cy(), pz = k * SYN_SP[2];
+                double hu = 30.0; /* soft tissue */
+                for (int l = 0; l < SYN_LEVELS; l++) {
+                    double dz = pz - syn_cz(nz, l);
+                    if (fabs(dz) > SYN_BODY_MM * 0.5)
+                        continue;
+                    double c = cancel_per ? cancel_per[l] : cancel;
+                    double rr = hypot(px / SYN_AX, py / SYN_AY);
+                    if (rr <= 1.0) {
+                        lab[x] = (uint8_t)s->verse[l];
+                        sub[x] = 1;
+                        s->body_n[l]++;
+                        double wall = (1.0 - rr) * SYN_AY;
+                        hu = (wall < 1.0 || SYN_BODY_MM * 0.5 - fabs(dz) < 1.0) ? 900.0 : c;
+                    }
+                    for (int side = 0; side < 2; side++) {
+                        /* patient left = +x = sub-region 2 */
+                        double cxp = side == 0 ? 8.0 : -8.0;
+                        double d = hypot(px - cxp, py - (SYN_AY + 3.5));
+                        if (d <= SYN_PL_R && fabs(dz) <= 5.0) {
+                            lab[x] = (uint8_t)s->verse[l];
+                            sub[x] = (uint8_t)(2 + side);
+                            hu = d > SYN_PL_R - 1.0 ? 900.0 : c;
+                        }
+                    }
+                }
+                hu += sigma * sm_test_rand_normal(&st);
+                ct[x] = (int16_t)lround(hu);
+            }
+}
+
+static void syn_free(Syn *s)
+{
+    sm_volume_destroy(s->ct);
+    sm_volume_destroy(s->labels);
+    sm_volume_destroy(s->sub);
+}
+
+/* Plants a sphere of HU value (sharp) in level l's body; returns the voxel count and the
+ * tolerance (voxels of the body within half the largest spacing of the sphere boundary:
+ * one voxel shell). */
+static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double hu, bool write,
+                         size_t *tol)
+{
+    size_t nz = s->ct->dims[2], n = 0, shell = 0;
+    double h = 0.5 * SYN_SP[2];
+    int16_t *ct = s->ct->data;
+    const uint8_t *lab = s->labels->data, *sub = s->sub->data;
+    for (size_t k = 0; k < nz; k++)
+        for (size_t j = 0; j < SYN_NY; j++)
+            for (size_t i = 0; i < SYN_NX; i++) {
+                size_t x = i + SYN_NX * (j + SYN_NY * k);
+                if (lab[x] != s->verse[l] || sub[x] != 1)
+                    continue;
+                double px = i * SYN_SP[0] - syn_cx() - ox, py = j * SYN_SP[1] - syn_cy() - oy;
+                double pz = k * SYN_SP[2] - syn_cz(nz, l);
+                double d = sqrt(px * px + py * py + pz * pz);
+                if (d <= r) {
+                    n++;
+                    if (write)
+                        ct[x] = (int16_t)lround(hu);
+                }
+                if (fabs(d - r) <= h)
+                    shell++;
+            }
+    if (tol)
+        *tol = shell;
+    return n;
+}
+
+static SmMetricsInput syn_input(const Syn *s, int threads)
+{
+    SmMetricsInput in = {s->ct, s->labels, s->sub, SYN_LEVELS, s->verse, s->names, threads};
+    return in;
+}
+
+/* Runs lesions + posterolateral (+ SINS when available) on fresh results. */
+static SmSeriesMetrics *run_lesions(const SmMetricsInput *in)
+{
+    SmSeriesMetrics *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->n = in->n_levels;
+    m->v = calloc(m->n, sizeof *m->v);
+    m->worst_index = -1;
+    for (size_t l = 0; l < m->n; l++) {
+        SmVertebraMetrics *v = &m->v[l];
+        v->verse_label = in->verse_labels[l];
+        snprintf(v->level, sizeof v->level, "%s", in->level_names[l]);
+        v->height_loss_pct = NAN;
+        v->genant_grade = -1;
+        v->posterolateral_fraction[0] = v->posterolateral_fraction[1] = NAN;
+        v->translation_mm = NAN;
+    }
+    SmError *err = NULL;
+    bool ok = sm_metric_lesions(&err, in, m) && sm_metric_posterolateral(&err, in, m);
+    if (!ok)
+        fail_msg("lesions failed: %s", err ? err->message : "?");
+    return m;
+}
+
+static void free_metrics(SmSeriesMetrics *m)
+{
+    for (size_t l = 0; l < m->n; l++)
+        sm_strlist_clear(&m->v[l].notes);
+    sm_strlist_clear(&m->reference_method);
+    sm_strlist_clear(&m->lesion_levels);
+    sm_strlist_clear(&m->notes);
+    free(m->v);
+    free(m);
+}
+
+static void test_synthetic_planted(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 15.0, 7);
+    size_t tol_l, tol_b, tol_m1, tol_m2;
+    /* L1: a giant bone island (1200 HU, 1.5 cm3: r 7.1 mm) -> not blastic by its density;
+     * L2: lytic sphere r 7 mm at the centre; L3: blastic 600 HU r 6.5 mm off-centre;
+     * L4: a 1200 HU bone island of 0.5 cm3 (r 4.92 mm); L5: mixed (lytic + blastic) */
+    syn_sphere(&s, 0, 1.0, 0.0, 7.1, 1200.0, true, NULL);
+    size_t n_l = syn_sphere(&s, 1, 0.0, 0.0, 7.0, 40.0, true, &tol_l);
+    size_t n_b = syn_sphere(&s, 2, 3.0, -1.0, 6.5, 600.0, true, &tol_b);
+    syn_sphere(&s, 3, -2.0, 0.0, 4.92, 1200.0, true, NULL);
+    size_t n_m1 = syn_sphere(&s, 4, -7.0, 0.0, 5.5, 40.0, true, &tol_m1);
+    size_t n_m2 = syn_sphere(&s, 4, 7.0, 0.0, 5.5, 650.0, true, &tol_m2);
+    SmMetricsInput in = syn_input(&s, 2);
+    SmSeriesMetrics *m = run_lesions(&in);
+    for (size_t l = 0; l < m->n; l++)
+        printf("  %s class %d lytic %.3f blastic %.3f involved %.3f median %.0f\n", m->v[l].level,
+               m->v[l].lesion_class, m->v[l].lytic_fraction, m->v[l].blastic_fraction,
+               m->v[l].body_involvement_fraction, m->v[l].cancellous_median_hu);
+    printf("  reference %.1f HU spread %.1f\n", m->reference_cancellous_hu, m->reference_spread_hu);
+    printf("  truth lytic L2 %.3f+-%.3f blastic L3 %.3f+-%.3f mixed L5 %.3f/%.3f\n", n_l / (double)s.body_n[1],
+           tol_l / (double)s.body_n[1], n_b / (double)s.body_n[2], tol_b / (double)s.body_n[2],
+           n_m1 / (double)s.body_n[4], n_m2 / (double)s.body_n[4]);
+    assert_true(fabs(m->reference_cancellous_hu - 220.0) <= 5.0);
+    assert_int_equal(m->v[0].lesion_class, SM_LESION_NONE); /* giant bone island */
+    assert_int_equal(m->v[1].lesion_class, SM_LESION_LYTIC);
+    assert_int_equal(m->v[2].lesion_class, SM_LESION_BLASTIC);
+    assert_int_equal(m->v[3].lesion_class, SM_LESION_NONE); /* bone island */
+    assert_int_equal(m->v[4].lesion_class, SM_LESION_MIXED);
+    double bn1 = (double)s.body_n[1], bn2 = (double)s.body_n[2], bn4 = (double)s.body_n[4];
+    assert_true(fabs(m->v[1].lytic_fraction - n_l / bn1) <= tol_l / bn1);
+    assert_true(fabs(m->v[2].blastic_fraction - n_b / bn2) <= tol_b / bn2);
+    assert_true(fabs(m->v[4].lytic_fraction - n_m1 / bn4) <= tol_m1 / bn4);
+    assert_true(fabs(m->v[4].blastic_fraction - n_m2 / bn4) <= tol_m2 / bn4);
+    assert_true(m->v[1].blastic_fraction == 0.0 && m->v[2].lytic_fraction == 0.0);
+    assert_int_equal(m->n_vertebral_body_metastases, 3);
+    bool noted = false;
+    for (size_t q = 0; q < m->v[0].notes.n; q++)
+        noted = noted || strstr(m->v[0].notes.items[q], "bone island") != NULL;
+    assert_true(noted);
+    for (size_t l = 0; l < m->n; l++)
+        assert_int_equal(m->v[l].posterolateral, SM_SIDE_NONE);
+    free_metrics(m);
+    syn_free(&s);
+}
+
+/* A lesion breaching the cortex: the fraction counts the shell out to the boundary. */
+static void test_synthetic_breach(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 15.0, 11);
+    size_t tol;
+    /* sphere centred 8 mm anterior of the centre with r 7 mm: cut by the anterior wall */
+    size_t n = syn_sphere(&s, 2, 0.0, -11.0, 8.0, 40.0, true, &tol);
+    SmMetricsInput in = syn_input(&s, 1);
+    SmSeriesMetrics *m = run_lesions(&in);
+    double bn = (double)s.body_n[2];
+    printf("  breach: truth %.3f measured %.3f tol %.3f\n", n / bn, m->v[2].lytic_fraction, tol / bn);
+    assert_int_equal(m->v[2].lesion_class, SM_LESION_LYTIC);
+    assert_true(fabs(m->v[2].lytic_fraction - n / bn) <= tol / bn);
+    free_metrics(m);
+    syn_free(&s);
+}
+
+static void test_synthetic_noise_and_osteoporosis(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 3; c++) {
+        Syn s;
+        double per[SYN_LEVELS] = {230, 225, 215, 210, 205};
+        if (c == 0)
+            syn_build(&s, 220.0, NULL, 30.0, 3);      /* noise only */
+        else if (c == 1)
+            syn_build(&s, 70.0, NULL, 20.0, 5);       /* uniformly osteoporotic */
+        else
+            syn_build(&s, 0.0, per, 30.0, 9);         /* a gentle trend with noise */
+        SmMetricsInput in = syn_input(&s, 2);
+        SmSeriesMetrics *m = run_lesions(&in);
+        for (size_t l = 0; l < m->n; l++) {
+            assert_int_equal(m->v[l].lesion_class, SM_LESION_NONE);
+            assert_true(m->v[l].body_involvement_fraction == 0.0);
+            assert_int_equal(m->v[l].posterolateral, SM_SIDE_NONE);
+        }
+        double want = c == 0 ? 220.0 : c == 1 ? 70.0 : 217.0;
+        printf("  case %d reference %.1f (want %.0f) spread %.1f\n", c, m->reference_cancellous_hu,
+               want, m->reference_spread_hu);
+        assert_true(fabs(m->reference_cancellous_hu - want) <= 8.0);
+        assert_int_equal(m->n_vertebral_body_metastases, 0);
+        free_metrics(m);
+        syn_free(&s);
+    }
+}
+
+/* Posterolateral: lytic left pedicle at L2; at L4 a blastic body lesion extending into
+ * both pedicles (blastic pedicles are recognised by the body's own blastic tissue). */
+static void test_synthetic_posterolateral(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 15.0, 13);
+    int16_t *ct = s.ct->data;
+    const uint8_t *lab = s.labels->data, *sub = s.sub->data;
+    size_t n = sm_volume_n_voxels(s.ct);
+    for (size_t x = 0; x < n; x++) {
+        if (lab[x] == 21 && sub[x] == SM_MET_SUB_PL_LEFT)
+            ct[x] = 45;
+        if (lab[x] == 23 && (sub[x] == SM_MET_SUB_PL_LEFT || sub[x] == SM_MET_SUB_PL_RIGHT))
+            ct[x] = 650;
+    }
+    syn_sphere(&s, 3, 0.0, 6.0, 6.5, 650.0, true, NULL);
+    SmMetricsInput in = syn_input(&s, 2);
+    SmSeriesMetrics *m = run_lesions(&in);
+    SmSide want[SYN_LEVELS] = {SM_SIDE_NONE, SM_SIDE_LEFT, SM_SIDE_NONE, SM_SIDE_BILATERAL, SM_SIDE_NONE};
+    for (size_t l = 0; l < m->n; l++) {
+        printf("  %s posterolateral %d (L %.2f R %.2f)\n", m->v[l].level, m->v[l].posterolateral,
+               m->v[l].posterolateral_fraction[0], m->v[l].posterolateral_fraction[1]);
+        assert_int_equal(m->v[l].posterolateral, want[l]);
+    }
+    free_metrics(m);
+    syn_free(&s);
+}
+
+static void assert_same_metrics(const SmSeriesMetrics *a, const SmSeriesMetrics *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(&a->reference_cancellous_hu, &b->reference_cancellous_hu, sizeof(double));
+    assert_memory_equal(&a->reference_spread_hu, &b->reference_spread_hu, sizeof(double));
+    for (size_t l = 0; l < a->n; l++) {
+        const SmVertebraMetrics *x = &a->v[l], *y = &b->v[l];
+        assert_int_equal(x->lesion_class, y->lesion_class);
+        assert_int_equal(x->posterolateral, y->posterolateral);
+        assert_memory_equal(&x->lytic_fraction, &y->lytic_fraction, sizeof(double));
+        assert_memory_equal(&x->blastic_fraction, &y->blastic_fraction, sizeof(double));
+        assert_memory_equal(&x->body_involvement_fraction, &y->body_involvement_fraction, sizeof(double));
+        assert_memory_equal(&x->cancellous_median_hu, &y->cancellous_median_hu, sizeof(double));
+        assert_memory_equal(x->posterolateral_fraction, y->posterolateral_fraction, 2 * sizeof(double));
+    }
+}
+
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 20.0, 17);
+    syn_sphere(&s, 1, 2.0, 1.0, 6.0, 50.0, true, NULL);
+    syn_sphere(&s, 3, -3.0, 0.0, 6.0, 620.0, true, NULL);
+    SmMetricsInput in1 = syn_input(&s, 1), in2 = syn_input(&s, 2);
+    SmSeriesMetrics *a = run_lesions(&in1), *b = run_lesions(&in2);
+    assert_same_metrics(a, b);
+    free_metrics(a);
+    free_metrics(b);
+    syn_free(&s);
+}
+
+/* ---------- the real CT ---------- */
+
+typedef struct Real {
+    SmVolume *ct, *labels, *sub;
+    int verse[6];
+    const char *names[6];
+    size_t n;
+} Real;
+
+static SmVolume *load_on(const char *path, const SmVolume *ref)
+{
+    SmVolume *v = NULL;
+    SmError *err = NULL;
+    if (!sm_io_nifti_load(&err, path, &v)) {
+        fail_msg("load %s: %s", path, err ? err->message : "?");
+        return NULL;
+    }
+    if (ref && !sm_volume_same_grid(ref, v, 0.05)) {
+        SmGridMap map;
+        assert_true(sm_volume_grid_match(ref, v, 0.05, &map));
+        SmVolume *r = sm_volume_reindex(&err, ref, v, &map);
+        assert_non_null(r);
+        sm_volume_destroy(v);
+        v = r;
+    }
+    return v;
+}
+
+static bool real_load(Real *r)
+{
+    char ct[1024], tot[1024], body[1024];
+    if (!sm_test_shared("ct-totalseg-example/ct.nii.gz", ct, sizeof ct) ||
+        !sm_test_shared("ct-totalseg-example/labels/total.nii.gz", tot, sizeof tot) ||
+        !sm_test_shared("ct-totalseg-example/labels/vertebrae_body.nii.gz", body, sizeof body))
+        return false;
+    SmVolume *c = load_on(ct, NULL);
+    SmError *err = NULL;
+    r->ct = c->type == SM_VOXEL_I16 ? c : sm_volume_to_i16(&err, c);
+    if (r->ct != c)
+        sm_volume_destroy(c);
+    SmVolume *t = load_on(tot, r->ct), *b = load_on(body, r->ct);
+    r->labels = sm_volume_create(NULL, r->ct->dims, SM_VOXEL_U8);
+    r->sub = sm_volume_create(NULL, r->ct->dims, SM_VOXEL_U8);
+    sm_volume_copy_geometry(r->labels, r->ct);
+    sm_volume_copy_geometry(r->sub, r->ct);
+    /* TotalSegmentator 32 T12, 31 L1 ... 27 L5 -> VerSe 19 T12, 20 L1 ... 24 L5 */
+    static const char *nm[6] = {"T12", "L1", "L2", "L3", "L4", "L5"};
+    r->n = 6;
+    for (int q = 0; q < 6; q++) {
+        r->verse[q] = 19 + q;
+        r->names[q] = nm[q];
+    }
+    size_t n = sm_volume_n_voxels(r->ct);
+    uint8_t *lab = r->labels->data, *sub = r->sub->data;
+    for (size_t x = 0; x < n; x++) {
+        double tv = sm_volume_get(t, x, 0, 0), bv = sm_volume_get(b, x, 0, 0);
+        int id = (int)lround(tv);
+        if (id >= 27 && id <= 32) {
+            lab[x] = (uint8_t)(19 + (32 - id));
+            if (lround(bv) == 1)
+                sub[x] = SM_MET_SUB_BODY;
+        }
+    }
+    sm_volume_destroy(t);
+    sm_volume_destroy(b);
+    return true;
+}
+
+static void real_free(Real *r)
+{
+    sm_volume_destroy(r->ct);
+    sm_volume_destroy(r->labels);
+    sm_volume_destroy(r->sub);
+}
+
+static void test_real_no_lesion(void **state)
+{
+    (void)state;
+    Real r;
+    if (!real_load(&r)) {
+        skip();
+        return;
+    }
+    SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2};
+    SmSeriesMetrics *m = run_lesions(&in);
+    printf("  real CT reference %.1f HU spread %.1f\n", m->reference_cancellous_hu, m->reference_spread_hu);
+    for (size_t q = 0; q < m->reference_method.n; q++)
+        printf("    %s\n", m->reference_method.items[q]);
+    for (size_t l = 0; l < m->n; l++) {
+        printf("  %s median %.0f class %d lytic %.4f blastic %.4f\n", m->v[l].level,
+               m->v[l].cancellous_median_hu, m->v[l].lesion_class, m->v[l].lytic_fraction,
+               m->v[l].blastic_fraction);
+        assert_int_equal(m->v[l].lesion_class, SM_LESION_NONE);
+    }
+    assert_true(m->reference_cancellous_hu > 80.0 && m->reference_cancellous_hu < 350.0);
+    SmMetricsInput in1 = in;
+    in1.threads = 1;
+    SmSeriesMetrics *m1 = run_lesions(&in1);
+    assert_same_metrics(m, m1);
+    free_metrics(m1);
+    free_metrics(m);
+    real_free(&r);
+}
+
+/* Random lytic and blastic implants (seeded) into real bodies: found, classed right,
+ * involvement within 10 points of the implanted fraction. */
+static void test_real_implants(void **state)
+{
+    (void)state;
+    Real r;
+    if (!real_load(&r)) {
+        skip();
+        return;
+    }
+    SmVolume *orig = sm_volume_to_i16(NULL, r.ct);
+    uint64_t rng = 20261126;
+    int trials = 24, right = 0, within = 0;
+    int conf[3][4] = {{0}}; /* truth none/lytic/blastic x called none/lytic/blastic/mixed */
+    size_t nvox = sm_volume_n_voxels(r.ct);
+    for (int t = 0; t < trials; t++) {
+        memcpy(r.ct->data, orig->data, nvox * sizeof(int16_t));
+        /* one level (L1..L4 mostly, never the only normal ones) gets one implant */
+        int l = 1 + (int)(sm_test_rand_uniform(&rng) * 5.0);
+        bool lytic = (t % 2) == 0;
+        double frac = 0.15 + 0.45 * sm_test_rand_uniform(&rng);
+        /* centre: a random body voxel of that level */
+        const uint8_t *lab = r.labels->data, *sub = r.sub->data;
+        size_t cnt = 0;
+        for (size_t x = 0; x < nvox; x++)
+            cnt += lab[x] == r.verse[l] && sub[x] == 1;
+        size_t pick = (size_t)(sm_test_rand_uniform(&rng) * (double)cnt), seen = 0, at = 0;
+        for (size_t x = 0; x < nvox; x++)
+            if (lab[x] == r.verse[l] && sub[x] == 1 && seen++ == pick) {
+                at = x;
+                break;
+            }
+        /* a combined mask value: body of this level */
+        SmVolume *mask = sm_volume_create(NULL, r.ct->dims, SM_VOXEL_U8);
+        sm_volume_copy_geometry(mask, r.ct);
+        uint8_t *mk = mask->data;
+        for (size_t x = 0; x < nvox; x++)
+            mk[x] = lab[x] == r.verse[l] && sub[x] == 1;
+        SmImplant imp = {{(double)(at % r.ct->dims[0]), (double)((at / r.ct->dims[0]) % r.ct->dims[1]),
+                          (double)(at / (r.ct->dims[0] * r.ct->dims[1]))},
+                         {8.0 + 6.0 * sm_test_rand_uniform(&rng), 8.0 + 6.0 * sm_test_rand_uniform(&rng),
+                          8.0 + 6.0 * sm_test_rand_uniform(&rng)},
+                         lytic ? 45.0 : 650.0, lytic ? 20.0 : 60.0, 2.0, 0.15, rng};
+        double achieved = sm_test_implant_fit(r.ct, mask, 1, &imp, frac);
+        sm_test_implant(r.ct, mask, 1, &imp, false);
+        sm_volume_destroy(mask);
+        SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2};
+        SmSeriesMetrics *m = run_lesions(&in);
+        SmLesionClass want = lytic ? SM_LESION_LYTIC : SM_LESION_BLASTIC;
+        bool ok_class = m->v[l].lesion_class == want;
+        bool others = true;
+        for (size_t q = 0; q < m->n; q++)
+            if ((int)q != l && m->v[q].lesion_class != SM_LESION_NONE)
+                others = false;
+        double inv = m->v[l].body_involvement_fraction;
+        bool ok_inv = fabs(inv - achieved) <= 0.10;
+        conf[lytic ? 1 : 2][m->v[l].lesion_class]++;
+        for (size_t q = 0; q < m->n; q++)
+            if ((int)q != l)
+                conf[0][m->v[q].lesion_class]++;
+        printf("  trial %2d %s %-7s truth %.3f measured %.3f class %d %s%s\n", t, r.names[l],
+               lytic ? "lytic" : "blastic", achieved, inv, m->v[l].lesion_class,
+               ok_class ? "" : "WRONG-CLASS ", others ? "" : "FALSE-ELSEWHERE");
+        right += ok_class && others;
+        within += ok_inv;
+        free_metrics(m);
+    }
+    printf("  confusion (rows truth none/lytic/blastic; cols none/lytic/blastic/mixed)\n");
+    for (int a = 0; a < 3; a++)
+        printf("    %4d %4d %4d %4d\n", conf[a][0], conf[a][1], conf[a][2], conf[a][3]);
+    printf("  class right %d/%d, involvement within 10 points %d/%d\n", right, trials, within, trials);
+    assert_int_equal(right, trials);
+    assert_int_equal(within, trials);
+    sm_volume_destroy(orig);
+    real_free(&r);
+}
+
+/* ---------- driver and SINS helpers ---------- */
+
+static void test_driver_errors(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 0.0, 1);
+    SmMetricsInput in = syn_input(&s, 1);
+    SmSeriesMetrics *m = NULL;
+    SmError *err = NULL;
+    SmMetricsInput bad = in;
+    bad.ct = NULL;
+    assert_false(sm_metrics_run(&err, &bad, &m));
+    assert_null(m);
+    assert_int_equal(err->code, SM_ERR_USAGE);
+    assert_non_null(strstr(err->message, "required"));
+    sm_error_destroy(err);
+    err = NULL;
+    /* a label map on another grid */
+    size_t dims[3] = {SYN_NX, SYN_NY, s.ct->dims[2] - 1};
+    SmVolume *other = sm_volume_create(NULL, dims, SM_VOXEL_U8);
+    bad = in;
+    bad.labels = other;
+    assert_false(sm_metrics_run(&err, &bad, &m));
+    assert_int_equal(err->code, SM_ERR_USAGE);
+    assert_non_null(strstr(err->message, "one grid"));
+    sm_error_destroy(err);
+    err = NULL;
+    sm_volume_destroy(other);
+    /* CT of the wrong type */
+    bad = in;
+    bad.ct = s.labels;
+    assert_false(sm_metrics_run(&err, &bad, &m));
+    assert_int_equal(err->code, SM_ERR_USAGE);
+    assert_non_null(strstr(err->message, "I16 or F32"));
+    sm_error_destroy(err);
+    err = NULL;
+    /* a level listed twice */
+    int dup[SYN_LEVELS] = {20, 21, 21, 23, 24};
+    bad = in;
+    bad.verse_labels = dup;
+    assert_false(sm_metrics_run(&err, &bad, &m));
+    assert_int_equal(err->code, SM_ERR_USAGE);
+    assert_non_null(strstr(err->message, "twice"));
+    sm_error_destroy(err);
+    /* no levels: an empty, valid result */
+    bad = in;
+    bad.n_levels = 0;
+    err = NULL;
+    assert_true(sm_metrics_run(&err, &bad, &m));
+    assert_int_equal(m->n, 0);
+    assert_int_equal(m->worst_index, -1);
+    sm_metrics_destroy(m);
+    sm_metrics_destroy(NULL);
+    syn_free(&s);
+}
+
+static void test_sins_range(void **state)
+{
+    (void)state;
+    /* pain adds 0, 1 or 3: subtotal s reaches s..s+3; stable 0-6, potentially unstable
+     * 7-12, unstable 13-18 */
+    struct { int sub, lo, hi; size_t n; const char *c0, *c1; } cases[] = {
+        {0, 0, 3, 1, "stable", NULL},
+        {3, 3, 6, 1, "stable", NULL},
+        {4, 4, 7, 2, "stable", "potentially unstable"},
+        {7, 7, 10, 1, "potentially unstable", NULL},
+        {9, 9, 12, 1, "potentially unstable", NULL},
+        {10, 10, 13, 2, "potentially unstable", "unstable"},
+        {13, 13, 16, 1, "unstable", NULL},
+        {15, 15, 18, 1, "unstable", NULL},
+    };
+    for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
+        int lo, hi;
+        const char *cat[3];
+        size_t n;
+        sm_sins_range(cases[q].sub, &lo, &hi, cat, &n);
+        assert_int_equal(lo, cases[q].lo);
+        assert_int_equal(hi, cases[q].hi);
+        assert_int_equal(n, cases[q].n);
+        assert_string_equal(cat[0], cases[q].c0);
+        if (cases[q].c1)
+            assert_string_equal(cat[1], cases[q].c1);
+    }
+    int lo, hi;
+    size_t n;
+    sm_sins_range(16, &lo, &hi, NULL, &n);
+    assert_int_equal(lo, -1);
+    assert_int_equal(n, 0);
+    sm_sins_range(-1, NULL, NULL, NULL, NULL);
+    /* subtotal of one vertebra: a null lesion quality counts 0 */
+    SmVertebraMetrics v;
+    memset(&v, 0, sizeof v);
+    v.sins_location = 3;
+    v.sins_lesion_quality = -1;
+    v.sins_alignment = 2;
+    v.sins_collapse = 1;
+    v.sins_posterolateral = 3;
+    assert_int_equal(sm_sins_imaging_subtotal(&v), 9);
+    v.sins_lesion_quality = 2;
+    assert_int_equal(sm_sins_imaging_subtotal(&v), 11);
+    v.sins_collapse = -1;
+    assert_int_equal(sm_sins_imaging_subtotal(&v), -1);
+}
+
+/* SINS assembly from hand-set fields (the rule values come from domain.md's table). */
+static void test_sins_assembly(void **state)
+{
+    (void)state;
+    SmSeriesMetrics m;
+    memset(&m, 0, sizeof m);
+    SmVertebraMetrics v[4];
+    memset(v, 0, sizeof v);
+    m.n = 4;
+    m.v = v;
+    int ids[4] = {19, 20, 21, 24}; /* T12 L1 L2 L5 */
+    for (int q = 0; q < 4; q++) {
+        v[q].verse_label = ids[q];
+        snprintf(v[q].level, sizeof v[q].level, "%s", q == 0 ? "T12" : q == 1 ? "L1" : q == 2 ? "L2" : "L5");
+        v[q].translation_mm = 0.5;
+        v[q].kyphosis_deg = v[q].scoliosis_deg = 0.0;
+        v[q].height_loss_pct = 5.0;
+        v[q].body_involvement_fraction = 0.0;
+        v[q].posterolateral_fraction[0] = v[q].posterolateral_fraction[1] = 0.0;
+    }
+    v[3].translation_mm = v[3].kyphosis_deg = v[3].scoliosis_deg = NAN; /* last: no segment below */
+    /* T12: lytic, 60 % involved, no collapse, bilateral -> 3 + 2 + 0 + 1 + 3 */
+    v[0].lesion_class = SM_LESION_LYTIC;
+    v[0].body_involvement_fraction = 0.6;
+    v[0].posterolateral = SM_SIDE_BILATERAL;
+    /* L1: blastic, 55 % collapse, subluxation with L2 below -> 3 + 0 + 4 + 3 + 0 */
+    v[1].lesion_class = SM_LESION_BLASTIC;
+    v[1].body_involvement_fraction = 0.3;
+    v[1].height_loss_pct = 55.0;
+    v[1].alignment = SM_ALIGN_SUBLUXATION;
+    v[1].translation_mm = 5.0;
+    /* L2: mixed, exactly 50 % collapse (scores 2), left -> 2 + 1 + 4 (segment above) + 2 + 1 */
+    v[2].lesion_class = SM_LESION_MIXED;
+    v[2].body_involvement_fraction = 0.2;
+    v[2].height_loss_pct = 50.0;
+    v[2].posterolateral = SM_SIDE_LEFT;
+    /* L5: no lesion -> quality null */
+    sm_metric_sins(&m);
+    int want[4][5] = {{3, 2, 0, 1, 3}, {3, 0, 4, 3, 0}, {2, 1, 4, 2, 1}, {3, -1, 0, 0, 0}};
+    for (int q = 0; q < 4; q++) {
+        int got[5] = {v[q].sins_location, v[q].sins_lesion_quality, v[q].sins_alignment,
+                      v[q].sins_collapse, v[q].sins_posterolateral};
+        for (int c = 0; c < 5; c++)
+            assert_int_equal(got[c], want[q][c]);
+    }
+    /* worst: L1 subtotal 10 vs T12 9 vs L2 10 -> L1 (tie broken by involvement 0.3 > 0.2) */
+    assert_int_equal(m.worst_index, 1);
+    assert_string_equal(m.worst_level, "L1");
+}
+
+#ifdef SM_TEST_PHANTOMS
+#include "phantom.h"
+
+typedef struct Tally {
+    int conf[4][4];       /* truth class x called class */
+    int n_body, class_right;
+    int n_lesion, inv_within;
+    int n_pl, pl_right, pl_conf[4][4];
+    int sins_right[5], sins_n[5];
+    double inv_err_max;
+} Tally;
+
+static void run_phantom(const SmPhantomSpec *spec, Tally *t, bool osteoporotic)
+{
+    SmPhantom *ph = NULL;
+    SmError *err = NULL;
+    if (!sm_phantom_generate(&err, spec, &ph))
+        fail_msg("phantom: %s", err ? err->message : "?");
+    size_t n = 0;
+    int ids[SM_PHANTOM_N_LEVELS];
+    const char *names[SM_PHANTOM_N_LEVELS];
+    size_t map[SM_PHANTOM_N_LEVELS];
+    for (size_t q = 0; q < ph->n_vertebrae; q++) {
+        if (!ph->vertebrae[q].has_body || ph->vertebrae[q].verse_id == 26)
+            continue;
+        map[n] = q;
+        ids[n] = ph->vertebrae[q].verse_id;
+        names[n] = ph->vertebrae[q].name;
+        n++;
+    }
+    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2};
+    SmSeriesMetrics *m = NULL;
+    if (!sm_metrics_run(&err, &in, &m))
+        fail_msg("metrics: %s", err ? err->message : "?");
+    for (size_t l = 0; l < n; l++) {
+        const SmPhantomVertebra *tv = &ph->vertebrae[map[l]];
+        const SmVertebraMetrics *v = &m->v[l];
+        t->conf[tv->lesion_class][v->lesion_class]++;
+        t->n_body++;
+        t->class_right += tv->lesion_class == (int)v->lesion_class;
+        if (osteoporotic)
+            assert_int_equal(v->lesion_class, SM_LESION_NONE);
+        double err_inv = fabs(v->body_involvement_fraction - tv->body_involvement_fraction);
+        if (tv->lesion_class != 0 || v->lesion_class != SM_LESION_NONE) {
+            t->n_lesion++;
+            t->inv_within += err_inv <= 0.10;
+            if (err_inv > t->inv_err_max)
+                t->inv_err_max = err_inv;
+        }
+        t->pl_conf[tv->posterolateral][v->posterolateral]++;
+        if (tv->posterolateral != 0 || v->posterolateral != SM_SIDE_NONE) {
+            t->n_pl++;
+            t->pl_right += tv->posterolateral == (int)v->posterolateral;
+        }
+        int tc[5] = {tv->sins_location, tv->sins_lesion_quality, tv->sins_alignment, tv->sins_collapse,
+                     tv->sins_posterolateral};
+        int mc[5] = {v->sins_location, v->sins_lesion_quality, v->sins_alignment, v->sins_collapse,
+                     v->sins_posterolateral};
+        for (int c = 0; c < 5; c++) {
+            t->sins_n[c]++;
+            t->sins_right[c] += tc[c] == mc[c];
+        }
+        if (getenv("SM_TEST_PHANTOM_DEBUG") && err_inv > 0.10) {
+            size_t nb = 0, nles = 0, nlook = 0, nlook_out = 0, nv = sm_volume_n_voxels(ph->ct);
+            const uint8_t *lb = ph->labels->data, *sb = ph->subregions->data, *lm = ph->lesions->data;
+            const int16_t *cv = ph->ct->data;
+            for (size_t x = 0; x < nv; x++) {
+                if (lb[x] != tv->verse_id || sb[x] != 1)
+                    continue;
+                nb++;
+                nles += lm[x] != 0;
+                bool look = v->blastic_mean_hu == v->blastic_mean_hu && fabs(cv[x] - v->blastic_mean_hu) <= 100;
+                nlook += look;
+                nlook_out += look && lm[x] == 0;
+            }
+            printf("    debug %s: body %zu truth-lesion %zu (%.3f) blastic-looking %zu, of which outside truth %zu\n",
+                   tv->name, nb, nles, (double)nles / nb, nlook, nlook_out);
+        }
+        if (tv->lesion_class != (int)v->lesion_class || err_inv > 0.10 ||
+            tv->posterolateral != (int)v->posterolateral)
+            printf("    seed %llu %s: truth class %d inv %.2f (lyt %.2f bla %.2f isl %.3f) PL %d (%.2f/%.2f) | "
+                   "got %d inv %.2f (lyt %.2f bla %.2f) PL %d (%.2f/%.2f)\n",
+                   (unsigned long long)spec->seed, tv->name, tv->lesion_class, tv->body_involvement_fraction,
+                   tv->lytic_fraction, tv->blastic_fraction, tv->island_fraction, tv->posterolateral,
+                   tv->pl_lesion_fraction[0], tv->pl_lesion_fraction[1], v->lesion_class,
+                   v->body_involvement_fraction, v->lytic_fraction, v->blastic_fraction, v->posterolateral,
+                   v->posterolateral_fraction[0], v->posterolateral_fraction[1]);
+    }
+    sm_metrics_destroy(m);
+    sm_phantom_destroy(ph);
+}
+
+static void test_phantoms(void **state)
+{
+    (void)state;
+    Tally t;
+    memset(&t, 0, sizeof t);
+    int n_ph = getenv("SM_TEST_N_PHANTOMS") ? atoi(getenv("SM_TEST_N_PHANTOMS")) : 6;
+    int first = getenv("SM_TEST_FIRST_PHANTOM") ? atoi(getenv("SM_TEST_FIRST_PHANTOM")) : 0;
+    for (int q = first; q < first + n_ph; q++) {
+        SmPhantomSpec spec;
+        sm_phantom_spec_default(&spec);
+        spec.seed = 1000 + (uint64_t)q;
+        sm_phantom_spec_randomize(&spec, 5000 + (uint64_t)q, 0.6, 0.3, 0.2);
+        run_phantom(&spec, &t, false);
+    }
+    /* the osteoporotic spine: uniformly low density and lesion-free */
+    Tally to;
+    memset(&to, 0, sizeof to);
+    SmPhantomSpec spec;
+    sm_phantom_spec_default(&spec);
+    spec.seed = 77;
+    spec.osteoporotic = true;
+    run_phantom(&spec, &to, true);
+    static const char *cn[4] = {"none", "lytic", "blastic", "mixed"};
+    printf("  lesion class confusion (rows truth, cols measured: none lytic blastic mixed)\n");
+    for (int a = 0; a < 4; a++)
+        printf("    %-8s %4d %4d %4d %4d\n", cn[a], t.conf[a][0], t.conf[a][1], t.conf[a][2], t.conf[a][3]);
+    static const char *sn[4] = {"none", "left", "right", "bilat"};
+    printf("  posterolateral confusion (rows truth, cols measured: none left right bilateral)\n");
+    for (int a = 0; a < 4; a++)
+        printf("    %-8s %4d %4d %4d %4d\n", sn[a], t.pl_conf[a][0], t.pl_conf[a][1], t.pl_conf[a][2], t.pl_conf[a][3]);
+    printf("  class right %d/%d; involvement within 10 points %d/%d (max error %.3f); PL right %d/%d; "
+           "osteoporotic spine: %d/%d none\n",
+           t.class_right, t.n_body, t.inv_within, t.n_lesion, t.inv_err_max, t.pl_right, t.n_pl,
+           to.conf[0][0], to.n_body);
+    static const char *kn[5] = {"location", "lesion_quality", "alignment", "collapse", "posterolateral"};
+    for (int c = 0; c < 5; c++)
+        printf("  SINS %-15s right %d/%d\n", kn[c], t.sins_right[c], t.sins_n[c]);
+    assert_true(t.class_right >= 0.95 * t.n_body);
+    assert_true(t.inv_within >= 0.95 * t.n_lesion);
+    assert_true(t.pl_right >= 0.90 * t.n_pl);
+    assert_int_equal(to.conf[0][0], to.n_body);
+    for (int c = 0; c < 5; c++)
+        if (c != 2 && c != 3) /* alignment and collapse depend on heights/alignment (own tests) */
+            assert_true(t.sins_right[c] >= 0.90 * t.sins_n[c]);
+}
+#endif
+
+int main(void)
+{
+#ifdef SM_TEST_PHANTOMS
+    /* this executable runs only the phantom study; the others run in test_metrics_lesions */
+    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach,
+                                test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
+                                test_threads_identical, test_driver_errors, test_sins_range,
+                                test_sins_assembly, test_real_no_lesion, test_real_implants};
+    (void)other;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_phantoms),
+    };
+#else
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_synthetic_planted),
+        cmocka_unit_test(test_synthetic_breach),
+        cmocka_unit_test(test_synthetic_noise_and_osteoporosis),
+        cmocka_unit_test(test_synthetic_posterolateral),
+        cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_driver_errors),
+        cmocka_unit_test(test_sins_range),
+        cmocka_unit_test(test_sins_assembly),
+        cmocka_unit_test(test_real_no_lesion),
+        cmocka_unit_test(test_real_implants),
+    };
+#endif
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
