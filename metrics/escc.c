@@ -684,7 +684,13 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
             nm++;
         }
     st->csf_hu = nm ? median_of(rim, nm) : 10.0;
-    st->noise_sigma_hu = nm ? median_of(sd, nm) : sigma_vox / 3;
+    /* noise left after smoothing: the fat-peak noise over the independent voxels averaged
+     * (disc of radius r_s in plane, a 3 mm slab along the canal) */
+    {
+        double n_plane = M_PI * r_s * r_s / (ct->spacing[0] * ct->spacing[1]);
+        double n_slab = fmax(1.0, 3.0 / fmax(ct->spacing[2], 1.0));
+        st->noise_sigma_hu = sigma_vox / sqrt(fmax(1.0, n_plane * n_slab));
+    }
     /* cord contrast: the upper quartile of centre-minus-rim over the levels */
     double cord_d = 0;
     if (nm) {

@@ -166,6 +166,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
         ok[q] = (double)n * voxel_mm3 >= PL_MIN_MM3;
     }
     size_t lb1 = bin_of(lyt_thr); /* lytic-like: bins below the lytic threshold */
+    bool relist = false;
     /* the patient's blastic tissue density: median over the levels with a blastic lesion */
     size_t nbm = 0;
     double *bm = malloc(nl * sizeof *bm), series_b = NAN;
@@ -190,7 +191,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
             /* no neighbour to compare with: a normal pedicle has no soft-tissue voxels */
             base_l = 0.0;
         }
-        bool inv[2] = {false, false}, assessed = true;
+        bool inv[2] = {false, false}, assessed = true, pl_lytic = false, pl_blastic = false;
         for (size_t side = 0; side < 2; side++) {
             size_t q = l * 2 + side;
             if (!ok[q]) {
@@ -198,16 +199,28 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
                 continue;
             }
             const size_t *h = hist + q * HB_N;
-            double e = excess(band_fraction(h, 0, lb1), base_l);
+            double el = excess(band_fraction(h, 0, lb1), base_l), eb = 0.0;
             if (has_b && !isnan(base_b))
-                e = fmax(e, excess(band_fraction(h, bb0, bb1), base_b));
-            v->posterolateral_fraction[side] = e;
-            inv[side] = e >= PL_INVOLVED;
+                eb = excess(band_fraction(h, bb0, bb1), base_b);
+            v->posterolateral_fraction[side] = fmax(el, eb);
+            inv[side] = v->posterolateral_fraction[side] >= PL_INVOLVED;
+            pl_lytic = pl_lytic || (inv[side] && el >= eb);
+            pl_blastic = pl_blastic || (inv[side] && eb > el);
         }
         v->posterolateral = inv[0] && inv[1] ? SM_SIDE_BILATERAL
                             : inv[0]         ? SM_SIDE_LEFT
                             : inv[1]         ? SM_SIDE_RIGHT
                                              : SM_SIDE_NONE;
+        if (v->lesion_class == SM_LESION_NONE && (pl_lytic || pl_blastic)) {
+            /* tumour in the pedicle/facet with no body lesion of calling size: the level
+             * still has a lesion, of the pedicle's tissue */
+            v->lesion_class = pl_lytic && pl_blastic ? SM_LESION_MIXED
+                              : pl_lytic            ? SM_LESION_LYTIC
+                                                    : SM_LESION_BLASTIC;
+            relist = true;
+            sm_strlist_add(&v->notes, "lesion class from the posterolateral elements (no body "
+                                      "lesion of calling size)");
+        }
         if (!assessed)
             sm_strlist_add(&v->notes, "posterolateral: a side has < %.0f mm3 of pedicle/facet "
                                       "voxels; that side not assessed", PL_MIN_MM3);
@@ -216,5 +229,15 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
     free(ok);
     free(tmp);
     free(lut);
+    if (relist) {
+        sm_strlist_clear(&m->lesion_levels);
+        for (size_t l = 0; l < nl; l++)
+            if (m->v[l].lesion_class != SM_LESION_NONE &&
+                !sm_strlist_add(&m->lesion_levels, "%s", m->v[l].level)) {
+                sm_error_set(error, SM_ERR_NOMEM, "posterolateral: out of memory");
+                return false;
+            }
+        m->n_vertebral_body_metastases = (int)m->lesion_levels.n;
+    }
     return true;
 }

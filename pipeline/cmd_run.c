@@ -21,6 +21,8 @@ static void usage(FILE *f)
                "  --label-map MAP    ids in --labels: verse (default), total (TotalSegmentator),\n"
                "                     vertebrae_pp, or a JSON file {\"id\": \"L1\", ...}\n"
                "  --anchor LEVEL@Z   the vertebra whose body spans LPS z = Z mm is LEVEL (e.g. L3@-120.5)\n"
+               "  --pain LEVEL=N     clinical SINS pain points (0, 1 or 3) for a level; then\n"
+               "                     the SINS total and category are given (repeatable)\n"
                "  --no-segment       load and write the volume only\n");
 }
 
@@ -106,7 +108,14 @@ static int run_series(const SmInputSet *set, size_t index, const RunOptions *opt
             goto write;
         }
         json_array_append_new(stages, json_string("segment"));
+        bool measured = sm_stage_metrics(&err, vol, seg, &opt->seg, doc);
         sm_seg_spine_destroy(seg);
+        if (!measured) {
+            code = sm_exit_code_for(err->code);
+            sm_error_prefix(&err, "metrics: ");
+            goto write;
+        }
+        json_array_append_new(stages, json_string("metrics"));
     } else if (opt->segment) {
         sm_strlist_add(&warnings, "segmentation skipped: modality %s is not CT in HU (CT only for now)",
                        vol->meta.modality[0] ? vol->meta.modality : "unknown");
@@ -178,6 +187,7 @@ int sm_cmd_run(int argc, char **argv)
         {"label-map", required_argument, NULL, 'M'},
         {"anchor", required_argument, NULL, 'A'},
         {"no-segment", no_argument, NULL, 'S'},
+        {"pain", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -193,6 +203,20 @@ int sm_cmd_run(int argc, char **argv)
         case 'L': opt.seg.labels_path = optarg; break;
         case 'M': opt.seg.label_map = optarg; break;
         case 'S': opt.segment = false; break;
+        case 'P': {
+            char *eq = strchr(optarg, '='), *end = NULL;
+            long pts = eq ? strtol(eq + 1, &end, 10) : -1;
+            if (eq)
+                *eq = '\0';
+            if (!eq || !end || *end || (pts != 0 && pts != 1 && pts != 3) ||
+                sm_seg_level_from_name(optarg) == 0 || opt.seg.n_pain >= 32) {
+                fprintf(stderr, "spinemets run: --pain wants LEVEL=POINTS with points 0, 1 or 3, e.g. L2=3\n");
+                return SM_EXIT_USAGE;
+            }
+            snprintf(opt.seg.pain_level[opt.seg.n_pain], sizeof opt.seg.pain_level[0], "%s", optarg);
+            opt.seg.pain_points[opt.seg.n_pain++] = (int)pts;
+            break;
+        }
         case 'A': {
             char *at = strchr(optarg, '@'), *end = NULL;
             if (at) {

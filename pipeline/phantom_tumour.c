@@ -394,7 +394,7 @@ static bool apply_one(SmError **error, SmPhantom *ph, const SmPhantomTumourSpec 
         } else {
             /* a ring that indents the sac but leaves CSF around the cord; 1c and 2 add an
              * anterior front that reaches / compresses the cord */
-            double gap = t->grade == SM_PHANTOM_ESCC_1B ? 2.0 : 2.5;
+            double gap = t->grade == SM_PHANTOM_ESCC_1B ? 2.0 : 3.0;
             g.inner = (Ell){g.cord0.x, g.cord0.y, fmin(g.cord0.a + gap + 0.5, g.sac0.a - 0.8),
                             fmin(g.cord0.b + gap, g.sac0.b - 0.8)};
             if (t->grade >= SM_PHANTOM_ESCC_1C)

@@ -56,6 +56,9 @@ typedef struct SmSegmentStageOptions {
     const char *label_map;     /* --label-map: verse | total | vertebrae_pp | FILE.json */
     const char *anchor_level;  /* --anchor LEVEL@Z */
     double anchor_z_mm;
+    size_t n_pain;             /* --pain LEVEL=POINTS, repeatable */
+    char pain_level[32][8];
+    int pain_points[32];
 } SmSegmentStageOptions;
 
 struct SmSpineSeg;
@@ -65,6 +68,10 @@ struct SmVertebra;
 bool sm_stage_segment(SmError **error, const SmVolume *ct, const SmSegmentStageOptions *opt,
                       const char *dir, json_t *doc, struct SmSpineSeg **out);
 json_t *sm_json_vertebra(const struct SmVertebra *v);
+/* Measures every vertebra of seg and merges the results into doc's vertebrae[] (same
+ * order) plus "series_metrics". */
+bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineSeg *seg,
+                      const SmSegmentStageOptions *opt, json_t *doc);
 
 /* JSON helpers shared by inspect and run. */
 json_t *sm_json_volume_geometry(const SmVolume *vol);

@@ -209,7 +209,7 @@ static void test_phantom_grades(void **state)
     int conf[6][7] = {{0}}; /* [true 0..5][measured 0..5, 6 = not graded] */
     size_t n_graded = 0, exact = 0, within1 = 0, group_ok = 0, false_pos = 0, n_clean = 0;
     const char *ranges[] = {"T10-S1", "T8-L3", "T3-T12", "T11-L5"};
-    const int n_ph = 12;
+    const int n_ph = 24;
     for (int r = 0; r < n_ph; r++) {
         SmPhantomSpec spec;
         sm_phantom_spec_default(&spec);

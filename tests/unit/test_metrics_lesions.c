@@ -703,6 +703,19 @@ static void run_phantom(const SmPhantomSpec *spec, Tally *t, bool osteoporotic)
     SmSeriesMetrics *m = NULL;
     if (!sm_metrics_run(&err, &in, &m))
         fail_msg("metrics: %s", err ? err->message : "?");
+    if (t->n_body == 0) {
+        /* the whole driver at 1 thread gives the same lesion results bit for bit */
+        SmMetricsInput in1 = in;
+        in1.threads = 1;
+        SmSeriesMetrics *m1 = NULL;
+        assert_true(sm_metrics_run(&err, &in1, &m1));
+        assert_same_metrics(m, m1);
+        for (size_t l = 0; l < n; l++) {
+            assert_int_equal(m->v[l].sins_collapse, m1->v[l].sins_collapse);
+            assert_int_equal(m->v[l].sins_alignment, m1->v[l].sins_alignment);
+        }
+        sm_metrics_destroy(m1);
+    }
     for (size_t l = 0; l < n; l++) {
         const SmPhantomVertebra *tv = &ph->vertebrae[map[l]];
         const SmVertebraMetrics *v = &m->v[l];
