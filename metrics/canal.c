@@ -140,7 +140,8 @@ static int ray_pixel(double r, double cx, double cy)
 }
 
 void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const uint8_t *mask,
-                            double fat_thr, double dense_thr, uint8_t *classes, SmCanalPlane *m)
+                            const uint8_t *core, double fat_thr, double dense_thr, double csf_hu,
+                            uint8_t *classes, SmCanalPlane *m)
 {
     memset(m, 0, sizeof *m);
     size_t n_in = 0;
@@ -154,6 +155,9 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
                                          : (sm_dense[i] < dense_thr ? SM_ESCC_CLASS_CSF
                                                                     : SM_ESCC_CLASS_CORD);
     }
+    /* the fine image is noisier: count CSF below a lower cut so that cord pixels rarely
+     * pass as CSF, and compare with the neighbours measured the same way */
+    double csf_thr = dense_thr - 0.3 * (dense_thr - csf_hu);
     int c0 = ray_pixel(0, 1, 0);
     if (n_in < 20 || c0 < 0 || !mask[c0])
         return;
@@ -166,9 +170,11 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
             m->fat_area += pa;
         else {
             m->nonfat_area += pa;
-            if (classes[i] == SM_ESCC_CLASS_CSF)
+            /* free CSF on the small-radius image: thin CSF layers (between a mass and the
+             * cord) survive there; the large radius would average them away */
+            if (core[i] && sm_fat[i] < csf_thr)
                 m->csf_area += pa;
-            else
+            if (classes[i] == SM_ESCC_CLASS_CORD)
                 m->dense_area += pa;
         }
     }
@@ -211,15 +217,15 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
             }
         }
         m->sac_out_mm[r] = sac;
-        double core = 0;
+        double core_r = 0;
         for (double d = 0; d <= wall; d += step) {
             int p = ray_pixel(d, cx, cy), q = ray_pixel(d + 0.4, cx, cy);
             if (p < 0 || (classes[p] != SM_ESCC_CLASS_CORD &&
                           (q < 0 || classes[q] != SM_ESCC_CLASS_CORD)))
                 break;
-            core = d;
+            core_r = d;
         }
-        m->cord_out_mm[r] = core;
+        m->cord_out_mm[r] = core_r;
     }
     /* centre and rim statistics of the sac (for the scan's own CSF / cord values) */
     float vals_c[64], vals_r[4 * N];

@@ -402,22 +402,36 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                 continue;
             double th = 2 * M_PI * a / NR, cx = cos(th), cy = sin(th);
             double d = p->wall_mm[a] - 0.3;
-            while (d > -ref->cord_out[a]) {
-                int pa = pixel_at(d, cx, cy), pb = pixel_at(d - 0.4, cx, cy);
-                if (pa < 0 || (w->sm_fat[pa] < dthr && (pb < 0 || w->sm_fat[pb] < dthr)))
+            double far = -p->wall_mm[(a + NR / 2) % NR];
+            while (d > far) {
+                int pa = pixel_at(d, cx, cy);
+                if (pa < 0 || w->sm_fat[pa] < dthr)
                     break;
                 d -= 0.1;
             }
-            gaps[ng++] = d - ref->cord_out[a];
+            if (d < ref->cord_out[a] - 1.0) {
+                gaps[ng++] = 0; /* the mass runs on into the cord: no CSF between them */
+                continue;
+            }
+            /* the CSF run after the front, up to the cord (which may have moved away) */
+            double e = d;
+            while (e > far) {
+                int pa = pixel_at(e, cx, cy), pb = pixel_at(e - 0.4, cx, cy);
+                if (pa >= 0 && w->sm_fat[pa] >= dthr && pb >= 0 && w->sm_fat[pb] >= dthr)
+                    break;
+                e -= 0.1;
+            }
+            gaps[ng++] = d - e;
+
         }
         double gap = ng ? median_of(gaps, ng) : NAN;
         L->cord_gap_mm = isnan(gap) ? NAN : (gap > 0 ? gap : 0);
         if (isnan(gap))
             gap = 0;
         double cr = isnan(L->csf_ratio) ? 1 : L->csf_ratio;
-        if (cr < 0.17) {
+        if (cr < 0.22) {
             g = SM_ESCC_3;
-            conf = 0.6 + 0.25 * clamp01((0.17 - cr) / 0.1);
+            conf = 0.6 + 0.25 * clamp01((0.22 - cr) / 0.1);
         } else if (gap <= 0.3) {
             g = cr < 0.62 ? SM_ESCC_2 : SM_ESCC_1C;
             conf = 0.5 + 0.2 * clamp01(fabs(cr - 0.62) / 0.15);
@@ -658,8 +672,8 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
             }
         sm_canal_plane_smooth(W->hu, W->mask, W->nonfat, r_s, W->sm_dense);
         /* a first pass with generic thresholds gives the CSF rim and the sac centre */
-        sm_canal_plane_measure(W->sm_fat, W->sm_dense, W->mask, fat_thr0, dense0, lv[l].classes,
-                               &W->pl);
+        sm_canal_plane_measure(W->sm_fat, W->sm_dense, W->mask, W->nonfat, fat_thr0, dense0, 10.0,
+                               lv[l].classes, &W->pl);
     }
 
     /* --- tissue values of this scan's canal (serial) --- */
@@ -707,49 +721,21 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
                                 "thresholds fat|fluid %.0f HU, fluid|dense %.0f HU",
                    st->csf_hu, cord_d, st->noise_sigma_hu, st->fat_threshold_hu,
                    st->dense_threshold_hu);
-    /* cord presence per level: centre denser than the rim, down to the conus */
-    bool *cordl = calloc(n_levels + 1, sizeof *cordl);
-    if (!cordl) {
-        free(rim);
-        free(cen);
-        free(sd);
-        free(w);
-        sm_escc_destroy(res);
-        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
-        return false;
-    }
-    long last_cord = -1;
-    for (size_t l = 0; l < n_levels; l++) {
-        if (!w[l].in_view || !w[l].pl.ok)
-            continue;
-        /* median of the level and its measured neighbours (a tumour can fake or hide a cord) */
-        double v[3];
-        size_t k = 0;
-        for (long q = (long)l - 1; q <= (long)l + 1; q++)
-            if (q >= 0 && q < (long)n_levels && w[q].in_view && w[q].pl.ok &&
-                !isnan(w[q].pl.centre_hu) && !isnan(w[q].pl.rim_hu))
-                v[k++] = w[q].pl.centre_hu - w[q].pl.rim_hu;
-        if (any_cord && k && median_of(v, k) >= fmax(8.0, 0.4 * cord_d))
-            last_cord = (long)l;
-    }
-    for (size_t l = 0; l < n_levels; l++)
-        cordl[l] = any_cord && (long)l <= last_cord;
     free(rim);
     free(cen);
     free(sd);
 
     /* --- final measurement with the scan's thresholds (parallel) --- */
-    double fthr = st->fat_threshold_hu, dthr = st->dense_threshold_hu;
-#pragma omp parallel for default(none) shared(w, lv, nl, fthr, dthr) schedule(static) num_threads(nth)
+    double fthr = st->fat_threshold_hu, dthr = st->dense_threshold_hu, csfv = st->csf_hu;
+#pragma omp parallel for default(none) shared(w, lv, nl, fthr, dthr, csfv) schedule(static) num_threads(nth)
     for (long l = 0; l < nl; l++)
         if (w[l].in_view)
-            sm_canal_plane_measure(w[l].sm_fat, w[l].sm_dense, w[l].mask, fthr, dthr, lv[l].classes,
-                                   &w[l].pl);
+            sm_canal_plane_measure(w[l].sm_fat, w[l].sm_dense, w[l].mask, w[l].nonfat, fthr, dthr, csfv,
+                                   lv[l].classes, &w[l].pl);
 
     /* --- finish (serial): references without the suspect levels, then grades --- */
     bool *suspect = calloc(n_levels + 1, sizeof *suspect);
     if (!suspect) {
-        free(cordl);
         free(w);
         sm_escc_destroy(res);
         sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
@@ -761,6 +747,48 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
             build_ref(w, n_levels, l, NULL, &r0);
             suspect[l] = tumour_suspect(&w[l], &r0);
         }
+    /* cord presence per level: centre denser than the rim, down to the conus */
+    bool *cordl = calloc(n_levels + 1, sizeof *cordl);
+    if (!cordl) {
+        free(suspect);
+        free(w);
+        sm_escc_destroy(res);
+        sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
+        return false;
+    }
+    long last_cord = -1;
+    double cthr = fmax(8.0, 0.4 * cord_d);
+    for (size_t l = 0; l < n_levels; l++) {
+        if (!w[l].in_view || !w[l].pl.ok || !any_cord)
+            continue;
+        bool is_cord;
+        if (!suspect[l]) {
+            is_cord = !isnan(w[l].pl.centre_hu) && !isnan(w[l].pl.rim_hu) &&
+                      w[l].pl.centre_hu - w[l].pl.rim_hu >= cthr;
+        } else {
+            /* epidural tissue can fake or hide a cord: interpolate the nearest normal
+             * levels above and below */
+            double cn[2] = {NAN, NAN}; /* above, below */
+            for (int side = 0; side < 2; side++) {
+                long dir = side ? 1 : -1;
+                for (long q = (long)l + dir; q >= 0 && q < (long)n_levels; q += dir)
+                    if (w[q].in_view && w[q].pl.ok && !suspect[q] && !isnan(w[q].pl.centre_hu) &&
+                        !isnan(w[q].pl.rim_hu)) {
+                        cn[side] = w[q].pl.centre_hu - w[q].pl.rim_hu;
+                        break;
+                    }
+            }
+            /* a cord above, and at least a tapering conus below (or nothing below) */
+            is_cord = (isnan(cn[0]) || cn[0] >= cthr) && (isnan(cn[1]) || cn[1] >= 0.5 * cthr) &&
+                      !(isnan(cn[0]) && isnan(cn[1]));
+        }
+        /* the cord runs from the top of the scan down to the conus */
+        if (is_cord)
+            last_cord = (long)l;
+    }
+    for (size_t l = 0; l < n_levels; l++)
+        cordl[l] = any_cord && (long)l <= last_cord;
+
     for (size_t l = 0; l < n_levels; l++) {
         SmCanalLevel *L = &lv[l];
         L->in_view = w[l].in_view && w[l].pl.ok;

@@ -150,9 +150,12 @@ void sm_canal_plane_interior(const uint8_t *mask, int radius_px, uint8_t *inner)
  * every `mask` pixel (normalised convolution; hu elsewhere). */
 void sm_canal_plane_smooth(const float *hu, const uint8_t *mask, const uint8_t *weight,
                            double r_mm, float *out);
-/* Classifies (fat: sm_fat < fat_thr; dense: sm_dense >= dense_thr; else CSF) and measures. */
+/* Classifies (fat: sm_fat < fat_thr; dense: sm_dense >= dense_thr; else CSF) and measures;
+ * csf_area counts `core` pixels (non-fat, away from fat and wall) with sm_fat below
+ * dense_thr - 0.3 (dense_thr - csf_hu). */
 void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const uint8_t *mask,
-                            double fat_thr, double dense_thr, uint8_t *classes, SmCanalPlane *m);
+                            const uint8_t *core, double fat_thr, double dense_thr, double csf_hu,
+                            uint8_t *classes, SmCanalPlane *m);
 
 #ifdef __cplusplus
 }

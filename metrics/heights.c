@@ -19,63 +19,116 @@ static const double Q_POS[3] = {0.15, 0.50, 0.85};
 #define CRUSH_MIN 0.15
 #define CRUSH_SHARE 0.6
 
-/* Least-squares line h = c0 + c1*y over the samples marked in use[]; false if < 6. */
-static bool fit_line(const double *y, const double *h, const bool *use, int n, double c[2])
+#define N_TERMS 5 /* h = c0 + c1*dy + c2*dy^2 + c3*x + c4*x^2 */
+
+static int g_mask = -1;
+static double g_lat = -1;
+static void terms(double dy, double x, double v[N_TERMS])
 {
-    double my = 0, mh = 0;
+    if (g_mask < 0) { g_mask = getenv("SM_H_TERMS") ? atoi(getenv("SM_H_TERMS")) : 31; }
+    v[0] = 1, v[1] = dy, v[2] = dy * dy, v[3] = x, v[4] = x * x;
+    for (int k = 0; k < 5; k++) if (!(g_mask & (1 << k))) v[k] = k == 0 ? 1 : 0;
+}
+
+/* Least-squares fit of the quadratic surface above over the samples marked in use[]
+ * (Gaussian elimination with partial pivoting); false if fewer than 2 * N_TERMS samples or
+ * the system is singular. */
+static bool fit_surface(const double *y, const double *x, const double *h, const bool *use,
+                        int n, double c[N_TERMS])
+{
+    double A[N_TERMS][N_TERMS + 1];
+    memset(A, 0, sizeof A);
     int m = 0;
-    for (int i = 0; i < n; i++)
-        if (use[i])
-            my += y[i], mh += h[i], m++;
-    if (m < 6)
-        return false;
-    my /= m, mh /= m;
-    double syy = 0, syh = 0;
-    for (int i = 0; i < n; i++)
-        if (use[i]) {
-            syy += (y[i] - my) * (y[i] - my);
-            syh += (y[i] - my) * (h[i] - mh);
+    for (int i = 0; i < n; i++) {
+        if (!use[i])
+            continue;
+        double v[N_TERMS];
+        terms(y[i], x[i], v);
+        for (int a = 0; a < N_TERMS; a++) {
+            for (int b = 0; b < N_TERMS; b++)
+                A[a][b] += v[a] * v[b];
+            if (v[a] == 0 && a > 0) A[a][a] = 1;
+            A[a][N_TERMS] += v[a] * h[i];
         }
-    c[1] = syy > 0 ? syh / syy : 0;
-    c[0] = mh - c[1] * my;
+        m++;
+    }
+    if (m < 2 * N_TERMS)
+        return false;
+    for (int col = 0; col < N_TERMS; col++) {
+        int piv = col;
+        for (int r = col + 1; r < N_TERMS; r++)
+            if (fabs(A[r][col]) > fabs(A[piv][col]))
+                piv = r;
+        if (!(fabs(A[piv][col]) > 1e-12 * (1 + fabs(A[0][0]))))
+            return false;
+        if (piv != col)
+            for (int b = 0; b <= N_TERMS; b++) {
+                double t = A[col][b];
+                A[col][b] = A[piv][b];
+                A[piv][b] = t;
+            }
+        for (int r = col + 1; r < N_TERMS; r++) {
+            double f = A[r][col] / A[col][col];
+            for (int b = col; b <= N_TERMS; b++)
+                A[r][b] -= f * A[col][b];
+        }
+    }
+    for (int r = N_TERMS - 1; r >= 0; r--) {
+        double acc = A[r][N_TERMS];
+        for (int b = r + 1; b < N_TERMS; b++)
+            acc -= A[r][b] * c[b];
+        c[r] = acc / A[r][r];
+    }
     return true;
+}
+
+static double surface_at(const double c[N_TERMS], double dy, double x)
+{
+    double v[N_TERMS];
+    terms(dy, x, v);
+    double h = 0;
+    for (int a = 0; a < N_TERMS; a++)
+        h += c[a] * v[a];
+    return h;
 }
 
 /* Heights of one body at the three AP positions: for each, 9 parasagittal rays over the
  * central LAT_SPAN of the width times 5 AP offsets (-8..+8 % of the depth), endplate-to-
- * endplate extents; a line in the AP offset is fitted (one pass of outlier rejection: 3
- * robust sigmas, at least 1 mm) and evaluated at the position. The band averages the
- * voxel staircase of thick slices (an endplate nearly parallel to the slices crosses a
- * slice somewhere in it), the line keeps a wedge's gradient exact, and the narrow lateral
- * band keeps a concave (biconcave) endplate from being flattened. NAN where fewer than
- * half the rays hit. */
+ * endplate extents; a quadratic surface in the lateral and AP offsets is fitted (one pass
+ * of outlier rejection: 3 robust sigmas, at least 1 mm) and evaluated on the midline at
+ * the position. The band averages the voxel staircase of thick slices (an endplate nearly
+ * parallel to the slices crosses a slice somewhere in it), the linear terms keep a wedge's
+ * gradient exact, and the quadratic terms keep a concave (biconcave) endplate, whose
+ * depression is deepest on the midline, from being flattened by the band. NAN where fewer
+ * than half the rays hit. */
 static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
 {
     double depth = f->y_ant + f->y_post;
     for (int q = 0; q < 3; q++) {
-        double ys[N_LAT * N_AP], hs[N_LAT * N_AP];
+        double ys[N_LAT * N_AP], xs[N_LAT * N_AP], hs[N_LAT * N_AP];
         bool use[N_LAT * N_AP];
         int n = 0;
         double y0 = f->y_ant - Q_POS[q] * depth;
         for (int a = 0; a < N_AP; a++)
             for (int b = 0; b < N_LAT; b++) {
                 double dy = (a - (N_AP - 1) / 2) * AP_STEP * depth;
-                double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN * f->width;
+                if (g_lat < 0) g_lat = getenv("SM_H_LAT") ? atof(getenv("SM_H_LAT")) : LAT_SPAN;
+                double x = (-0.5 + b / (N_LAT - 1.0)) * g_lat * f->width;
                 double p[3], lo, hi;
                 for (int d = 0; d < 3; d++)
                     p[d] = f->c[d] + x * f->left[d] + (y0 - dy) * f->ant[d] + f->t_mid * f->sup[d];
                 if (sm_frame_ray_extent(mask, p, f->sup, 0.3 * f->height0, 80.0, &lo, &hi)) {
-                    ys[n] = dy, hs[n] = hi - lo, use[n] = true;
+                    ys[n] = dy, xs[n] = x, hs[n] = hi - lo, use[n] = true;
                     n++;
                 }
             }
-        double c[2];
+        double c[N_TERMS];
         hq[q] = NAN;
-        if (n < (N_LAT * N_AP) / 2 || !fit_line(ys, hs, use, n, c))
+        if (n < (N_LAT * N_AP) / 2 || !fit_surface(ys, xs, hs, use, n, c))
             continue;
         double res[N_LAT * N_AP], srt[N_LAT * N_AP];
         for (int i = 0; i < n; i++)
-            srt[i] = res[i] = fabs(hs[i] - c[0] - c[1] * ys[i]);
+            srt[i] = res[i] = fabs(hs[i] - surface_at(c, ys[i], xs[i]));
         for (int i = 1; i < n; i++)
             for (int j = i; j > 0 && srt[j - 1] > srt[j]; j--) {
                 double t = srt[j];
@@ -85,7 +138,7 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         double lim = fmax(1.0, 3 * 1.4826 * srt[n / 2]);
         for (int i = 0; i < n; i++)
             use[i] = res[i] <= lim;
-        if (fit_line(ys, hs, use, n, c))
+        if (fit_surface(ys, xs, hs, use, n, c))
             hq[q] = c[0];
     }
 }

@@ -9,8 +9,8 @@
 /* Thresholds (HU, mm); every one is documented in docs/metrics.md. */
 #define ERODE_MM 2.5          /* cortical shell removed before statistics and detection */
 #define SMOOTH_MIN_SIGMA_MM 1.0 /* Gaussian inside the eroded core against noise and texture, */
-#define K_SPREAD 3.0          /* voxel threshold = expected +/- K * spread */
 #define SMOOTH_VOXEL_FACTOR (2.0 / 3.0) /* ... or 2/3 of the coarser in-plane spacing */
+#define K_SPREAD 3.0          /* voxel threshold = expected +/- K * spread */
 #define LYTIC_MIN_DROP_HU 40.0
 #define LYTIC_MAX_HU 100.0    /* lytic tissue is soft-tissue density */
 #define GAS_HU (-200.0)       /* gas never counts as lytic */
@@ -21,6 +21,7 @@
 #define MIN_LESION_MM3 150.0  /* smallest connected region called a lesion ... */
 #define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
 #define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
+#define MIXED_GAP_MM 3.0      /* transition between lytic and blastic parts of one lesion */
 #define SHELL_BLASTIC_BAND_HU 100.0 /* blastic shell voxel: within this of the blastic mean */
 #define FINE_VOXEL_MM 1.25    /* in-plane spacing up to which the outer layer is cortex */
 #define MIN_CORE_MM3 1000.0   /* bodies with less eroded core do not enter the reference */
@@ -607,9 +608,51 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     components(&cx, 1);
     components(&cx, 2);
     size_t n_island = cx.n_island, n_fat = cx.n_fat;
+    free(queue);
+    if (cx.cnt[1] && cx.cnt[2]) {
+        /* mixed: voxels between a lytic and a blastic region pass through normal density
+         * on their way from one to the other; give those with both kinds within
+         * MIXED_GAP_MM the class whose tissue mean is nearer */
+        double ml = cx.sum[1] / (double)cx.cnt[1], mb = cx.sum[2] / (double)cx.cnt[2];
+        int rg[3];
+        for (int a = 0; a < 3; a++) {
+            rg[a] = (int)floor(MIXED_GAP_MM / spacing[a] + 0.5);
+            if (rg[a] < 1)
+                rg[a] = 1;
+        }
+        uint8_t *add = cand; /* reuse as the new labels */
+        memset(add, 0, n);
+        int r0 = rg[0], r1 = rg[1], r2 = rg[2];
+        /* voxels that read as normal bone stay unassigned */
+        double normal_w = fmax(K_SPREAD * spread, LYTIC_MIN_DROP_HU);
+#pragma omp parallel for default(none) shared(sm, core, les, add) firstprivate(ni, nj, nk, r0, r1, r2, ml, mb, expected, normal_w) num_threads(nthreads) schedule(static)
+        for (size_t k = 0; k < nk; k++)
+            for (size_t j = 0; j < nj; j++)
+                for (size_t i = 0; i < ni; i++) {
+                    size_t x = i + ni * (j + nj * k);
+                    if (!core[x] || les[x] || !(sm[x] > ml && sm[x] < mb) || fabs(sm[x] - expected) <= normal_w)
+                        continue;
+                    bool h1 = false, h2 = false;
+                    for (int dk = -r2; dk <= r2 && !(h1 && h2); dk++)
+                        for (int dj = -r1; dj <= r1 && !(h1 && h2); dj++)
+                            for (int di = -r0; di <= r0; di++) {
+                                ptrdiff_t a = (ptrdiff_t)i + di, bb = (ptrdiff_t)j + dj, c = (ptrdiff_t)k + dk;
+                                if (a < 0 || bb < 0 || c < 0 || (size_t)a >= ni || (size_t)bb >= nj ||
+                                    (size_t)c >= nk)
+                                    continue;
+                                uint8_t q = les[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)];
+                                h1 = h1 || q == 1;
+                                h2 = h2 || q == 2;
+                            }
+                    if (h1 && h2)
+                        add[x] = fabs(sm[x] - ml) <= fabs(sm[x] - mb) ? 1 : 2;
+                }
+        for (size_t x = 0; x < n; x++)
+            if (add[x])
+                les[x] = add[x];
+    }
     free(cand);
     free(seen);
-    free(queue);
     /* lesion voxels over the whole body: the shell takes the class of lesion core voxels
      * within the erosion radius, so breaching lesions reach the body's boundary */
     v->lytic_mean_hu = cx.cnt[1] ? cx.sum[1] / (double)cx.cnt[1] : NAN;

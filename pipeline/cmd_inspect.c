@@ -58,13 +58,7 @@ static json_t *series_json(const SmInputSet *set, size_t index, const SmVolume *
         json_object_set_new(acq, "resampled", json_boolean(vol->meta.resampled));
         json_object_set_new(o, "acquisition", acq);
     }
-    SmStrList all = {0};
-    for (size_t i = 0; ds && i < ds->warnings.n; i++)
-        sm_strlist_add(&all, "%s", ds->warnings.items[i]);
-    for (size_t i = 0; warnings && i < warnings->n; i++)
-        sm_strlist_add(&all, "%s", warnings->items[i]);
-    json_object_set_new(o, "warnings", sm_json_strlist(&all));
-    sm_strlist_clear(&all);
+    json_object_set_new(o, "warnings", sm_pipeline_series_warnings(set, index, warnings));
     return o;
 }
 
@@ -142,8 +136,7 @@ int sm_cmd_inspect(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         char name[160];
         sm_pipeline_inputs_name(set, i, name, sizeof name);
-        if (only && (!set->scan || i >= set->scan->n_series ||
-                     strcmp(set->scan->series[i].series_uid, only) != 0))
+        if (!sm_pipeline_inputs_selected(set, i, only))
             continue;
         SmVolume *vol = NULL;
         SmStrList warnings = {0};
@@ -165,13 +158,7 @@ int sm_cmd_inspect(int argc, char **argv)
         sm_strlist_clear(&warnings);
     }
     json_object_set_new(doc, "series", arr);
-    json_t *skipped = json_array();
-    for (size_t i = 0; set->scan && i < set->scan->n_skipped; i++) {
-        json_t *k = json_object();
-        json_object_set_new(k, "path", json_string(set->scan->skipped[i].path));
-        json_object_set_new(k, "reason", json_string(set->scan->skipped[i].reason));
-        json_array_append_new(skipped, k);
-    }
+    json_t *skipped = sm_json_skipped(set->scan);
     json_object_set_new(doc, "skipped", skipped);
     json_object_set_new(doc, "warnings", sm_json_strlist(set->scan ? &set->scan->warnings : NULL));
     if (as_json) {

@@ -132,16 +132,7 @@ write:
         json_object_set_new(e, "message", json_string(err->message));
         json_object_set_new(doc, "error", e);
     }
-    {
-        SmStrList all = {0};
-        size_t nd = set->scan ? set->scan->n_series : 0;
-        for (size_t i = 0; index < nd && i < set->scan->series[index].warnings.n; i++)
-            sm_strlist_add(&all, "%s", set->scan->series[index].warnings.items[i]);
-        for (size_t i = 0; i < warnings.n; i++)
-            sm_strlist_add(&all, "%s", warnings.items[i]);
-        json_object_set_new(doc, "warnings", sm_json_strlist(&all));
-        sm_strlist_clear(&all);
-    }
+    json_object_set_new(doc, "warnings", sm_pipeline_series_warnings(set, index, &warnings));
     snprintf(path, sizeof path, "%s/results.json", dir);
     {
         SmError *werr = NULL;
@@ -258,8 +249,7 @@ int sm_cmd_run(int argc, char **argv)
     size_t n = sm_pipeline_inputs_count(set), n_ok = 0, n_failed = 0;
     int worst = SM_EXIT_OK;
     for (size_t i = 0; i < n; i++) {
-        if (opt.only && (!set->scan || i >= set->scan->n_series ||
-                         strcmp(set->scan->series[i].series_uid, opt.only) != 0))
+        if (!sm_pipeline_inputs_selected(set, i, opt.only))
             continue;
         int code = run_series(set, i, &opt, summary);
         if (code == SM_EXIT_OK) {
@@ -272,13 +262,7 @@ int sm_cmd_run(int argc, char **argv)
     json_t *run = json_object();
     json_object_set_new(run, "schema", json_string("spinemets.run/1"));
     json_object_set_new(run, "spinemets_version", json_string(SM_VERSION_STRING));
-    json_t *skipped = json_array();
-    for (size_t i = 0; set->scan && i < set->scan->n_skipped; i++) {
-        json_t *k = json_object();
-        json_object_set_new(k, "path", json_string(set->scan->skipped[i].path));
-        json_object_set_new(k, "reason", json_string(set->scan->skipped[i].reason));
-        json_array_append_new(skipped, k);
-    }
+    json_t *skipped = sm_json_skipped(set->scan);
     json_object_set_new(run, "series", summary);
     json_object_set_new(run, "skipped", skipped);
     char path[4200];

@@ -116,3 +116,22 @@ bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t inde
     }
     return true;
 }
+
+bool sm_pipeline_inputs_selected(const SmInputSet *set, size_t index, const char *uid)
+{
+    if (!uid)
+        return true;
+    return set->scan && index < set->scan->n_series &&
+           strcmp(set->scan->series[index].series_uid, uid) == 0;
+}
+
+json_t *sm_pipeline_series_warnings(const SmInputSet *set, size_t index, const SmStrList *extra)
+{
+    json_t *a = json_array();
+    size_t nd = set->scan ? set->scan->n_series : 0;
+    for (size_t i = 0; index < nd && i < set->scan->series[index].warnings.n; i++)
+        json_array_append_new(a, json_string(set->scan->series[index].warnings.items[i]));
+    for (size_t i = 0; extra && i < extra->n; i++)
+        json_array_append_new(a, json_string(extra->items[i]));
+    return a;
+}

@@ -18,6 +18,18 @@ json_t *sm_json_strlist(const SmStrList *list)
     return a;
 }
 
+json_t *sm_json_skipped(const SmDicomScan *scan)
+{
+    json_t *skipped = json_array();
+    for (size_t i = 0; scan && i < scan->n_skipped; i++) {
+        json_t *k = json_object();
+        json_object_set_new(k, "path", json_string(scan->skipped[i].path));
+        json_object_set_new(k, "reason", json_string(scan->skipped[i].reason));
+        json_array_append_new(skipped, k);
+    }
+    return skipped;
+}
+
 /* Rounds to 1e-6 so the JSON shows the geometry, not float noise. */
 static json_t *real6(double v)
 {

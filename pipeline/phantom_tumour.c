@@ -391,14 +391,16 @@ static bool apply_one(SmError **error, SmPhantom *ph, const SmPhantomTumourSpec 
             g.inner = (Ell){g.cord0.x, g.cord0.y, 0.8 * g.cord0.a, 0.8 * g.cord0.b};
             g.cord1 = g.inner;
             g.csf_to_tumour = true;
-        } else {
-            /* a ring that indents the sac but leaves CSF around the cord; 1c and 2 add an
-             * anterior front that reaches / compresses the cord */
-            double gap = t->grade == SM_PHANTOM_ESCC_1B ? 2.0 : 3.0;
+        } else if (t->grade == SM_PHANTOM_ESCC_1B) {
+            /* a ring that indents the sac but leaves CSF around the cord */
+            double gap = 2.0;
             g.inner = (Ell){g.cord0.x, g.cord0.y, fmin(g.cord0.a + gap + 0.5, g.sac0.a - 0.8),
                             fmin(g.cord0.b + gap, g.sac0.b - 0.8)};
-            if (t->grade >= SM_PHANTOM_ESCC_1C)
-                directional(&g, t->grade, 0, -1);
+        } else {
+            /* 1c / 2: the mass fills the epidural space all round and reaches / compresses
+             * the cord from the front */
+            g.inner = (Ell){g.sac0.x, g.sac0.y, g.sac0.a + 0.4, g.sac0.b + 0.4};
+            directional(&g, t->grade, 0, -1);
         }
     }
 

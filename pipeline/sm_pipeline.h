@@ -38,6 +38,11 @@ size_t sm_pipeline_inputs_count(const SmInputSet *set);
 /* Stable, filesystem-safe identity of series `index` (the Series Instance UID plus any
  * stack suffix for DICOM, the file name stem for NIfTI), written into name[n]. */
 void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, size_t n);
+/* True when series `index` is wanted: always without a UID filter, else only the DICOM
+ * series with that Series Instance UID. */
+bool sm_pipeline_inputs_selected(const SmInputSet *set, size_t index, const char *uid);
+/* The scan-time warnings of series `index` followed by `extra` (may be NULL), as JSON. */
+json_t *sm_pipeline_series_warnings(const SmInputSet *set, size_t index, const SmStrList *extra);
 /* Loads series `index`; warnings appended to *warnings. */
 bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t index, int threads,
                              SmVolume **out, SmStrList *warnings);
@@ -77,6 +82,8 @@ bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineS
 json_t *sm_json_volume_geometry(const SmVolume *vol);
 json_t *sm_json_strlist(const SmStrList *list);
 json_t *sm_json_number_or_null(double v);
+/* [{path, reason}] for every file the scan did not use (empty array for NULL). */
+json_t *sm_json_skipped(const SmDicomScan *scan);
 /* Dumps a JSON document atomically (temp + rename), indent 2, keys in insertion order. */
 bool sm_json_save(SmError **error, const json_t *doc, const char *path);
 

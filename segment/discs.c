@@ -20,6 +20,11 @@
 /* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
 #define DISC_SIZE_PRIOR 1.0
 #define DISC_SPACING_PER_DEPTH 1.1
+/* a valley whose flanking maxima are further apart than this fraction of the expected
+ * spacing looks like a body's middle, not a disc */
+#define DISC_MAX_WIDTH_FRACTION 0.65
+/* candidates at least this deep (fraction of the profile range) measure the spacing */
+#define DISC_STRONG_FRACTION 0.6
 /* cosine of the largest disc tilt from the scanner's cranio-caudal axis (50 degrees) */
 #define DISC_MAX_TILT_COS 0.64
 
@@ -465,6 +470,50 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         }
         double gapfrac = tot ? (double)gaps / tot : 0.5;
         str[c] *= 0.4 + 1.2 * gapfrac;
+        /* width between the flanking maxima (the endplates): a disc's valley is narrow,
+         * a body's flat middle spans most of a vertebral spacing */
+        long ql = (long)idx[c], qr = (long)idx[c];
+        long reach = lround(0.8 * expect[c]);
+        while (ql > 0 && (long)idx[c] - ql < reach && flank[ql - 1] >= flank[ql]) ql--;
+        while (qr + 1 < (long)n && qr - (long)idx[c] < reach && flank[qr + 1] >= flank[qr]) qr++;
+        if ((double)(qr - ql) > DISC_MAX_WIDTH_FRACTION * expect[c])
+            str[c] *= 0.3;
+
+    }
+    /* Spacing measured on the column itself (as SCT rescales its template to the
+     * subject): gaps between consecutive strong candidates, local median within 80 mm,
+     * blended with the size prior. */
+    {
+        double *gap = malloc((nc ? nc : 1) * sizeof *gap), *mid = malloc((nc ? nc : 1) * sizeof *mid);
+        double *win = malloc((nc ? nc : 1) * sizeof *win);
+        size_t ng = 0;
+        if (gap && mid && win) {
+            long prev = -1;
+            for (size_t c = 0; c < nc; c++) {
+                if (str[c] < DISC_STRONG_FRACTION * range)
+                    continue;
+                if (prev >= 0) {
+                    gap[ng] = (double)(idx[c] - idx[prev]);
+                    mid[ng] = 0.5 * (double)(idx[c] + idx[prev]);
+                    ng++;
+                }
+                prev = (long)c;
+            }
+            for (size_t c = 0; c < nc && ng >= 2; c++) {
+                size_t nw = 0;
+                for (size_t q = 0; q < ng; q++)
+                    if (fabs(mid[q] - (double)idx[c]) <= 80.0 / PROFILE_STEP_MM &&
+                        gap[q] <= 1.6 * expect[c] && gap[q] >= 0.4 * expect[c])
+                        win[nw++] = gap[q];
+                if (nw < 2)
+                    continue;
+                qsort(win, nw, sizeof *win, cmp_double);
+                expect[c] = 0.5 * expect[c] + 0.5 * win[nw / 2];
+            }
+        }
+        free(gap);
+        free(mid);
+        free(win);
     }
     sm_strlist_add(notes, "body AP depth median %.1f mm, half-width median %.1f mm",
                    frame->body_depth_med, frame->body_halfw_med);

@@ -13,7 +13,7 @@
 #define REMOVE_REACH_MM 65.0 /* removed from the vertebra mask: beyond any transverse process */
 
 typedef struct CompInfo {
-    double reach;      /* max |dx| */
+    double reach;      /* max in-plane distance from the canal centre */
     double zmin;
     double side_sum;   /* sum of sign(dx) */
     size_t count;
@@ -72,7 +72,11 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 if (!c)
                     continue;
                 double dx = grid->origin[0] + g * (double)i - sl->cx;
-                if (fabs(dx) > ci[c].reach) ci[c].reach = fabs(dx);
+                double dy = grid->origin[1] + g * (double)j - sl->cy;
+                /* in-plane distance from the canal: a short first rib curving forward to
+                 * the manubrium reaches far, though not far laterally */
+                double rr = sqrt(dx * dx + dy * dy);
+                if (rr > ci[c].reach) ci[c].reach = rr;
                 if (z < ci[c].zmin) ci[c].zmin = z;
                 ci[c].side_sum += dx > 0 ? 1 : -1;
                 ci[c].count++;

@@ -279,6 +279,8 @@ static void print_seg(const SmSpineSeg *seg)
     }
 }
 
+static const char *g_qc_plain = NULL; /* --qc-plain: unlabelled QC picture */
+
 static int evaluate(const SmVolume *ct, int threads, const char *qc, const char *anchor,
                     double anchor_z, SmSpineSeg **out)
 {
@@ -302,6 +304,25 @@ static int evaluate(const SmVolume *ct, int threads, const char *qc, const char 
             return die(e);
         }
         free(rgb);
+        if (g_qc_plain) {
+            /* the same curved plane without labels, to judge the anatomy by eye */
+            size_t n = sm_volume_n_voxels(seg->labels);
+            uint8_t *keep = malloc(n);
+            if (keep) {
+                memcpy(keep, seg->labels->data, n);
+                memset(seg->labels->data, 0, n);
+                if (sm_seg_qc_sagittal(&e, ct, seg, &rgb, &w, &h)) {
+                    if (!sm_io_png_save(&e, g_qc_plain, rgb, w, h, 3))
+                        sm_error_destroy(e);
+                    free(rgb);
+                } else {
+                    sm_error_destroy(e);
+                }
+                e = NULL;
+                memcpy(seg->labels->data, keep, n);
+                free(keep);
+            }
+        }
     }
     *out = seg;
     return 0;
@@ -349,6 +370,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--body") && a + 1 < argc) body_path = argv[++a];
         else if (!strcmp(argv[a], "--qc") && a + 1 < argc) qc = argv[++a];
         else if (!strcmp(argv[a], "--truth-qc") && a + 1 < argc) truth_qc = argv[++a];
+        else if (!strcmp(argv[a], "--qc-plain") && a + 1 < argc) g_qc_plain = argv[++a];
         else if (!strcmp(argv[a], "--sag-compare") && a + 1 < argc) sagcmp = argv[++a];
         else if (!strcmp(argv[a], "--ct-out") && a + 1 < argc) ct_out = argv[++a];
         else if (!strcmp(argv[a], "--axial") && a + 2 < argc) {

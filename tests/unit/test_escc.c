@@ -207,6 +207,7 @@ static void test_phantom_grades(void **state)
 {
     (void)state;
     int conf[6][7] = {{0}}; /* [true 0..5][measured 0..5, 6 = not graded] */
+    size_t n_cauda_ok = 0;
     size_t n_graded = 0, exact = 0, within1 = 0, group_ok = 0, false_pos = 0, n_clean = 0;
     const char *ranges[] = {"T10-S1", "T8-L3", "T3-T12", "T11-L5"};
     const int n_ph = 24;
@@ -265,6 +266,21 @@ static void test_phantom_grades(void **state)
                 bool hi_t = truth >= SM_ESCC_2, hi_m = m != 6 && m >= SM_ESCC_2;
                 if (hi_t == hi_m)
                     group_ok++;
+                if (L->below_conus == T->below_conus)
+                    n_cauda_ok++;
+                else
+                    print_message("ph%d %s: cauda truth %d measured %d\n", r,
+                                  sm_phantom_level_name(lvl), T->below_conus, L->below_conus);
+            }
+            if (getenv("SM_ESCC_QC_DIR") && truth > 0) {
+                uint8_t *rgb = NULL;
+                size_t qw = 0, qh = 0;
+                char path[1200];
+                snprintf(path, sizeof path, "%s/ph%d_%s_%s.png", getenv("SM_ESCC_QC_DIR"), r,
+                         sm_phantom_level_name(lvl), sm_escc_grade_name((SmEsccGrade)truth));
+                assert_true(sm_escc_qc_axial(NULL, res, v, 3, &rgb, &qw, &qh));
+                assert_true(sm_io_png_save(NULL, path, rgb, qw, qh, 3));
+                free(rgb);
             }
             if (truth > 0 || (m != 6 && m > 0))
                 print_message("ph%d %s %-15s truth %-2s measured %-2s  conf %.2f  sac %.0f/%.0f "
@@ -294,6 +310,9 @@ static void test_phantom_grades(void **state)
                   n_graded, 100.0 * (double)exact / (double)n_graded,
                   100.0 * (double)within1 / (double)n_graded, 100.0 * (double)group_ok / (double)n_graded,
                   n_clean, false_pos);
+    print_message("cord / cauda equina level right at %zu of %zu graded levels\n", n_cauda_ok,
+                  n_graded);
+    assert_true(n_cauda_ok * 100 >= 90 * n_graded);
     assert_true(n_graded >= 20);
     assert_true(exact * 100 >= 80 * n_graded);
     assert_true(within1 * 100 >= 95 * n_graded);

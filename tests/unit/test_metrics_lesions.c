@@ -297,6 +297,11 @@ static void test_synthetic_posterolateral(void **state)
                m->v[l].posterolateral_fraction[0], m->v[l].posterolateral_fraction[1]);
         assert_int_equal(m->v[l].posterolateral, want[l]);
     }
+    /* L2's body is clean: its class comes from the lytic pedicle */
+    assert_int_equal(m->v[1].lesion_class, SM_LESION_LYTIC);
+    assert_true(m->v[1].body_involvement_fraction == 0.0);
+    assert_int_equal(m->v[3].lesion_class, SM_LESION_BLASTIC);
+    assert_int_equal(m->n_vertebral_body_metastases, 2);
     free_metrics(m);
     syn_free(&s);
 }
