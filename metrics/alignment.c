@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #define DEG (180.0 / M_PI)
 
@@ -17,15 +18,29 @@ static bool frame_ok(const SmVertebraMetrics *v)
            isfinite(v->body_centroid_lps[0]);
 }
 
-/* The mid-sagittal posterior wall of a body next to one endplate (sense +1 superior, -1
- * inferior): the mean wall crossing of 4 x 3 rays along the anterior axis (lateral
- * offsets -3, 0, 3 mm) at 25-40 % of the body height from its middle towards that
- * endplate, but never closer to the endplate than the largest voxel spacing (there the
- * interpolated mask mixes with the disc and the wall seems to recede); placed at the
- * middle of the sampled band. Corners themselves are rounded and blurred, so they are not
- * used. */
-static bool posterior_wall(const SmMetricsInput *in, const SmVertebraMetrics *v, int sense,
-                           double p[3])
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define WALL_N 7       /* heights sampled on the posterior wall */
+#define WALL_SPAN 0.30 /* from -WALL_SPAN to +WALL_SPAN of the body height about mid-height */
+#define SACRUM_WALL_MM 15.0
+
+/* The posterior wall line and the endplate centres of one body, in its own mid-sagittal
+ * plane. Wall: the crossings of rays along the anterior axis (lateral offsets -3, 0,
+ * +3 mm, averaged per height) at WALL_N heights over the central 60 % of the body height
+ * (and at least the largest voxel spacing from each endplate: nearer, the interpolated
+ * mask mixes with the disc and the corner is rounded); a least-squares line w = a + b t
+ * (t along the axis from the mid-height, w along the anterior axis; one pass of outlier
+ * rejection, 3 robust sigmas, at least 1 mm) keeps the wall's own inclination (a wedge-
+ * shaped L5) and averages its concavity. The endplate centres are the crossings of the
+ * central ray along the axis. line_p is the wall point at mid-height, line_d the unit
+ * direction of the wall (superior sense), ep[0] / ep[1] the superior / inferior endplate
+ * centres. */
+static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, double line_p[3],
+                      double line_d[3], double ep[2][3])
 {
     SmBodyMask mask;
     sm_frame_mask_init(&mask, in->labels, in->subregions, v->verse_label);
@@ -34,25 +49,93 @@ static bool posterior_wall(const SmMetricsInput *in, const SmVertebraMetrics *v,
     double lo, hi;
     if (!sm_frame_ray_extent(&mask, c, S, 10.0, 80.0, &lo, &hi))
         return false;
-    double tm = 0.5 * (lo + hi), h = hi - lo, sum = 0;
+    double tm = 0.5 * (lo + hi), h = hi - lo;
+    for (int d = 0; d < 3; d++) {
+        ep[0][d] = c[d] + hi * S[d];
+        ep[1][d] = c[d] + lo * S[d];
+    }
     const double *sp = in->labels->spacing;
     double smax = fmax(sp[0], fmax(sp[1], sp[2]));
-    double b1 = fmin(0.40 * h, fmax(0.0, 0.5 * h - smax));
-    double b0 = fmin(0.25 * h, 0.6 * b1);
+    double span = fmin(WALL_SPAN * h, 0.5 * h - smax), t0 = -span, t1 = span;
+    if (v->verse_label == SM_FRAME_SACRUM_ID) {
+        /* the sacrum: only the wall of S1 below its endplate (the mask goes on into the
+         * sacral bodies, whose wall turns posteriorly with the sacral kyphosis) */
+        t1 = 0.5 * h - smax;
+        t0 = t1 - fmin(SACRUM_WALL_MM, h - 2 * smax);
+    }
+    if (!(t1 - t0 > 0.2 * h))
+        return false;
+    double ts[WALL_N], ws[WALL_N];
+    bool use[WALL_N];
     int k = 0;
-    for (int q = 0; q < 4; q++)
+    for (int q = 0; q < WALL_N; q++) {
+        double t = t0 + (t1 - t0) * q / (WALL_N - 1), sum = 0;
+        int nk = 0;
         for (int x = -1; x <= 1; x++) {
-            double o[3], off = b0 + (b1 - b0) * q / 3.0;
+            double o[3];
             for (int d = 0; d < 3; d++)
-                o[d] = c[d] + (tm + sense * off) * S[d] + x * 3.0 * L[d];
+                o[d] = c[d] + (tm + t) * S[d] + x * 3.0 * L[d];
             if (sm_frame_ray_extent(&mask, o, A, 3.0, 80.0, &lo, &hi))
-                sum += lo, k++;
+                sum += lo, nk++;
         }
+        if (nk >= 2) {
+            ts[k] = t, ws[k] = sum / nk, use[k] = true;
+            k++;
+        }
+    }
     if (k < 4)
         return false;
-    for (int d = 0; d < 3; d++)
-        p[d] = c[d] + (tm + sense * 0.5 * (b0 + b1)) * S[d] + (sum / k) * A[d];
-    return true;
+    double a = 0, b = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        double mt = 0, mw = 0, stt = 0, stw = 0;
+        int m = 0;
+        for (int i = 0; i < k; i++)
+            if (use[i])
+                mt += ts[i], mw += ws[i], m++;
+        if (m < 4)
+            return false;
+        mt /= m, mw /= m;
+        for (int i = 0; i < k; i++)
+            if (use[i]) {
+                stt += (ts[i] - mt) * (ts[i] - mt);
+                stw += (ts[i] - mt) * (ws[i] - mw);
+            }
+        b = stt > 0 ? stw / stt : 0;
+        a = mw - b * mt;
+        if (pass == 1)
+            break;
+        double res[WALL_N], srt[WALL_N];
+        for (int i = 0; i < k; i++)
+            srt[i] = res[i] = fabs(ws[i] - a - b * ts[i]);
+        qsort(srt, (size_t)k, sizeof *srt, cmp_double);
+        double lim = fmax(1.0, 3 * 1.4826 * srt[k / 2]);
+        for (int i = 0; i < k; i++)
+            use[i] = res[i] <= lim;
+    }
+    /* lateral position: the body centroid; for the sacrum, whose mask goes on into the
+     * lower sacral bodies and alae, the lateral centre of S1's own sections (rays along
+     * the left axis at mid-depth over the sampled heights) */
+    double xc = 0;
+    if (v->verse_label == SM_FRAME_SACRUM_ID) {
+        double sx = 0;
+        int nx = 0;
+        for (int q = 0; q < WALL_N; q++) {
+            double t = t0 + (t1 - t0) * q / (WALL_N - 1), o[3], yw = a + b * t;
+            double y = yw + 0.5 * (v->ap_depth_mm > 0 ? v->ap_depth_mm : 0);
+            for (int d = 0; d < 3; d++)
+                o[d] = c[d] + (tm + t) * S[d] + y * A[d];
+            if (sm_frame_ray_extent(&mask, o, L, 3.0, 80.0, &lo, &hi))
+                sx += 0.5 * (lo + hi), nx++;
+        }
+        if (nx < 4)
+            return false;
+        xc = sx / nx;
+    }
+    for (int d = 0; d < 3; d++) {
+        line_p[d] = c[d] + tm * S[d] + a * A[d] + xc * L[d];
+        line_d[d] = S[d] + b * A[d];
+    }
+    return sm_frame_normalize(line_d);
 }
 
 /* Point where the line p + s*dir meets the plane through q with normal nrm. */
@@ -67,12 +150,6 @@ static bool line_plane(const double p[3], const double dir[3], const double q[3]
     for (int d = 0; d < 3; d++)
         out[d] = p[d] + s * dir[d];
     return true;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /* Expected segmental angle of segment i from segments within +-2 that are usable:
@@ -142,19 +219,30 @@ bool sm_metric_alignment(SmError **error, const SmMetricsInput *in, SmSeriesMetr
         const double *Su = up->axis_superior;
         up->kyphosis_deg = kyph[i] = atan2(sm_frame_dot(Su, A), sm_frame_dot(Su, S)) * DEG;
         up->scoliosis_deg = scol[i] = atan2(sm_frame_dot(Su, L), sm_frame_dot(Su, S)) * DEG;
-        /* posterior walls extended along the body axes to the disc mid-plane (normal: the
-         * bisector of the two axes, through the midpoint of the two wall points) */
-        double pu[3], pl[3], q[3], nrm[3], xu[3], xl[3];
-        if (posterior_wall(in, up, -1, pu) && posterior_wall(in, lo, +1, pl)) {
+        /* posterior wall lines at the disc mid-plane (through the midpoint of the two
+         * facing endplate centres, normal = the mean axis of the two vertebrae); the offset
+         * is measured perpendicular to that mean axis */
+        double pu[3], du[3], pl[3], dl[3], eu[2][3], el[2][3], q[3], nrm[3], xu[3], xl[3];
+        if (wall_line(in, up, pu, du, eu) && wall_line(in, lo, pl, dl, el)) {
+            double am[3];
             for (int d = 0; d < 3; d++) {
-                q[d] = 0.5 * (pu[d] + pl[d]);
+                q[d] = 0.5 * (eu[1][d] + el[0][d]);
                 nrm[d] = Su[d] + S[d];
+                am[d] = up->axis_anterior[d] + A[d];
             }
-            if (sm_frame_normalize(nrm) && line_plane(pu, Su, q, nrm, xu) &&
-                line_plane(pl, S, q, nrm, xl)) {
+            double lm[3];
+            bool ok = sm_frame_normalize(nrm);
+            double dd = sm_frame_dot(am, nrm);
+            for (int d = 0; d < 3; d++)
+                am[d] -= dd * nrm[d];
+            ok = ok && sm_frame_normalize(am);
+            sm_frame_cross(nrm, am, lm);
+            if (ok && line_plane(pu, du, q, nrm, xu) && line_plane(pl, dl, q, nrm, xl)) {
                 double dv[3] = {xu[0] - xl[0], xu[1] - xl[1], xu[2] - xl[2]};
-                double sag = sm_frame_dot(dv, A), cor = sm_frame_dot(dv, L);
+                double sag = sm_frame_dot(dv, am), cor = sm_frame_dot(dv, lm);
                 up->translation_mm = hypot(sag, cor);
+                if (getenv("SM_ALIGN_DEBUG"))
+                    fprintf(stderr, "align %s/%s sag %+.2f cor %+.2f\n", up->level, lo->level, sag, cor);
                 if (up->translation_mm >= SM_SINS_TRANSLATION_MM)
                     sm_strlist_add(&up->notes,
                                    "%s/%s translation %.1f mm (%.1f mm %s, %.1f mm to the %s)",

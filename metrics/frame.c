@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 #define LUT_SIZE 65536
 #define N_SUMS 14 /* n, si sj sk, sii sjj skk sij sik sjk, np, spi spj spk */
@@ -444,6 +445,76 @@ static void set_axes(SmBodyFrame *f, const double sup[3], const double ant_hint[
     sm_frame_normalize(f->left);
 }
 
+/* Positional resolution of the grid along the unit direction u (LPS): the root sum of
+ * squares of the voxel spacings weighted by u's components along the image axes. */
+static double grid_step(const SmVolume *v, const double u[3])
+{
+    double s2 = 0;
+    for (int i = 0; i < 3; i++) {
+        double e[3] = {v->affine[0][i], v->affine[1][i], v->affine[2][i]};
+        double sp = v->spacing[i] > 0 ? v->spacing[i] : 1.0, c = sm_frame_dot(u, e) / sp;
+        s2 += c * c * sp * sp;
+    }
+    return sqrt(s2);
+}
+
+#define WALL_N 7
+#define WALL_MAX_DEG 12.0
+
+/* Tilt of the body's walls against the current axis: the centres of the cross-sections
+ * (midpoints of the anterior/posterior and of the left/right wall crossings on the
+ * central lines) at WALL_N heights over the central 60 % of the height (at least one grid
+ * step from the endplates), least-squares slopes along the anterior (*b) and left (*d)
+ * axes per mm of height. Walls run across thick slices, so they are located to within a
+ * pixel where the endplates are only known to within a slice. False when fewer than 4
+ * sections are found. */
+static bool wall_tilt(const SmBodyMask *mask, const SmBodyFrame *f, double gs, double *span_out,
+                      double *b, double *d)
+{
+    double span = fmin(0.3 * f->height0, 0.5 * f->height0 - gs);
+    if (!(span > 0.1 * f->height0))
+        return false;
+    double y0 = 0.5 * (f->y_ant - f->y_post);
+    double ts[WALL_N], ys[WALL_N], xs[WALL_N];
+    int n = 0;
+    for (int q = 0; q < WALL_N; q++) {
+        double t = -span + 2.0 * span * q / (WALL_N - 1), sy = 0, sx = 0;
+        int ny = 0, nx = 0;
+        /* five parallel lines each way (offsets of up to 20 % of the width / depth)
+         * average the phase of the pixel staircase */
+        for (int o = -2; o <= 2; o++) {
+            double p[3], lo, hi;
+            local_point(f, 0.1 * o * f->width, y0, f->t_mid + t, p);
+            if (sm_frame_ray_extent(mask, p, f->ant, 3.0, 80.0, &lo, &hi))
+                sy += 0.5 * (lo + hi), ny++;
+            local_point(f, 0, y0 + 0.1 * o * (f->y_ant + f->y_post), f->t_mid + t, p);
+            if (sm_frame_ray_extent(mask, p, f->left, 3.0, 80.0, &lo, &hi))
+                sx += 0.5 * (lo + hi), nx++;
+        }
+        if (ny < 5 || nx < 5)
+            continue;
+        ts[n] = t, ys[n] = sy / ny, xs[n] = sx / nx;
+        n++;
+    }
+    if (n < 4)
+        return false;
+    double mt = 0, my = 0, mx = 0;
+    for (int i = 0; i < n; i++)
+        mt += ts[i] / n, my += ys[i] / n, mx += xs[i] / n;
+    double stt = 0, sty = 0, stx = 0;
+    for (int i = 0; i < n; i++) {
+        stt += (ts[i] - mt) * (ts[i] - mt);
+        sty += (ts[i] - mt) * (ys[i] - my);
+        stx += (ts[i] - mt) * (xs[i] - mx);
+    }
+    if (!(stt > 0))
+        return false;
+    *b = sty / stt;
+    *d = stx / stt;
+    *span_out = span;
+    return true;
+}
+
 void sm_frame_fit(const SmBodyMask *mask, const SmFrameStats *st, const double hint[3],
                   SmBodyFrame *f)
 {
@@ -551,9 +622,38 @@ void sm_frame_fit(const SmBodyMask *mask, const SmFrameStats *st, const double h
         double nt[3] = {-ct[1], -ct[2], 1}, nb[3] = {-cb[1], -cb[2], 1};
         sm_frame_normalize(nt);
         sm_frame_normalize(nb);
-        double loc[3] = {nt[0] + nb[0], nt[1] + nb[1], nt[2] + nb[2]};
+        /* the sacrum: its own axis is the normal of the S1 endplate (the body mask of a
+         * sacrum has no inferior endplate of its own) */
+        bool sacrum = mask->id == SM_FRAME_SACRUM_ID;
+        double loc[3] = {nt[0] + (sacrum ? 0 : nb[0]), nt[1] + (sacrum ? 0 : nb[1]),
+                         nt[2] + (sacrum ? 0 : nb[2])};
         if (!sm_frame_normalize(loc))
             break;
+        /* blend with the walls' tilt, each weighted by its angular precision: the grid
+         * step along the measured direction over the lever arm it is measured across */
+        if (!sacrum && loc[2] > 0.5) {
+            double be = loc[1] / loc[2], de = loc[0] / loc[2], bw, dw, span;
+            double gs = grid_step(mask->labels, f->sup);
+            if (wall_tilt(mask, f, gs, &span, &bw, &dw)) {
+                double ga = grid_step(mask->labels, f->ant), gl = grid_step(mask->labels, f->left);
+                double we_s = pow(0.7 * (f->y_ant + f->y_post) / gs, 2), ww_s = pow(2 * span / ga, 2);
+                double we_c = pow(0.76 * f->width / gs, 2), ww_c = pow(2 * span / gl, 2);
+                /* 7 sections against 81 endplate rays; walls that disagree by more than
+                 * WALL_MAX_DEG (a deformed body, a wall cut by the endplates) are not used */
+                double wf = getenv("SM_WALLF") ? atof(getenv("SM_WALLF")) : 0.25;
+                ww_s *= wf, ww_c *= wf;
+                if (fabs(atan(bw) - atan(be)) > WALL_MAX_DEG * M_PI / 180)
+                    ww_s = 0;
+                if (fabs(atan(dw) - atan(de)) > WALL_MAX_DEG * M_PI / 180)
+                    ww_c = 0;
+                if (getenv("SM_FDEBUG"))
+                    fprintf(stderr, "id %d it %d be %.4f bw %.4f de %.4f dw %.4f we %.0f ww %.0f wec %.0f wwc %.0f\n", mask->id, it, be, bw, de, dw, we_s, ww_s, we_c, ww_c);
+                loc[1] = (we_s * be + ww_s * bw) / (we_s + ww_s);
+                loc[0] = (we_c * de + ww_c * dw) / (we_c + ww_c);
+                loc[2] = 1.0;
+                sm_frame_normalize(loc);
+            }
+        }
         double ns[3];
         for (int d = 0; d < 3; d++)
             ns[d] = loc[0] * f->left[d] + loc[1] * f->ant[d] + loc[2] * f->sup[d];

@@ -5,6 +5,9 @@
 
 #include "sm_metrics.h"
 
+/* VerSe id of the sacrum: its frame's superior axis is the S1 endplate normal. */
+#define SM_FRAME_SACRUM_ID 26
+
 /* Moments of one level's voxels, from one scan of the label/sub-region maps. */
 typedef struct SmFrameStats {
     size_t n_body;              /* voxels with label == id and sub-region == body */
@@ -39,7 +42,9 @@ bool sm_frame_ray_extent(const SmBodyMask *mask, const double origin[3], const d
                          double search, double tmax, double *lo, double *hi);
 
 /* A vertebral body's own frame and extents (LPS mm). The centre is the body centroid;
- * superior is the bisector of the two fitted endplate-plane normals; anterior points
+ * superior is the bisector of the two fitted endplate-plane normals (blended with the
+ * walls' direction where thick slices make the endplates coarse; for the sacrum the S1
+ * endplate normal); anterior points
  * from the posterior elements towards the body, perpendicular to superior; left =
  * superior x anterior (patient left, LPS +x side). y_ant / y_post are the distances from
  * the centre to the anterior / posterior walls on the mid-sagittal line (largest over

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 /* AP positions of the three heights, fraction of the depth from the anterior wall */
 static const double Q_POS[3] = {0.15, 0.50, 0.85};
@@ -25,7 +26,7 @@ static int g_mask = -1;
 static double g_lat = -1;
 static void terms(double dy, double x, double v[N_TERMS])
 {
-    if (g_mask < 0) { g_mask = getenv("SM_H_TERMS") ? atoi(getenv("SM_H_TERMS")) : 31; }
+    if (g_mask < 0) { g_mask = getenv("SM_H_TERMS") ? atoi(getenv("SM_H_TERMS")) : 3; }
     v[0] = 1, v[1] = dy, v[2] = dy * dy, v[3] = x, v[4] = x * x;
     for (int k = 0; k < 5; k++) if (!(g_mask & (1 << k))) v[k] = k == 0 ? 1 : 0;
 }
@@ -47,13 +48,14 @@ static bool fit_surface(const double *y, const double *x, const double *h, const
         for (int a = 0; a < N_TERMS; a++) {
             for (int b = 0; b < N_TERMS; b++)
                 A[a][b] += v[a] * v[b];
-            if (v[a] == 0 && a > 0) A[a][a] = 1;
+
             A[a][N_TERMS] += v[a] * h[i];
         }
         m++;
     }
     if (m < 2 * N_TERMS)
         return false;
+    for (int a = 1; a < N_TERMS; a++) if (!(g_mask & (1 << a))) A[a][a] = 1;
     for (int col = 0; col < N_TERMS; col++) {
         int piv = col;
         for (int r = col + 1; r < N_TERMS; r++)
@@ -140,6 +142,12 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
             use[i] = res[i] <= lim;
         if (fit_surface(ys, xs, hs, use, n, c))
             hq[q] = c[0];
+        if (getenv("SM_H_DEBUG") && q == 0) {
+            fprintf(stderr, "q%d n=%d h=%.2f:", q, n, hq[q]);
+            for (int i = 0; i < n; i++)
+                fprintf(stderr, " (%.1f,%.1f:%.1f%s)", ys[i], xs[i], hs[i], use[i] ? "" : "x");
+            fprintf(stderr, "\n");
+        }
     }
 }
 

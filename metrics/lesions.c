@@ -18,6 +18,9 @@
 #define BLASTIC_MIN_RISE_HU 100.0
 #define BLASTIC_MIN_HU 350.0
 #define BONE_ISLAND_HU 885.0  /* Ulano 2016: dense mean >= 885 HU is an enostosis */
+#define MARGINAL_MAX_HU 550.0 /* a fainter dense region ... */
+#define MARGINAL_RIM_MM 3.0   /* ... lying mostly within this of the core's boundary ... */
+#define MARGINAL_RIM_SHARE 0.6 /* ... (this share of its voxels) is rim/endplate sclerosis */
 #define MIN_LESION_MM3 150.0  /* smallest connected region called a lesion ... */
 #define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
 #define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
@@ -472,7 +475,9 @@ typedef struct CompCtx {
     uint8_t *seen;
     size_t *queue;
     uint8_t *keep;
-    size_t n_island, n_fat, n_small;
+    const Offset *rim_se; /* ellipsoid of radius MARGINAL_RIM_MM */
+    size_t n_rim_se;
+    size_t n_island, n_fat, n_small, n_marginal;
     double sum[3];      /* raw HU of the seeds of kept regions, per class */
     size_t cnt[3];
 } CompCtx;
@@ -489,6 +494,27 @@ static int neighbours6(const Box *b, size_t x, size_t nb[6])
     if (k > 0) nb[m++] = x - ni * nj;
     if (k + 1 < nk) nb[m++] = x + ni * nj;
     return m;
+}
+
+/* Share of the region's voxels (queue[0..n)) that lie within MARGINAL_RIM_MM of the core's
+ * boundary: the endplates, the cortex, and any gap in the body mask (a disc space the
+ * segmentation left inside the body, a hole). */
+static double rim_share(const CompCtx *cx, const size_t *region, size_t n)
+{
+    const Box *b = cx->b;
+    size_t ni = b->ni, nj = b->nj, nk = b->nk, rim = 0;
+    for (size_t q = 0; q < n; q++) {
+        size_t x = region[q];
+        ptrdiff_t i = (ptrdiff_t)(x % ni), j = (ptrdiff_t)((x / ni) % nj), k = (ptrdiff_t)(x / (ni * nj));
+        bool deep = true;
+        for (size_t s = 0; s < cx->n_rim_se && deep; s++) {
+            ptrdiff_t a = i + cx->rim_se[s].di, bb = j + cx->rim_se[s].dj, c = k + cx->rim_se[s].dk;
+            deep = a >= 0 && bb >= 0 && c >= 0 && (size_t)a < ni && (size_t)bb < nj && (size_t)c < nk &&
+                   cx->core[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)];
+        }
+        rim += !deep;
+    }
+    return n ? (double)rim / (double)n : 0.0;
 }
 
 /* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
@@ -558,6 +584,13 @@ static void components(CompCtx *cx, uint8_t cls)
             ok = false;
             cx->n_island++;
         }
+        /* degenerative sclerosis (subchondral bands along the endplates, marginal sclerosis
+         * and osteophytes at the rim) is fainter than blastic metastasis and hugs the
+         * boundary; the disc space of a narrowed, sclerotic disc may lie inside the mask */
+        if (ok && cls == 2 && mean < MARGINAL_MAX_HU && rim_share(cx, queue, tail) >= MARGINAL_RIM_SHARE) {
+            ok = false;
+            cx->n_marginal++;
+        }
         if (!ok) {
             for (size_t q = 0; q < tail; q++)
                 cx->keep[queue[q]] = 0;
@@ -571,7 +604,7 @@ static void components(CompCtx *cx, uint8_t cls)
 /* Classifies one level against the reference; fills the vertebra's lesion fields. */
 static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, double expected,
                            double spread, const double spacing[3], const Offset *se, size_t n_se,
-                           int nthreads)
+                           const Offset *rim_se, size_t n_rim_se, int nthreads)
 {
     const Box *b = &L->box;
     size_t ni = b->ni, nj = b->nj, nk = b->nk, n = b->n;
@@ -602,12 +635,12 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                 cand[x] = 2;
         }
     memset(les, 0, n);
-    CompCtx cx = {b, cand, core, hu, sm, 0.0, bla_thr, expected, seen, queue, les, 0, 0, 0,
-                  {0.0, 0.0, 0.0}, {0, 0, 0}};
+    CompCtx cx = {b, cand, core, hu, sm, 0.0, bla_thr, expected, seen, queue, les, rim_se, n_rim_se,
+                  0, 0, 0, 0, {0.0, 0.0, 0.0}, {0, 0, 0}};
     cx.min_vox = fmax(MIN_LESION_MM3, MIN_LESION_BODY_FRACTION * (double)L->body_n * voxel_mm3) / voxel_mm3;
     components(&cx, 1);
     components(&cx, 2);
-    size_t n_island = cx.n_island, n_fat = cx.n_fat;
+    size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal;
     free(queue);
     if (cx.cnt[1] && cx.cnt[2]) {
         /* mixed: voxels between a lytic and a blastic region pass through normal density
@@ -718,6 +751,10 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     if (n_island)
         sm_strlist_add(&v->notes, "lesions: %zu dense region(s) with mean >= %.0f HU treated as "
                                   "bone island(s), not blastic", n_island, BONE_ISLAND_HU);
+    if (n_marginal)
+        sm_strlist_add(&v->notes, "lesions: %zu faint dense region(s) (mean < %.0f HU) lying mostly "
+                                  "within %.0f mm of the endplates/rim treated as degenerative "
+                                  "sclerosis, not blastic", n_marginal, MARGINAL_MAX_HU, MARGINAL_RIM_MM);
     if (cx.n_small)
         sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
                                   "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);
@@ -728,7 +765,8 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
 }
 
 static bool classify_all(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m, Level *lv,
-                         const Ref *ref, const Offset *se, size_t n_se, int nthreads)
+                         const Ref *ref, const Offset *se, size_t n_se, const Offset *rim_se,
+                         size_t n_rim_se, int nthreads)
 {
     for (size_t l = 0; l < in->n_levels; l++) {
         SmVertebraMetrics *v = &m->v[l];
@@ -738,7 +776,8 @@ static bool classify_all(SmError **error, const SmMetricsInput *in, SmSeriesMetr
         if (lv[l].core_n == 0 || isnan(ref->intercept))
             continue;
         double expected = ref->intercept + ref->slope * (double)l;
-        if (!level_classify(error, &lv[l], v, expected, ref->spread, in->ct->spacing, se, n_se, nthreads))
+        if (!level_classify(error, &lv[l], v, expected, ref->spread, in->ct->spacing, se, n_se, rim_se,
+                            n_rim_se, nthreads))
             return false;
     }
     return true;
@@ -765,11 +804,15 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         int rs = (int)ceil(2.5 * sigma / ct->spacing[a]);
         pad[a] = (rse[a] > rs ? rse[a] : rs) + 1;
     }
-    size_t n_se = 0;
+    size_t n_se = 0, n_rim_se = 0;
     Offset *se = ellipsoid(rse, &n_se);
+    int rrim[3];
+    radii_for(ct, MARGINAL_RIM_MM, rrim);
+    Offset *rim_se = ellipsoid(rrim, &n_rim_se);
     Level *lv = calloc(nl, sizeof *lv);
-    if (!se || !lv) {
+    if (!se || !rim_se || !lv) {
         free(se);
+        free(rim_se);
         free(lv);
         sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory");
         return false;
@@ -791,7 +834,7 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         ok = false;
     }
     if (ok)
-        ok = classify_all(error, in, m, lv, &ref, se, n_se, nthreads);
+        ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, nthreads);
     /* lesions bias the reference they are judged against: drop involved levels and refit
      * once */
     if (ok && !isnan(ref.intercept)) {
@@ -811,7 +854,7 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
                 sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory fitting the reference");
                 ok = false;
             } else {
-                ok = classify_all(error, in, m, lv, &ref, se, n_se, nthreads);
+                ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, nthreads);
             }
         } else if (refit) {
             sm_strlist_add(&m->reference_method, "every level is involved: kept the first fit "
@@ -840,5 +883,6 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         level_free(&lv[l]);
     free(lv);
     free(se);
+    free(rim_se);
     return ok;
 }

@@ -1,6 +1,7 @@
 /* The `spinemets phantom` subcommand: spec file + flags -> synthetic CT series and truth. */
 #define _POSIX_C_SOURCE 200809L
 #include "phantom.h"
+#include "phantom_tumour.h"
 #include "sm_pipeline.h"
 
 #include <getopt.h>
@@ -93,6 +94,47 @@ static int fail_usage2(const char *pre, const char *arg, const char *post)
     fprintf(stderr, "spinemets phantom: %s%s%s\n'spinemets phantom --help' lists the options.\n",
             pre, arg, post);
     return SM_EXIT_USAGE;
+}
+
+/* Epidural tumours of a spec file ("epidural_tumours" array, docs/phantom.md): parsed and
+ * applied to the generated phantom; their truth goes to OUTDIR/truth_escc.json. */
+#define MAX_TUMOURS 24
+static bool apply_spec_tumours(SmError **error, const char *spec_path, SmPhantom *ph, json_t **truth)
+{
+    *truth = NULL;
+    if (!spec_path)
+        return true;
+    json_error_t je;
+    json_t *doc = json_load_file(spec_path, 0, &je);
+    json_t *arr = doc ? json_object_get(doc, "epidural_tumours") : NULL;
+    if (!arr) {
+        json_decref(doc);
+        return true;
+    }
+    char *text = json_dumps(arr, 0);
+    SmPhantomTumourSpec specs[MAX_TUMOURS];
+    SmPhantomTumourTruth tt[MAX_TUMOURS];
+    size_t n = 0;
+    bool ok = text && sm_phantom_tumour_parse(error, text, specs, MAX_TUMOURS, &n) &&
+              sm_phantom_tumour_apply(error, ph, specs, n, tt);
+    free(text);
+    json_decref(doc);
+    if (!ok) {
+        sm_error_prefix(error, "%s: epidural_tumours: ", spec_path);
+        return false;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, json_pack("{s:s, s:i, s:s, s:s, s:b, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}",
+            "level", sm_phantom_level_name(tt[i].level), "verse_id", tt[i].verse_id,
+            "position", sm_phantom_tumour_position_name(tt[i].position),
+            "grade", sm_phantom_tumour_grade_name(tt[i].grade), "below_conus", tt[i].below_conus,
+            "canal_area_mm2", tt[i].canal_area_mm2, "sac_area_before_mm2", tt[i].sac_area_before_mm2,
+            "sac_area_mm2", tt[i].sac_area_mm2, "cord_area_before_mm2", tt[i].cord_area_before_mm2,
+            "cord_area_mm2", tt[i].cord_area_mm2, "csf_area_before_mm2", tt[i].csf_area_before_mm2,
+            "csf_area_mm2", tt[i].csf_area_mm2, "tumour_area_mm2", tt[i].tumour_area_mm2));
+    *truth = json_pack("{s:s, s:o}", "schema", "spinemets.phantom-escc-truth/1", "epidural_tumours", out);
+    return true;
 }
 
 int sm_cmd_phantom(int argc, char **argv)
@@ -257,11 +299,20 @@ int sm_cmd_phantom(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     SmPhantom *ph = NULL;
     int rc = SM_EXIT_OK;
-    if (!sm_phantom_generate(&err, &spec, &ph) || !sm_phantom_write(&err, ph, outdir)) {
+    json_t *escc_truth = NULL;
+    if (!sm_phantom_generate(&err, &spec, &ph) || !apply_spec_tumours(&err, spec_path, ph, &escc_truth) ||
+        !sm_phantom_write(&err, ph, outdir)) {
         rc = err && err->code == SM_ERR_OUTPUT ? SM_EXIT_OUTPUT
              : err && err->code == SM_ERR_USAGE ? SM_EXIT_USAGE
                                                 : SM_EXIT_INTERNAL;
     }
+    if (rc == SM_EXIT_OK && escc_truth) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/truth_escc.json", outdir);
+        if (!sm_json_save(&err, escc_truth, path))
+            rc = SM_EXIT_OUTPUT;
+    }
+    json_decref(escc_truth);
     if (rc == SM_EXIT_OK && preview) {
         size_t n = strlen(outdir) + 32;
         char *a = malloc(n), *b = malloc(n);

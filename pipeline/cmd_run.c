@@ -1,5 +1,6 @@
 /* `spinemets run`: load each series, run the stages, write results per series. */
 #include "sm_pipeline.h"
+#include "sm_metrics.h"
 #include "sm_segment.h"
 
 #include <getopt.h>
@@ -108,14 +109,23 @@ static int run_series(const SmInputSet *set, size_t index, const RunOptions *opt
             goto write;
         }
         json_array_append_new(stages, json_string("segment"));
-        bool measured = sm_stage_metrics(&err, vol, seg, &opt->seg, doc);
-        sm_seg_spine_destroy(seg);
-        if (!measured) {
+        SmSeriesMetrics *metrics = NULL;
+        if (!sm_stage_metrics(&err, vol, seg, &opt->seg, doc, &metrics)) {
+            sm_seg_spine_destroy(seg);
             code = sm_exit_code_for(err->code);
             sm_error_prefix(&err, "metrics: ");
             goto write;
         }
         json_array_append_new(stages, json_string("metrics"));
+        bool graded = sm_stage_escc(&err, vol, seg, metrics, opt->threads, dir, doc);
+        sm_metrics_destroy(metrics);
+        sm_seg_spine_destroy(seg);
+        if (!graded) {
+            code = sm_exit_code_for(err->code);
+            sm_error_prefix(&err, "escc: ");
+            goto write;
+        }
+        json_array_append_new(stages, json_string("escc"));
     } else if (opt->segment) {
         sm_strlist_add(&warnings, "segmentation skipped: modality %s is not CT in HU (CT only for now)",
                        vol->meta.modality[0] ? vol->meta.modality : "unknown");

@@ -498,6 +498,7 @@ bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec
         "oblique_deg", "oblique_axis", "ffs_axes", "noise_sigma_hu", "texture_hu", "curvature",
         "aorta",
         "contrast", "conus_level", "hu", "vertebrae", "series_description", "comment",
+        "epidural_tumours", /* applied after generation (phantom_tumour.c) */
         "osteoporotic", "osteoporotic_hu"};
     const char *key;
     json_t *val;

@@ -589,6 +589,7 @@ bool sm_phantom_tumour_parse(SmError **error, const char *json_text, SmPhantomTu
         t->seed = 1 + q;
         const char *key;
         json_t *val;
+        bool have_level = false;
         if (!json_is_object(o)) {
             sm_error_set(error, SM_ERR_FORMAT, "epidural_tumours[%zu]: expected an object", q);
             json_decref(root);
@@ -600,6 +601,7 @@ bool sm_phantom_tumour_parse(SmError **error, const char *json_text, SmPhantomTu
             if (strcmp(key, "level") == 0) {
                 t->level = s ? sm_phantom_level_parse(s) : -1;
                 ok = t->level >= 0;
+                have_level = ok;
             } else if (strcmp(key, "position") == 0) {
                 t->position = 0;
                 for (int p = 1; p <= 5 && s; p++)
@@ -630,7 +632,7 @@ bool sm_phantom_tumour_parse(SmError **error, const char *json_text, SmPhantomTu
                 return false;
             }
         }
-        if (t->level <= 0 || t->position == 0 || t->grade == 0) {
+        if (!have_level || t->position == 0 || t->grade == 0) {
             sm_error_set(error, SM_ERR_FORMAT,
                          "epidural_tumours[%zu]: \"level\", \"position\" and \"grade\" are required", q);
             json_decref(root);

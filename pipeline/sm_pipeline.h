@@ -73,10 +73,16 @@ struct SmVertebra;
 bool sm_stage_segment(SmError **error, const SmVolume *ct, const SmSegmentStageOptions *opt,
                       const char *dir, json_t *doc, struct SmSpineSeg **out);
 json_t *sm_json_vertebra(const struct SmVertebra *v);
+struct SmSeriesMetrics;
 /* Measures every vertebra of seg and merges the results into doc's vertebrae[] (same
- * order) plus "series_metrics". */
+ * order) plus "series_metrics"; the caller owns *out (sm_metrics_destroy). */
 bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineSeg *seg,
-                      const SmSegmentStageOptions *opt, json_t *doc);
+                      const SmSegmentStageOptions *opt, json_t *doc, struct SmSeriesMetrics **out);
+/* Canal profile and Bilsky ESCC grade per vertebra (levels with a lesion are graded, others
+ * only when epidural tissue is seen), merged into vertebrae[] plus "escc"; writes
+ * qc_axial_<level>.png for every graded level into dir. */
+bool sm_stage_escc(SmError **error, const SmVolume *ct, const struct SmSpineSeg *seg,
+                   const struct SmSeriesMetrics *m, int threads, const char *dir, json_t *doc);
 
 /* JSON helpers shared by inspect and run. */
 json_t *sm_json_volume_geometry(const SmVolume *vol);

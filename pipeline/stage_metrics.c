@@ -109,7 +109,7 @@ static void add_vertebra_metrics(json_t *o, const SmVertebraMetrics *v, int pain
 }
 
 bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineSeg *seg,
-                      const SmSegmentStageOptions *opt, json_t *doc)
+                      const SmSegmentStageOptions *opt, json_t *doc, SmSeriesMetrics **out)
 {
     size_t n = seg->n_vertebrae;
     int *ids = calloc(n ? n : 1, sizeof *ids);
@@ -145,6 +145,6 @@ bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineS
     json_object_set_new(s, "worst_level", m->worst_level[0] ? json_string(m->worst_level) : json_null());
     json_object_set_new(s, "notes", sm_json_strlist(&m->notes));
     json_object_set_new(doc, "series_metrics", s);
-    sm_metrics_destroy(m);
+    *out = m;
     return true;
 }

@@ -124,13 +124,39 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         }
     if (lowest_rib > 0) {
         const SegVert *below = &verts[vi[lowest_rib - 1]];
-        if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1))
+        /* no rib may cross the attachment shell below the candidate (a rib whose head
+         * fell into a dropped sliver or a missed segment would fake a rib-free vertebra) */
+        bool rib_below = false;
+        for (size_t s = 0; s < vi[lowest_rib]; s++)
+            rib_below |= verts[s].rib_runs > 0;
+        if (rib_below)
+            sm_strlist_add(notes, "a rib crosses below the lowest rib-bearing vertebra: "
+                           "no T12 anchor");
+        if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1) && !rib_below)
             t12 = lowest_rib;
     }
     if (highest_rib >= 0 && highest_rib + 1 < (long)nv) {
         const SegVert *above = &verts[vi[highest_rib + 1]];
         if (!above->partial && (t12 < 0 || highest_rib > t12 + 3))
             t1 = highest_rib;
+    }
+    /* T1 from the first rib itself (short, below no other rib, in view): needs no
+     * vertebra above, so it works on chest scans that start at C7/T1 */
+    for (size_t a = 0; a < nv; a++)
+        if (verts[vi[a]].first_rib) {
+            if (t1 >= 0 && t1 != (long)a)
+                sm_strlist_add(notes, "first rib at vertebra %zu, highest rib-bearing vertebra "
+                               "below a rib-free one at %ld: the first rib decides", a, t1);
+            t1 = (long)a;
+            break;
+        }
+    if (t1 >= 0 && t12 >= 0 && t1 - t12 < 10) {
+        /* fewer than 11 rib-bearing vertebrae cannot be: the "rib-free" vertebra below the
+         * T12 candidate hides a rib (cut by the field of view, broken up on thick slices);
+         * the first rib's shape is the more specific sign */
+        sm_strlist_add(notes, "first rib and last rib %ld vertebrae apart: the last-rib "
+                       "anchor is not used", t1 - t12);
+        t12 = -1;
     }
     if (t12 >= 0)
         anc[na++] = (Anchor){"last rib-bearing vertebra (T12)", SM_VERSE_T12 + (int)t12,
@@ -139,7 +165,8 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         anc[na++] = (Anchor){"first rib-bearing vertebra (T1)", SM_VERSE_T1 + (int)t1,
                              (size_t)t1};
     for (size_t a = 0; a < nv; a++)
-        if (verts[vi[a]].cervical_top && a + 1 == nv)
+        if (verts[vi[a]].cervical_top && a + 1 == nv && verts[vi[a]].rib_runs == 0 &&
+            !verts[vi[a]].rib_left && !verts[vi[a]].rib_right)
             anc[na++] = (Anchor){"C2 (dens with the C1 arch in front)", 2 + (int)a, a};
 
     int base = 0;
@@ -213,7 +240,11 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             sm_strlist_add(anchors, "C2 (dens with the C1 arch in front)");
             if (c2_base == base) agree++;
         }
-        conf0 = agree >= 1 ? 0.95 : 0.85;
+        /* agreeing anchors besides the one chosen (the chosen one always matches) */
+        (void)agree;
+        int n_agree = (s_base == base) + (t12_base == base) + (t1_base == base) +
+                      (c2_base == base);
+        conf0 = n_agree >= 2 ? 0.95 : 0.85;
         if (s_base && t12_base && t12_base != s_base)
             conf0 = 0.5;
     }

@@ -4,6 +4,7 @@
 #include "segment_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define CORE_HALF_MM 36.0   /* lateral half-width of the column core */
@@ -11,17 +12,46 @@
 #define RIB_REACH_MM 55.0   /* lateral reach of a rib of >= ~4 cm (VerSe T12 rule) */
 #define STUMP_REACH_MM 46.0 /* shorter lateral bone: stump rib or long process */
 #define REMOVE_REACH_MM 65.0 /* removed from the vertebra mask: beyond any transverse process */
+/* The first rib is short and tightly curved (the thoracic inlet is narrow): its reach from
+ * the canal is at most this fraction of the second rib's (anatomy ~0.6-0.75; phantom 0.56,
+ * LIDC chest CT 0.73; the second rib against the third: 0.82-0.89). */
+#define FIRST_RIB_RATIO 0.8
+
+/* One rib crossing of the attachment shell (a run of slices on one side). */
+typedef struct RibRun {
+    int side;          /* 0: patient left (+x), 1: right */
+    long ktop;         /* top slice of the run */
+    double reach;      /* reach of its component */
+    bool cut;          /* its component touches the top or bottom of the field of view */
+    size_t seg;        /* segment holding the run's top */
+} RibRun;
+
+bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
+{
+    return !top_cut && top_reach >= STUMP_REACH_MM && next_reach >= RIB_REACH_MM &&
+           top_reach <= FIRST_RIB_RATIO * next_reach;
+}
+
+static int cmp_run_top(const void *a, const void *b)
+{
+    const RibRun *x = a, *y = b;
+    if (x->side != y->side)
+        return x->side - y->side;
+    return (x->ktop < y->ktop) - (x->ktop > y->ktop); /* superior first */
+}
 
 typedef struct CompInfo {
     double reach;      /* max in-plane distance from the canal centre */
     double zmin;
+    bool cut;          /* has a voxel next to the top or bottom of the field of view */
     double side_sum;   /* sum of sign(dx) */
     size_t count;
 } CompInfo;
 
 bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                       const SegFrame *frame, const SegDisc *discs, size_t n_discs,
-                      SegVert *verts, size_t n_verts, double sacrum_top_z, uint8_t *rib)
+                      SegVert *verts, size_t n_verts, double sacrum_top_z, uint8_t *rib,
+                      SmStrList *notes)
 {
     const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
     const double g = grid->g;
@@ -78,6 +108,11 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 double rr = sqrt(dx * dx + dy * dy);
                 if (rr > ci[c].reach) ci[c].reach = rr;
                 if (z < ci[c].zmin) ci[c].zmin = z;
+                /* lateral bone is only looked at within `margin` of the canal track */
+                if (k == 0 || k + 1 == nz || (long)k <= (long)frame->k0 - margin ||
+                    (long)k >= (long)frame->k1 + margin ||
+                    grid->hu[v + nx * ny] == SEG_OUTSIDE || grid->hu[v - nx * ny] == SEG_OUTSIDE)
+                    ci[c].cut = true;
                 ci[c].side_sum += dx > 0 ? 1 : -1;
                 ci[c].count++;
             }
@@ -96,7 +131,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     uint32_t nf = 0;
     for (uint32_t c = 1; c <= nc; c++) {
         bool pelvis = !isnan(sacrum_top_z) && ci[c].zmin < sacrum_top_z - 10.0;
-        if (ci[c].reach >= STUMP_REACH_MM && !pelvis)
+        /* a component cut by the field of view may be a rib that leaves it: kept, so that
+         * it cannot make its vertebra look rib-free */
+        bool cut_rib = ci[c].cut && ci[c].reach >= CORE_HALF_MM + SHELL_MM;
+        if ((ci[c].reach >= STUMP_REACH_MM || cut_rib) && !pelvis)
             fid[c] = ++nf;
     }
     size_t hn = (size_t)nf * 2 * nz;
@@ -119,6 +157,13 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     continue;
                 hist[((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k]++;
             }
+    }
+    size_t nruns = 0, cap = 64;
+    RibRun *runs = malloc(cap * sizeof *runs);
+    if (!runs) {
+        free(hist); free(fid); free(ci); free(att); free(lab);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
     }
     for (uint32_t c = 1; c <= nc; c++) {
         if (!fid[c])
@@ -154,6 +199,17 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 att[2 * seg + (size_t)side] += total;
                 if (ci[c].reach > verts[seg].rib_reach_mm)
                     verts[seg].rib_reach_mm = ci[c].reach;
+                if (nruns == cap) {
+                    RibRun *nr = realloc(runs, 2 * cap * sizeof *runs);
+                    if (!nr) {
+                        free(runs); free(hist); free(fid); free(ci); free(att); free(lab);
+                        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+                        return false;
+                    }
+                    runs = nr;
+                    cap *= 2;
+                }
+                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut, seg};
             }
         }
     }
@@ -163,7 +219,64 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         bool far = verts[s].rib_reach_mm >= RIB_REACH_MM;
         verts[s].rib_left = far && att[2 * s] >= 2;
         verts[s].rib_right = far && att[2 * s + 1] >= 2;
+        verts[s].first_rib = false;
+        verts[s].rib_runs = 0;
     }
+    /* First rib, per side: the topmost crossing, fully in view, clearly shorter than the
+     * crossing below it (the second rib). Both sides must agree on the segment when both
+     * qualify. */
+    qsort(runs, nruns, sizeof *runs, cmp_run_top);
+    long first_seg[2] = {-1, -1};
+    size_t n_side[2] = {0, 0};
+    for (size_t q = 0; q < nruns; q++) {
+        if (runs[q].reach >= RIB_REACH_MM || runs[q].cut)
+            verts[runs[q].seg].rib_runs++;
+        n_side[runs[q].side]++;
+    }
+    for (int side = 0; side < 2; side++) {
+        size_t q0 = side == 0 ? 0 : n_side[0];
+        if (n_side[side] == 0)
+            continue;
+        const RibRun *top = &runs[q0];
+        double next = 0;
+        for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
+            if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
+                next = runs[q].reach;
+                break;
+            }
+        sm_strlist_add(notes, "ribs %s: %zu shell crossings; topmost at z %.0f mm reaches "
+                       "%.0f mm%s, the next %.0f mm", side == 0 ? "left" : "right",
+                       n_side[side], grid->origin[2] + g * (double)top->ktop, top->reach,
+                       top->cut ? " (cut by the field of view)" : "", next);
+        {
+            char buf[512];
+            size_t used = 0;
+            buf[0] = 0;
+            for (size_t q = q0; q < q0 + n_side[side] && used + 24 < sizeof buf; q++)
+                used += (size_t)snprintf(buf + used, sizeof buf - used, " %.0f(%zu)",
+                                         grid->origin[2] + g * (double)runs[q].ktop,
+                                         runs[q].seg);
+            sm_strlist_add(notes, "rib crossings %s, z mm (segment):%s",
+                           side == 0 ? "left" : "right", buf);
+        }
+        if (sm_seg_first_rib_test(top->reach, next, top->cut))
+            first_seg[side] = (long)top->seg;
+    }
+    long fs = first_seg[0] >= 0 ? first_seg[0] : first_seg[1];
+    if (first_seg[0] >= 0 && first_seg[1] >= 0 && first_seg[0] != first_seg[1]) {
+        /* a rib head is assigned by its top, which can fall either side of a disc plane:
+         * accept neighbours, take the upper */
+        long d = first_seg[0] - first_seg[1];
+        fs = (d == 1 || d == -1) ? (first_seg[0] > first_seg[1] ? first_seg[0] : first_seg[1])
+                                 : -1;
+        if (fs < 0)
+            sm_strlist_add(notes, "first rib: left and right disagree, not used");
+    }
+    if (fs >= 0) {
+        verts[fs].first_rib = true;
+        sm_strlist_add(notes, "first rib found (segment %ld)", fs);
+    }
+    free(runs);
     /* rib mask: far-reaching lateral components (ribs, pelvis, scapula); shorter lateral
      * bone (long lumbar transverse processes, stump ribs) stays with the vertebra */
     for (size_t v = 0; v < grid->n; v++)

@@ -73,6 +73,8 @@ typedef struct SegVert {
     bool touches_pelvis;  /* spreads like the sacrum but clearly less: L5 touching the ilia */
     bool rib_left, rib_right;
     double rib_reach_mm;  /* longest rib reach (lateral mm from the canal) */
+    int rib_runs;         /* shell crossings by ribs (reach >= 55 mm, or cut by the FOV) here */
+    bool first_rib;       /* holds the first rib (short, below no other rib, fully in view) */
     bool partial;
     bool cervical_top;    /* topmost segment is C1+C2 (dens with the C1 arch in front) */
     double c1_z;          /* LPS z above which bone off the dens belongs to C1 */
@@ -165,7 +167,12 @@ bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *b
  * attachments per segment. */
 bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                       const SegFrame *frame, const SegDisc *discs, size_t n_discs,
-                      SegVert *verts, size_t n_verts, double sacrum_top_z, uint8_t *rib);
+                      SegVert *verts, size_t n_verts, double sacrum_top_z, uint8_t *rib,
+                      SmStrList *notes);
+/* First-rib decision on one side from the reaches (mm) of the two topmost rib crossings
+ * (top_reach, next_reach; next_reach <= 0 when there is none) and whether the top rib is
+ * cut by the field of view. Exposed for tests. */
+bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut);
 
 /* ---- sacrum.c ---- */
 bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *filled,

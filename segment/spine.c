@@ -201,6 +201,65 @@ static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A
     return true;
 }
 
+/* The S1 body: sacral bone between the L5/S1 disc plane and a parallel S1/S2 plane one
+ * S1-body height below it, inside the body's elliptical footprint around the disc centre.
+ * The sacrum keeps one label (VerSe 26); only its S1 part is sub-region "body", and the
+ * record's body centroid is the S1 body's. */
+typedef struct S1Body {
+    bool valid;
+    double p[3], n[3];        /* L5/S1 disc centre and normal (superior) */
+    double u[3], v[3];        /* in-plane lateral and AP unit vectors */
+    double height;            /* mm below the disc plane */
+    double a, b;              /* lateral and AP semi-axes, mm */
+} S1Body;
+
+static void s1_body_prepare(const SegRun *r, S1Body *sb)
+{
+    memset(sb, 0, sizeof *sb);
+    long s1 = -1;
+    for (size_t s = 0; s < r->n_verts; s++)
+        if (r->verts[s].verse == SM_VERSE_SACRUM)
+            s1 = (long)s; /* the topmost sacral segment */
+    if (s1 < 0 || r->verts[s1].upper_disc < 0)
+        return;
+    const SegDisc *d = &r->discs[r->verts[s1].upper_disc];
+    const SegVert *l5 = (size_t)s1 + 1 < r->n_verts ? &r->verts[s1 + 1] : NULL;
+    SegSlice sl;
+    if (!l5 || !frame_at_ext(&r->frame, &r->grid, d->p[2], &sl))
+        return;
+    /* S1's body is about as tall as L5's: L5's segment (disc centre to disc centre) less
+     * the two half discs */
+    double h = l5->s_hi - l5->s_lo - d->half_thick;
+    if (l5->upper_disc >= 0)
+        h -= r->discs[l5->upper_disc].half_thick;
+    if (h < 15.0) h = 15.0;
+    if (h > 45.0) h = 45.0;
+    memcpy(sb->p, d->p, sizeof sb->p);
+    memcpy(sb->n, d->n, sizeof sb->n);
+    double u[3] = {1 - d->n[0] * d->n[0], -d->n[0] * d->n[1], -d->n[0] * d->n[2]};
+    double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    for (int q = 0; q < 3; q++)
+        sb->u[q] = u[q] / un;
+    sb->v[0] = d->n[1] * sb->u[2] - d->n[2] * sb->u[1];
+    sb->v[1] = d->n[2] * sb->u[0] - d->n[0] * sb->u[2];
+    sb->v[2] = d->n[0] * sb->u[1] - d->n[1] * sb->u[0];
+    sb->height = h;
+    sb->a = sl.half_width + 3.0;
+    sb->b = 0.5 * sl.depth + 3.0;
+    sb->valid = true;
+}
+
+static bool s1_body_contains(const S1Body *sb, const double p[3])
+{
+    double w[3] = {p[0] - sb->p[0], p[1] - sb->p[1], p[2] - sb->p[2]};
+    double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
+    if (t > 0 || t < -sb->height)
+        return false;
+    double x = (sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2]) / sb->a;
+    double y = (sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2]) / sb->b;
+    return x * x + y * y <= 1.0;
+}
+
 /* Per-label accumulators merged after the parallel pass (integers: exact at any thread
  * count). */
 typedef struct LabelAcc {
@@ -253,6 +312,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         seg_label[r->n_verts + 1 + s] =
             seg_label[s] != SM_VERSE_SACRUM ||
             !(s + 1 < r->n_verts && seg_label[s + 1] == SM_VERSE_SACRUM);
+    S1Body s1b;
+    if (in_labels)
+        memset(&s1b, 0, sizeof s1b);
+    else
+        s1_body_prepare(r, &s1b);
+    const S1Body *s1body = &s1b;
     const size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
     const int16_t *hu = ct->data;
     uint8_t *lo = lab->data, *so = sub->data;
@@ -269,7 +334,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         for (int b = 0; b < 4; b++)
             A[a][b] = ct->affine[a][b];
 #pragma omp parallel for default(none) \
-    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A) \
+    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
+           s1body) \
     firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
@@ -395,6 +461,14 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     code = have ? sm_seg_subregion_classify(&sl, p) : 0;
                     if (label == 1 && code == SM_SUB_BODY)
                         code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
+                    if (label == SM_VERSE_SACRUM && s1body->valid) {
+                        /* body = the S1 body only; the lower sacrum has no body code */
+                        if (s1_body_contains(s1body, p))
+                            code = SM_SUB_BODY;
+                        else if (code == SM_SUB_BODY)
+                            code = SM_SUB_NONE;
+                        body_ok = true;
+                    }
                     lo[v] = (uint8_t)label;
                     LabelAcc *la = &ta[label];
                     la->n++;
@@ -620,7 +694,7 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         sm_seg_c2_find(&r.grid, &r.thr, &r.frame, r.verts, r.n_verts);
     if (ok)
         ok = sm_seg_ribs_find(error, &r.grid, r.bone, &r.frame, r.discs, r.n_discs, r.verts,
-                              r.n_verts, sacrum_top_z, r.rib);
+                              r.n_verts, sacrum_top_z, r.rib, &seg->notes);
     if (ok)
         ok = sm_seg_vertebra_mask(error, &r.grid, r.bone, r.filled, &r.frame, r.rib, r.vmask);
     if (ok) {

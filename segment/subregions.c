@@ -15,7 +15,12 @@ uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3])
     double adx = fabs(dx);
     uint8_t side = dx > 0 ? SM_SUB_POSTEROLATERAL_L : SM_SUB_POSTEROLATERAL_R;
     if (dy < -sl->ry_ant) {
-        if (sm_seg_body_shape(sl, p) <= 1.0)
+        /* the body outline, 2 mm margin (6 mm in front: the per-slice frame lags behind
+         * tilted bodies such as L5, and only vertebra voxels are classified) */
+        double a = sl->half_width + 2.0;
+        double b = 0.5 * sl->depth + (p[1] < sl->by ? 6.0 : 2.0);
+        double u = fabs(p[0] - sl->bx) / a, w = fabs(p[1] - sl->by) / b;
+        if (u * u * u + w * w * w <= 1.0)
             return SM_SUB_BODY;
         return adx > sl->rx + FACET_BAND_MM ? SM_SUB_TRANSVERSE : side;
     }

@@ -91,8 +91,9 @@ bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *b
         sm_error_set(error, SM_ERR_NOMEM, "vertebra mask: out of memory");
         return false;
     }
+    const size_t fr_k0 = frame->k0, fr_k1 = frame->k1;
 #pragma omp parallel for default(none) shared(filled, rib, vmask, seed, frame) \
-    firstprivate(nx, ny, nz, g, ox, oy) schedule(static)
+    firstprivate(nx, ny, nz, g, ox, oy, fr_k0, fr_k1) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         const SegSlice *sl = slice_near(frame, k, g);
         for (size_t j = 0; j < ny; j++)
@@ -107,8 +108,10 @@ bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *b
                     continue;
                 double ry = dy < 0 ? sl->ry_ant : sl->ry_post;
                 double e = (dx * dx) / (sl->rx * sl->rx) + (dy * dy) / (ry * ry);
-                if (e <= 0.9)
-                    continue; /* canal lumen (it was filled as a hole) */
+                /* canal lumen (it was filled as a hole); beyond the tracked range the frame
+                 * is the end slice's, and its canal can lie on the S1 body */
+                if (e <= 0.9 && k >= fr_k0 && k <= fr_k1)
+                    continue;
                 vmask[v] = 1;
                 double rr = sqrt(dx * dx + dy * dy);
                 double bdx = ox + g * (double)i - sl->bx, bdy = oy + g * (double)j - sl->by;

@@ -262,6 +262,59 @@ static SmVolume *labels_on_grid(const SmVolume *lab, const SmVolume *ct)
     return out;
 }
 
+
+/* Coronal maximum-intensity projection of a slab from 30 mm in front of the canal centre to
+ * 5 mm behind it (bodies, rib heads and necks), z up, labels tinted: to count ribs by eye.
+ * Assumes an axial CT (index axes along LPS up to sign). */
+static void coronal_mip(const SmVolume *ct, const SmSpineSeg *seg, const char *path)
+{
+    size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
+    uint8_t *img = calloc(nx * nz * 3, 1);
+    if (!img || seg->n_canal < 2) { free(img); return; }
+    static const uint8_t pal[6][3] = {{230, 60, 60},  {60, 200, 80},  {70, 120, 240},
+                                      {240, 200, 40}, {200, 70, 220}, {40, 210, 210}};
+    const uint8_t *pl = seg->labels->data;
+    double zmin = INFINITY, zmax = -INFINITY;
+    for (size_t k = 0; k < nz; k += nz - 1) {
+        double ijk[3] = {0, 0, (double)k}, p[3];
+        sm_volume_index_to_lps(ct, ijk, p);
+        if (p[2] < zmin) zmin = p[2];
+        if (p[2] > zmax) zmax = p[2];
+    }
+    for (size_t k = 0; k < nz; k++) {
+        double ijk[3] = {0, 0, (double)k}, p0[3];
+        sm_volume_index_to_lps(ct, ijk, p0);
+        /* canal centre nearest in z */
+        size_t best = 0;
+        for (size_t q = 1; q < seg->n_canal; q++)
+            if (fabs(seg->canal_lps[q][2] - p0[2]) < fabs(seg->canal_lps[best][2] - p0[2]))
+                best = q;
+        double cy = seg->canal_lps[best][1];
+        size_t row = (size_t)lround((zmax - p0[2]) / (zmax - zmin) * (double)(nz - 1));
+        for (size_t i = 0; i < nx; i++) {
+            double mx = -2000;
+            int lab = 0;
+            for (size_t j = 0; j < ny; j++) {
+                double q[3] = {(double)i, (double)j, (double)k}, p[3];
+                sm_volume_index_to_lps(ct, q, p);
+                if (p[1] < cy - 30 || p[1] > cy + 5) continue;
+                double h = sm_volume_get(ct, i, j, k);
+                if (h > mx) { mx = h; lab = pl[i + nx * (j + ny * k)]; }
+            }
+            double gv = (mx + 450) / 1800 * 255;
+            if (gv < 0) gv = 0;
+            if (gv > 255) gv = 255;
+            uint8_t *o = img + 3 * (row * nx + i);
+            o[0] = o[1] = o[2] = (uint8_t)gv;
+            if (lab)
+                for (int c = 0; c < 3; c++) o[c] = (uint8_t)(0.6 * gv + 0.4 * pal[lab % 6][c]);
+        }
+    }
+    SmError *e = NULL;
+    if (!sm_io_png_save(&e, path, img, nx, nz, 3)) sm_error_destroy(e);
+    free(img);
+}
+
 static void print_seg(const SmSpineSeg *seg)
 {
     for (size_t q = 0; q < seg->notes.n; q++)
@@ -361,7 +414,7 @@ int main(int argc, char **argv)
     const char *truth_path = NULL, *body_path = NULL, *qc = NULL, *lab_out = NULL, *anchor = NULL;
     const char *truth_qc = NULL, *axial = NULL;
     long axial_k = -1;
-    const char *sagcmp = NULL, *ct_out = NULL;
+    const char *sagcmp = NULL, *ct_out = NULL, *coronal = NULL;
     double anchor_z = 0;
     int threads = 2;
     bool check = false, body_only = false;
@@ -371,6 +424,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--qc") && a + 1 < argc) qc = argv[++a];
         else if (!strcmp(argv[a], "--truth-qc") && a + 1 < argc) truth_qc = argv[++a];
         else if (!strcmp(argv[a], "--qc-plain") && a + 1 < argc) g_qc_plain = argv[++a];
+        else if (!strcmp(argv[a], "--coronal") && a + 1 < argc) coronal = argv[++a];
         else if (!strcmp(argv[a], "--sag-compare") && a + 1 < argc) sagcmp = argv[++a];
         else if (!strcmp(argv[a], "--ct-out") && a + 1 < argc) ct_out = argv[++a];
         else if (!strcmp(argv[a], "--axial") && a + 2 < argc) {
@@ -457,6 +511,8 @@ int main(int argc, char **argv)
     int rc = evaluate(ct, threads, qc, anchor, anchor_z, &seg);
     if (rc)
         return rc;
+    if (coronal)
+        coronal_mip(ct, seg, coronal);
     if (truth)
         compare(seg, truth, tsub, body_code, totalseg);
     if (truth && axial && axial_k >= 0 && (size_t)axial_k < ct->dims[2])

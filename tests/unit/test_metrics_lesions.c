@@ -8,6 +8,7 @@
 #include "implant.h"
 #include "metrics_internal.h"
 #include "sm_io.h"
+#include "sm_segment.h"
 
 /* ---------- a synthetic spine on an odd anisotropic grid ---------- */
 
@@ -519,6 +520,94 @@ static void test_real_implants(void **state)
     real_free(&r);
 }
 
+/* The whole driver on the real CT with sub-regions from sm_seg_from_labels: no lesion,
+ * no posterolateral call; then a lytic left pedicle of L3 (implanted) is found on that
+ * side only. */
+static void test_real_driver_posterolateral(void **state)
+{
+    (void)state;
+    Real r;
+    if (!real_load(&r)) {
+        skip();
+        return;
+    }
+    char tot[1024];
+    assert_true(sm_test_shared("ct-totalseg-example/labels/total.nii.gz", tot, sizeof tot));
+    SmVolume *t = load_on(tot, r.ct);
+    SmVolume *verse = sm_volume_create(NULL, r.ct->dims, SM_VOXEL_U8);
+    sm_volume_copy_geometry(verse, r.ct);
+    size_t nv = sm_volume_n_voxels(r.ct);
+    uint8_t *vd = verse->data;
+    for (size_t x = 0; x < nv; x++) {
+        long id = lround(sm_volume_get(t, x, 0, 0));
+        if (id >= 27 && id <= 32)
+            vd[x] = (uint8_t)(19 + (32 - id));
+        else if (id == 26)
+            vd[x] = 26;
+    }
+    sm_volume_destroy(t);
+    SmSegOptions opt = {2, false, NULL, 0.0};
+    SmSpineSeg *seg = NULL;
+    SmError *err = NULL;
+    if (!sm_seg_from_labels(&err, r.ct, verse, &opt, &seg))
+        fail_msg("sm_seg_from_labels: %s", err ? err->message : "?");
+    SmMetricsInput in = {r.ct, seg->labels, seg->subregions, r.n, r.verse, r.names, 2};
+    SmSeriesMetrics *m = NULL;
+    if (!sm_metrics_run(&err, &in, &m))
+        fail_msg("metrics: %s", err ? err->message : "?");
+    printf("  driver on real CT: reference %.1f HU\n", m->reference_cancellous_hu);
+    for (size_t l = 0; l < m->n; l++) {
+        printf("  %s class %d inv %.3f PL %d (%.2f/%.2f) SINS %d %d %d %d %d\n", m->v[l].level,
+               m->v[l].lesion_class, m->v[l].body_involvement_fraction, m->v[l].posterolateral,
+               m->v[l].posterolateral_fraction[0], m->v[l].posterolateral_fraction[1], m->v[l].sins_location,
+               m->v[l].sins_lesion_quality, m->v[l].sins_alignment, m->v[l].sins_collapse,
+               m->v[l].sins_posterolateral);
+        printf("    (heights.c/alignment.c: Ha %.1f Hm %.1f Hp %.1f expected %.1f loss %.1f %%, "
+               "translation %.1f mm kyphosis %.1f scoliosis %.1f)\n",
+               m->v[l].height_anterior_mm, m->v[l].height_middle_mm, m->v[l].height_posterior_mm,
+               m->v[l].expected_height_mm, m->v[l].height_loss_pct, m->v[l].translation_mm,
+               m->v[l].kyphosis_deg, m->v[l].scoliosis_deg);
+        assert_int_equal(m->v[l].lesion_class, SM_LESION_NONE);
+        assert_int_equal(m->v[l].posterolateral, SM_SIDE_NONE);
+        assert_int_equal(m->v[l].sins_lesion_quality, -1);
+    }
+    assert_int_equal(m->n_vertebral_body_metastases, 0);
+    assert_int_equal(m->worst_index, -1);
+    sm_metrics_destroy(m);
+    /* lytic tissue replacing L3's left pedicle + facet */
+    SmVolume *mask = sm_volume_create(NULL, r.ct->dims, SM_VOXEL_U8);
+    sm_volume_copy_geometry(mask, r.ct);
+    uint8_t *mk = mask->data;
+    const uint8_t *sl = seg->labels->data, *ss = seg->subregions->data;
+    double c[3] = {0, 0, 0};
+    size_t n_pl = 0;
+    for (size_t x = 0; x < nv; x++)
+        if (sl[x] == 22 && ss[x] == SM_MET_SUB_PL_LEFT) {
+            mk[x] = 1;
+            c[0] += (double)(x % r.ct->dims[0]);
+            c[1] += (double)((x / r.ct->dims[0]) % r.ct->dims[1]);
+            c[2] += (double)(x / (r.ct->dims[0] * r.ct->dims[1]));
+            n_pl++;
+        }
+    assert_true(n_pl > 0);
+    SmImplant imp = {{c[0] / n_pl, c[1] / n_pl, c[2] / n_pl}, {40.0, 40.0, 40.0}, 45.0, 20.0, 0.0, 0.0, 99};
+    sm_test_implant(r.ct, mask, 1, &imp, false);
+    sm_volume_destroy(mask);
+    if (!sm_metrics_run(&err, &in, &m))
+        fail_msg("metrics: %s", err ? err->message : "?");
+    for (size_t l = 0; l < m->n; l++) {
+        printf("  implanted: %s class %d PL %d (%.2f/%.2f)\n", m->v[l].level, m->v[l].lesion_class,
+               m->v[l].posterolateral, m->v[l].posterolateral_fraction[0], m->v[l].posterolateral_fraction[1]);
+        assert_int_equal(m->v[l].posterolateral, l == 3 ? SM_SIDE_LEFT : SM_SIDE_NONE);
+    }
+    assert_int_equal(m->v[3].lesion_class, SM_LESION_LYTIC);
+    assert_int_equal(m->v[3].sins_posterolateral, 1);
+    sm_metrics_destroy(m);
+    sm_seg_spine_destroy(seg);
+    sm_volume_destroy(verse);
+    real_free(&r);
+}
+
 /* ---------- driver and SINS helpers ---------- */
 
 static void test_driver_errors(void **state)
@@ -833,7 +922,8 @@ int main(void)
     void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach,
                                 test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
                                 test_threads_identical, test_driver_errors, test_sins_range,
-                                test_sins_assembly, test_real_no_lesion, test_real_implants};
+                                test_sins_assembly, test_real_no_lesion, test_real_implants,
+                                test_real_driver_posterolateral};
     (void)other;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phantoms),
@@ -850,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_sins_assembly),
         cmocka_unit_test(test_real_no_lesion),
         cmocka_unit_test(test_real_implants),
+        cmocka_unit_test(test_real_driver_posterolateral),
     };
 #endif
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,6 +210,20 @@ static void test_subregion_geometry(void **state)
     assert_int_equal(sm_seg_subregion_classify(&s, tp), SM_SUB_TRANSVERSE);
 }
 
+/* First-rib rule on hand values: short (reach <= 0.8 x the rib below), at least a stump,
+ * the rib below a real rib, and not cut by the field of view. */
+static void test_first_rib_rule(void **state)
+{
+    (void)state;
+    assert_true(sm_seg_first_rib_test(61.0, 108.0, false));   /* phantom T1 vs T2 */
+    assert_true(sm_seg_first_rib_test(122.0, 166.0, false));  /* LIDC right: 0.73 */
+    assert_false(sm_seg_first_rib_test(106.0, 130.0, false)); /* T2 vs T3: 0.815 */
+    assert_false(sm_seg_first_rib_test(61.0, 108.0, true));   /* cut by the FOV */
+    assert_false(sm_seg_first_rib_test(40.0, 108.0, false));  /* no rib at all */
+    assert_false(sm_seg_first_rib_test(61.0, 0.0, false));    /* nothing below */
+    assert_false(sm_seg_first_rib_test(50.0, 54.0, false));   /* next is no rib */
+}
+
 static void test_level_names(void **state)
 {
     (void)state;
@@ -309,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_profile_valleys),
         cmocka_unit_test(test_segment_of_planes),
         cmocka_unit_test(test_subregion_geometry),
+        cmocka_unit_test(test_first_rib_rule),
         cmocka_unit_test(test_level_names),
         cmocka_unit_test(test_font),
         cmocka_unit_test(test_api_errors),

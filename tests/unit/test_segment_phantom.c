@@ -5,6 +5,7 @@
 #include "sm_test.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct Score {
     int named;            /* truth vertebrae (with a body) whose level was found */
@@ -99,6 +100,10 @@ static void test_lumbar_phantom(void **state)
     assert_int_equal(sc.named, sc.with_body);
     assert_true(sc.worst_centroid_mm <= 2.0);
     assert_true(sc.worst_body_dice >= 0.90);
+    /* the S1 record is the S1 body (truth: the S1 body only), not the whole sacrum */
+    Score s1s = score(ph, s2, SM_VERSE_SACRUM, SM_VERSE_SACRUM);
+    assert_int_equal(s1s.named, 1);
+    assert_true(s1s.worst_centroid_mm <= 2.0);
     /* the sacrum is found and named */
     bool sacrum = false;
     for (size_t v = 0; v < s2->n_vertebrae; v++)
@@ -152,6 +157,92 @@ static void test_cervical(void **state)
     check_sample("cervical.json", 1, 26, 3, SM_VERSE_C7);
 }
 
+static bool has_anchor(const SmSpineSeg *seg, const char *prefix)
+{
+    for (size_t q = 0; q < seg->anchors.n; q++)
+        if (!strncmp(seg->anchors.items[q], prefix, strlen(prefix)))
+            return true;
+    return false;
+}
+
+/* Thoracic T1-T12 only (no rib-free vertebra, no sacrum, no C2): named from the first
+ * rib; every level right; bodies T4-T12 on target (T1 is cut by the field of view). */
+static void test_thoracic_first_rib(void **state)
+{
+    (void)state;
+    SmPhantom *ph = make("thoracic.json");
+    assert_non_null(ph);
+    SmError *err = NULL;
+    SmSegOptions o = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(has_anchor(seg, "first rib"));
+    assert_false(has_anchor(seg, "none"));
+    Score all = score(ph, seg, SM_VERSE_T1, SM_VERSE_T12);
+    assert_int_equal(all.named, 12);
+    assert_true(all.worst_centroid_mm <= 2.0);
+    Score acc = score(ph, seg, SM_VERSE_T1 + 3, SM_VERSE_T12);
+    assert_true(acc.worst_body_dice >= 0.90);
+    for (size_t v = 0; v < seg->n_vertebrae; v++)
+        if (seg->vertebrae[v].verse_label == SM_VERSE_T1)
+            assert_true(seg->vertebrae[v].confidence >= 0.75);
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+}
+
+/* Spec variants not used to set any constant: a neck-to-upper-chest field (C5-T5, ribs
+ * leaving the bottom of the field: no false T12) is named from the first rib; a field
+ * starting at T2 (its rib is the topmost) must not claim a first rib. */
+static void test_rib_anchor_variants(void **state)
+{
+    (void)state;
+    SmPhantomSpec spec;
+    sm_phantom_spec_default(&spec);
+    spec.seed = 9;
+    spec.level_first = sm_phantom_level_parse("C5");
+    spec.level_last = sm_phantom_level_parse("T5");
+    spec.dims[0] = spec.dims[1] = 260;
+    spec.dims[2] = 0;
+    spec.pixel_mm = 0.8;
+    spec.slice_mm = 2.0;
+    spec.noise_sigma_hu = 12;
+    spec.oblique_deg = 5;
+    spec.oblique_axis = 1;
+    SmError *err = NULL;
+    SmPhantom *ph = NULL;
+    assert_true(sm_phantom_generate(&err, &spec, &ph));
+    SmSegOptions o = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(has_anchor(seg, "first rib"));
+    assert_false(has_anchor(seg, "last rib"));
+    Score sc = score(ph, seg, 5, SM_VERSE_T1 + 4);
+    assert_int_equal(sc.named, sc.with_body);
+    assert_true(sc.worst_centroid_mm <= 2.0);
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+
+    sm_phantom_spec_default(&spec);
+    spec.seed = 5;
+    spec.level_first = sm_phantom_level_parse("T2");
+    spec.level_last = sm_phantom_level_parse("T10");
+    spec.dims[0] = spec.dims[1] = 300;
+    spec.dims[2] = 0;
+    spec.pixel_mm = 1.0;
+    spec.slice_mm = 3.0;
+    spec.noise_sigma_hu = 15;
+    spec.thoracic_kyphosis_deg = 40;
+    ph = NULL;
+    assert_true(sm_phantom_generate(&err, &spec, &ph));
+    seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_false(has_anchor(seg, "first rib"));
+    assert_false(has_anchor(seg, "C2"));
+    assert_false(has_anchor(seg, "last rib"));
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+}
+
 /* A user anchor overrides the anatomy: the vertebra at the L3 centroid called L2 shifts
  * every name by one. */
 static void test_user_anchor(void **state)
@@ -186,6 +277,8 @@ int main(void)
         cmocka_unit_test(test_scoliosis),
         cmocka_unit_test(test_cervical),
         cmocka_unit_test(test_user_anchor),
+        cmocka_unit_test(test_thoracic_first_rib),
+        cmocka_unit_test(test_rib_anchor_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 #include "sm_segment.h"
 #include "sm_test.h"
 
+#include <string.h>
+
 static int totalseg_to_verse(int id)
 {
     if (id == 25 || id == 26) return SM_VERSE_SACRUM;
@@ -68,10 +70,60 @@ static void test_real_ct_levels(void **state)
     sm_volume_destroy(truth);
 }
 
+/* Real chest CT (LIDC-IDRI-0314, feet-first, JPEG-LS; provenance: about C7/T1 to T11/T12,
+ * ribs): the levels come from the first rib, not from a field-of-view guess; the names run
+ * from C7/T1 at the top to T11/T12 at the bottom, all thoracic in between. */
+static void test_lidc_chest_ribs(void **state)
+{
+    (void)state;
+    char dir[1024];
+    if (!sm_test_shared("ct-chest-lidc/dicom", dir, sizeof dir))
+        skip();
+    SmError *err = NULL;
+    SmDicomScan *scan = NULL;
+    const char *inputs[1] = {dir};
+    assert_true(sm_io_dicom_scan(&err, inputs, 1, &scan));
+    size_t best = 0;
+    for (size_t q = 1; q < scan->n_series; q++)
+        if (scan->series[q].n_frames > scan->series[best].n_frames)
+            best = q;
+    SmDicomLoadOptions lo = {SM_TILT_RESAMPLE, 2};
+    SmVolume *ct = NULL;
+    assert_true(sm_io_dicom_series_load(&err, scan, best, &lo, &ct, NULL));
+    sm_io_dicom_scan_destroy(scan);
+    SmSegOptions opt = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ct, &opt, &seg));
+    bool first_rib = false, unanchored = false;
+    for (size_t q = 0; q < seg->anchors.n; q++) {
+        first_rib |= strstr(seg->anchors.items[q], "first rib") != NULL;
+        unanchored |= strstr(seg->anchors.items[q], "unanchored") != NULL;
+    }
+    assert_true(first_rib);
+    assert_false(unanchored);
+    assert_true(seg->n_vertebrae >= 11);
+    int top = seg->vertebrae[0].verse_label;
+    int bottom = seg->vertebrae[seg->n_vertebrae - 1].verse_label;
+    fprintf(stderr, "  LIDC: %s to %s\n", sm_seg_level_name(top), sm_seg_level_name(bottom));
+    assert_true(top == SM_VERSE_C7 || top == SM_VERSE_T1);
+    assert_true(bottom == SM_VERSE_T12 - 1 || bottom == SM_VERSE_T12);
+    size_t thoracic = 0;
+    for (size_t v = 0; v < seg->n_vertebrae; v++) {
+        int l = seg->vertebrae[v].verse_label;
+        thoracic += l >= SM_VERSE_T1 && l <= SM_VERSE_T12;
+        if (l == SM_VERSE_T1)
+            assert_true(seg->vertebrae[v].confidence >= 0.8);
+    }
+    assert_true(thoracic >= 11);
+    sm_seg_spine_destroy(seg);
+    sm_volume_destroy(ct);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_ct_levels),
+        cmocka_unit_test(test_lidc_chest_ribs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
