@@ -113,7 +113,8 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         double y0 = f->y_ant - Q_POS[q] * depth;
         for (int a = 0; a < N_AP; a++)
             for (int b = 0; b < N_LAT; b++) {
-                double dy = (a - (N_AP - 1) / 2) * AP_STEP * depth;
+                double aps = getenv("SM_H_AP") ? atof(getenv("SM_H_AP")) : AP_STEP;
+                double dy = (a - (N_AP - 1) / 2) * aps * depth;
                 if (g_lat < 0) g_lat = getenv("SM_H_LAT") ? atof(getenv("SM_H_LAT")) : LAT_SPAN;
                 double x = (-0.5 + b / (N_LAT - 1.0)) * g_lat * f->width;
                 double p[3], lo, hi;

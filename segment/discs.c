@@ -19,7 +19,7 @@
 #define DISC_REGULARITY 1.0
 /* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
 #define DISC_SIZE_PRIOR 1.0
-#define DISC_SPACING_PER_DEPTH 0.95
+#define DISC_SPACING_PER_DEPTH 1.1
 /* a valley whose flanking maxima are further apart than this fraction of the expected
  * spacing looks like a body's middle, not a disc */
 #define DISC_MAX_WIDTH_FRACTION 0.65
