@@ -459,6 +459,7 @@ static double grid_step(const SmVolume *v, const double u[3])
 }
 
 #define WALL_N 7
+#define FRAME_MAX_DEG 60.0
 #define WALL_MAX_DEG 12.0
 
 /* Tilt of the body's walls against the current axis: the centres of the cross-sections
@@ -667,5 +668,9 @@ void sm_frame_fit(const SmBodyMask *mask, const SmFrameStats *st, const double h
         if (change < 0.05 * M_PI / 180)
             break;
     }
+    /* a body axis more than FRAME_MAX_DEG from the local column direction is a failed fit
+     * (a fragment of a body, a mask cut across), not a vertebra lying on its side */
+    if (hint && sm_frame_dot(f->sup, hint) < cos(FRAME_MAX_DEG * M_PI / 180))
+        return;
     f->ok = true;
 }

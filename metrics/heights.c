@@ -250,9 +250,11 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         /* local direction of the column from the nearest bodies above and below */
         double hint[3] = {0, 0, 0};
         const double *up = NULL, *dn = NULL;
-        if (i > 0 && st[i - 1].n_body >= 8)
+        /* (a neighbour whose body mask is under a quarter of this one's, e.g. a sacrum cut
+         * to a sliver by the segmentation, would point the hint anywhere) */
+        if (i > 0 && st[i - 1].n_body >= 8 && 4 * st[i - 1].n_body >= st[i].n_body)
             up = st[i - 1].body_centroid;
-        if (i + 1 < nv && st[i + 1].n_body >= 8)
+        if (i + 1 < nv && st[i + 1].n_body >= 8 && 4 * st[i + 1].n_body >= st[i].n_body)
             dn = st[i + 1].body_centroid;
         const double *a = up ? up : st[i].body_centroid, *b = dn ? dn : st[i].body_centroid;
         bool have_hint = (up || dn) && st[i].n_body >= 8;

@@ -18,9 +18,8 @@
 #define BLASTIC_MIN_RISE_HU 100.0
 #define BLASTIC_MIN_HU 350.0
 #define BONE_ISLAND_HU 885.0  /* Ulano 2016: dense mean >= 885 HU is an enostosis */
-#define MARGINAL_MAX_HU 550.0 /* a fainter dense region ... */
-#define MARGINAL_RIM_MM 3.0   /* ... lying mostly within this of the core's boundary ... */
-#define MARGINAL_RIM_SHARE 0.6 /* ... (this share of its voxels) is rim/endplate sclerosis */
+#define MARGINAL_RIM_MM 3.0   /* a dense region whose part deeper than this inside the core is
+                               * below the calling size is rim/endplate sclerosis */
 #define MIN_LESION_MM3 150.0  /* smallest connected region called a lesion ... */
 #define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
 #define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
@@ -496,10 +495,10 @@ static int neighbours6(const Box *b, size_t x, size_t nb[6])
     return m;
 }
 
-/* Share of the region's voxels (queue[0..n)) that lie within MARGINAL_RIM_MM of the core's
- * boundary: the endplates, the cortex, and any gap in the body mask (a disc space the
- * segmentation left inside the body, a hole). */
-static double rim_share(const CompCtx *cx, const size_t *region, size_t n)
+/* Number of the region's voxels (region[0..n)) deeper than MARGINAL_RIM_MM inside the
+ * core, i.e. not near its boundary: the endplates, the cortex, and any gap in the body
+ * mask (a disc space the segmentation left inside the body, a hole). */
+static size_t deep_count(const CompCtx *cx, const size_t *region, size_t n)
 {
     const Box *b = cx->b;
     size_t ni = b->ni, nj = b->nj, nk = b->nk, rim = 0;
@@ -512,9 +511,9 @@ static double rim_share(const CompCtx *cx, const size_t *region, size_t n)
             deep = a >= 0 && bb >= 0 && c >= 0 && (size_t)a < ni && (size_t)bb < nj && (size_t)c < nk &&
                    cx->core[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)];
         }
-        rim += !deep;
+        rim += deep;
     }
-    return n ? (double)rim / (double)n : 0.0;
+    return rim;
 }
 
 /* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
@@ -585,9 +584,10 @@ static void components(CompCtx *cx, uint8_t cls)
             cx->n_island++;
         }
         /* degenerative sclerosis (subchondral bands along the endplates, marginal sclerosis
-         * and osteophytes at the rim) is fainter than blastic metastasis and hugs the
-         * boundary; the disc space of a narrowed, sclerotic disc may lie inside the mask */
-        if (ok && cls == 2 && mean < MARGINAL_MAX_HU && rim_share(cx, queue, tail) >= MARGINAL_RIM_SHARE) {
+         * and osteophytes at the rim) hugs the boundary of the body; the disc space of a
+         * narrowed, sclerotic disc may even lie inside the mask. A blastic metastasis of
+         * calling size has a calling-size part away from that boundary. */
+        if (ok && cls == 2 && (double)deep_count(cx, queue, tail) < cx->min_vox) {
             ok = false;
             cx->n_marginal++;
         }
@@ -752,9 +752,9 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
         sm_strlist_add(&v->notes, "lesions: %zu dense region(s) with mean >= %.0f HU treated as "
                                   "bone island(s), not blastic", n_island, BONE_ISLAND_HU);
     if (n_marginal)
-        sm_strlist_add(&v->notes, "lesions: %zu faint dense region(s) (mean < %.0f HU) lying mostly "
-                                  "within %.0f mm of the endplates/rim treated as degenerative "
-                                  "sclerosis, not blastic", n_marginal, MARGINAL_MAX_HU, MARGINAL_RIM_MM);
+        sm_strlist_add(&v->notes, "lesions: %zu dense region(s) lying mostly within %.0f mm of the "
+                                  "endplates/rim treated as degenerative sclerosis, not blastic",
+                       n_marginal, MARGINAL_RIM_MM + ERODE_MM);
     if (cx.n_small)
         sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
                                   "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);

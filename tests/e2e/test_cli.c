@@ -292,6 +292,71 @@ static void test_labels_on_dicom_grid(void **state)
     json_decref(r);
 }
 
+/* The full chain on the ESCC sample phantom: every vertebra carries the SINS components,
+ * pain supplied for one level turns its range into a total (subtotal + pain, category
+ * from the SINS table), and every graded level has its axial QC picture. */
+static void test_escc_sample_and_pain(void **state)
+{
+    (void)state;
+    char ph[600], out[700], spec[700];
+    snprintf(ph, sizeof ph, "%s/ph-escc", g_tmp);
+    snprintf(spec, sizeof spec, "%s/sample-data/escc.json", SM_SOURCE_DIR);
+    assert_int_equal(cli(NULL, "phantom --spec %s -o %s", spec, ph), 0);
+    snprintf(out, sizeof out, "%s/out-escc", g_tmp);
+    assert_int_equal(cli(NULL, "run %s/dicom -o %s --pain T9=3 --pain T10=1", ph, out), 0);
+    json_t *r = run_results(out);
+    json_t *stages = json_object_get(r, "stages");
+    assert_int_equal(json_array_size(stages), 4);
+    assert_string_equal(json_string_value(json_array_get(stages, 3)), "escc");
+    json_t *verts = json_object_get(r, "vertebrae");
+    assert_true(json_array_size(verts) >= 6);
+    size_t graded = 0;
+    for (size_t i = 0; i < json_array_size(verts); i++) {
+        json_t *v = json_array_get(verts, i);
+        json_t *sins = json_object_get(v, "sins");
+        assert_non_null(sins);
+        const char *level = json_string_value(json_object_get(v, "level"));
+        json_t *sub = json_object_get(sins, "imaging_subtotal");
+        if (json_is_integer(sub)) {
+            json_int_t s0 = json_integer_value(sub);
+            json_t *range = json_object_get(sins, "total_range");
+            assert_int_equal(json_integer_value(json_array_get(range, 0)), s0);
+            assert_int_equal(json_integer_value(json_array_get(range, 1)), s0 + 3);
+            int pain = strcmp(level, "T9") == 0 ? 3 : strcmp(level, "T10") == 0 ? 1 : -1;
+            json_t *total = json_object_get(sins, "total");
+            if (pain < 0) {
+                assert_null(total);
+            } else {
+                assert_int_equal(json_integer_value(total), s0 + pain);
+                const char *cat = json_string_value(json_object_get(sins, "category"));
+                json_int_t t = s0 + pain;
+                assert_string_equal(cat, t <= 6 ? "stable" : t <= 12 ? "potentially unstable" : "unstable");
+            }
+        }
+        if (json_is_string(json_object_get(v, "escc_grade"))) {
+            graded++;
+            const char *name = json_string_value(json_object_get(v, "qc_axial"));
+            assert_non_null(strstr(name, level));
+            char png[1500], runj[800];
+            snprintf(runj, sizeof runj, "%s/run.json", out);
+            json_t *run = load_json(runj);
+            snprintf(png, sizeof png, "%s", json_string_value(json_object_get(
+                json_array_get(json_object_get(run, "series"), 0), "results")));
+            json_decref(run);
+            *strrchr(png, '/') = '\0';
+            strcat(png, "/");
+            strcat(png, name);
+            struct stat st;
+            assert_int_equal(stat(png, &st), 0);
+            assert_true(st.st_size > 100);
+        }
+    }
+    assert_true(graded >= 1);
+    assert_non_null(json_object_get(json_object_get(r, "escc"), "worst_grade"));
+    json_decref(r);
+    assert_int_equal(cli(NULL, "run %s/dicom -o %s-2 --pain T9=2", ph, out), 2); /* 2 is not a SINS pain score */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_imported_labels_match_builtin),
         cmocka_unit_test(test_labels_wrong_grid),
         cmocka_unit_test(test_labels_on_dicom_grid),
+        cmocka_unit_test(test_escc_sample_and_pain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
