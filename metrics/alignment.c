@@ -8,7 +8,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #define DEG (180.0 / M_PI)
 
@@ -36,7 +35,9 @@ static int cmp_double(const void *a, const void *b)
  * (t along the axis from the mid-height, w along the anterior axis; one pass of outlier
  * rejection, 3 robust sigmas, at least 1 mm) keeps the wall's own inclination (a wedge-
  * shaped L5) and averages its concavity. The endplate centres are the crossings of the
- * central ray along the axis. line_p is the wall point at mid-height, line_d the unit
+ * central ray along the axis. The sacrum (whose axis is the S1 endplate normal): only
+ * the upper SACRUM_WALL_MM of the wall, and the lateral centre of those sections instead
+ * of the centroid. line_p is the wall point at mid-height, line_d the unit
  * direction of the wall (superior sense), ep[0] / ep[1] the superior / inferior endplate
  * centres. */
 static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, double line_p[3],
@@ -241,8 +242,6 @@ bool sm_metric_alignment(SmError **error, const SmMetricsInput *in, SmSeriesMetr
                 double dv[3] = {xu[0] - xl[0], xu[1] - xl[1], xu[2] - xl[2]};
                 double sag = sm_frame_dot(dv, am), cor = sm_frame_dot(dv, lm);
                 up->translation_mm = hypot(sag, cor);
-                if (getenv("SM_ALIGN_DEBUG"))
-                    fprintf(stderr, "align %s/%s sag %+.2f cor %+.2f\n", up->level, lo->level, sag, cor);
                 if (up->translation_mm >= SM_SINS_TRANSLATION_MM)
                     sm_strlist_add(&up->notes,
                                    "%s/%s translation %.1f mm (%.1f mm %s, %.1f mm to the %s)",

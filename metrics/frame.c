@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 #define LUT_SIZE 65536
 #define N_SUMS 14 /* n, si sj sk, sii sjj skk sij sik sjk, np, spi spj spk */
@@ -461,6 +460,7 @@ static double grid_step(const SmVolume *v, const double u[3])
 #define WALL_N 7
 #define FRAME_MAX_DEG 60.0
 #define WALL_MAX_DEG 12.0
+#define WALL_WEIGHT 0.25 /* 7 x 5 wall lines against 9 x 9 endplate rays */
 
 /* Tilt of the body's walls against the current axis: the centres of the cross-sections
  * (midpoints of the anterior/posterior and of the left/right wall crossings on the
@@ -637,18 +637,16 @@ void sm_frame_fit(const SmBodyMask *mask, const SmFrameStats *st, const double h
             double gs = grid_step(mask->labels, f->sup);
             if (wall_tilt(mask, f, gs, &span, &bw, &dw)) {
                 double ga = grid_step(mask->labels, f->ant), gl = grid_step(mask->labels, f->left);
-                double we_s = pow(0.7 * (f->y_ant + f->y_post) / gs, 2), ww_s = pow(2 * span / ga, 2);
+                double we_s = pow(0.7 * (f->y_ant + f->y_post) / gs, 2);
+                double ww_s = pow(2 * span / ga, 2);
                 double we_c = pow(0.76 * f->width / gs, 2), ww_c = pow(2 * span / gl, 2);
                 /* 7 sections against 81 endplate rays; walls that disagree by more than
                  * WALL_MAX_DEG (a deformed body, a wall cut by the endplates) are not used */
-                double wf = getenv("SM_WALLF") ? atof(getenv("SM_WALLF")) : 0.25;
-                ww_s *= wf, ww_c *= wf;
+                ww_s *= WALL_WEIGHT, ww_c *= WALL_WEIGHT;
                 if (fabs(atan(bw) - atan(be)) > WALL_MAX_DEG * M_PI / 180)
                     ww_s = 0;
                 if (fabs(atan(dw) - atan(de)) > WALL_MAX_DEG * M_PI / 180)
                     ww_c = 0;
-                if (getenv("SM_FDEBUG"))
-                    fprintf(stderr, "id %d it %d be %.4f bw %.4f de %.4f dw %.4f we %.0f ww %.0f wec %.0f wwc %.0f\n", mask->id, it, be, bw, de, dw, we_s, ww_s, we_c, ww_c);
                 loc[1] = (we_s * be + ww_s * bw) / (we_s + ww_s);
                 loc[0] = (we_c * de + ww_c * dw) / (we_c + ww_c);
                 loc[2] = 1.0;

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 /* AP positions of the three heights, fraction of the depth from the anterior wall */
 static const double Q_POS[3] = {0.15, 0.50, 0.85};
@@ -15,94 +14,94 @@ static const double Q_POS[3] = {0.15, 0.50, 0.85};
 #define LAT_SPAN 0.25
 #define N_AP 5           /* and AP offsets of AP_STEP of the depth around each position */
 #define AP_STEP 0.04
+/* middle height: the bowl model replaces the plane when its curvature spans more than
+ * this across the band (mm) */
+#define BOWL_MIN_MM 1.0
 /* Deformity: crush when the posterior height is reduced too (vs the neighbours) by at
  * least this and at least CRUSH_SHARE of the worst loss. */
 #define CRUSH_MIN 0.15
 #define CRUSH_SHARE 0.6
 
-#define N_TERMS 5 /* h = c0 + c1*dy + c2*dy^2 + c3*x + c4*x^2 */
-
-static int g_mask = -1;
-static double g_lat = -1;
-static void terms(double dy, double x, double v[N_TERMS])
+/* Least-squares line h = c0 + c1*y over the samples marked in use[]; false if < 6. */
+static bool fit_line(const double *y, const double *h, const bool *use, int n, double c[2])
 {
-    if (g_mask < 0) { g_mask = getenv("SM_H_TERMS") ? atoi(getenv("SM_H_TERMS")) : 3; }
-    v[0] = 1, v[1] = dy, v[2] = dy * dy, v[3] = x, v[4] = x * x;
-    for (int k = 0; k < 5; k++) if (!(g_mask & (1 << k))) v[k] = k == 0 ? 1 : 0;
+    double my = 0, mh = 0;
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (use[i])
+            my += y[i], mh += h[i], m++;
+    if (m < 6)
+        return false;
+    my /= m, mh /= m;
+    double syy = 0, syh = 0;
+    for (int i = 0; i < n; i++)
+        if (use[i]) {
+            syy += (y[i] - my) * (y[i] - my);
+            syh += (y[i] - my) * (h[i] - mh);
+        }
+    c[1] = syy > 0 ? syh / syy : 0;
+    c[0] = mh - c[1] * my;
+    return true;
 }
 
-/* Least-squares fit of the quadratic surface above over the samples marked in use[]
- * (Gaussian elimination with partial pivoting); false if fewer than 2 * N_TERMS samples or
- * the system is singular. */
-static bool fit_surface(const double *y, const double *x, const double *h, const bool *use,
-                        int n, double c[N_TERMS])
+/* Least-squares h = c0 + c1*y + c2*y^2 + c3*x^2 over the samples marked in use[]
+ * (normal equations, Gaussian elimination with partial pivoting); false if fewer than 12
+ * samples or singular. */
+static bool fit_bowl(const double *y, const double *x, const double *h, const bool *use, int n,
+                     double c[4])
 {
-    double A[N_TERMS][N_TERMS + 1];
+    double A[4][5];
     memset(A, 0, sizeof A);
     int m = 0;
     for (int i = 0; i < n; i++) {
         if (!use[i])
             continue;
-        double v[N_TERMS];
-        terms(y[i], x[i], v);
-        for (int a = 0; a < N_TERMS; a++) {
-            for (int b = 0; b < N_TERMS; b++)
+        double v[4] = {1, y[i], y[i] * y[i], x[i] * x[i]};
+        for (int a = 0; a < 4; a++) {
+            for (int b = 0; b < 4; b++)
                 A[a][b] += v[a] * v[b];
-
-            A[a][N_TERMS] += v[a] * h[i];
+            A[a][4] += v[a] * h[i];
         }
         m++;
     }
-    if (m < 2 * N_TERMS)
+    if (m < 12)
         return false;
-    for (int a = 1; a < N_TERMS; a++) if (!(g_mask & (1 << a))) A[a][a] = 1;
-    for (int col = 0; col < N_TERMS; col++) {
+    for (int col = 0; col < 4; col++) {
         int piv = col;
-        for (int r = col + 1; r < N_TERMS; r++)
+        for (int r = col + 1; r < 4; r++)
             if (fabs(A[r][col]) > fabs(A[piv][col]))
                 piv = r;
-        if (!(fabs(A[piv][col]) > 1e-12 * (1 + fabs(A[0][0]))))
+        if (!(fabs(A[piv][col]) > 1e-12))
             return false;
-        if (piv != col)
-            for (int b = 0; b <= N_TERMS; b++) {
-                double t = A[col][b];
-                A[col][b] = A[piv][b];
-                A[piv][b] = t;
-            }
-        for (int r = col + 1; r < N_TERMS; r++) {
+        for (int b = 0; b < 5; b++) {
+            double t = A[col][b];
+            A[col][b] = A[piv][b];
+            A[piv][b] = t;
+        }
+        for (int r = col + 1; r < 4; r++) {
             double f = A[r][col] / A[col][col];
-            for (int b = col; b <= N_TERMS; b++)
+            for (int b = col; b < 5; b++)
                 A[r][b] -= f * A[col][b];
         }
     }
-    for (int r = N_TERMS - 1; r >= 0; r--) {
-        double acc = A[r][N_TERMS];
-        for (int b = r + 1; b < N_TERMS; b++)
+    for (int r = 3; r >= 0; r--) {
+        double acc = A[r][4];
+        for (int b = r + 1; b < 4; b++)
             acc -= A[r][b] * c[b];
         c[r] = acc / A[r][r];
     }
     return true;
 }
 
-static double surface_at(const double c[N_TERMS], double dy, double x)
-{
-    double v[N_TERMS];
-    terms(dy, x, v);
-    double h = 0;
-    for (int a = 0; a < N_TERMS; a++)
-        h += c[a] * v[a];
-    return h;
-}
-
 /* Heights of one body at the three AP positions: for each, 9 parasagittal rays over the
  * central LAT_SPAN of the width times 5 AP offsets (-8..+8 % of the depth), endplate-to-
- * endplate extents; a quadratic surface in the lateral and AP offsets is fitted (one pass
- * of outlier rejection: 3 robust sigmas, at least 1 mm) and evaluated on the midline at
- * the position. The band averages the voxel staircase of thick slices (an endplate nearly
- * parallel to the slices crosses a slice somewhere in it), the linear terms keep a wedge's
- * gradient exact, and the quadratic terms keep a concave (biconcave) endplate, whose
- * depression is deepest on the midline, from being flattened by the band. NAN where fewer
- * than half the rays hit. */
+ * endplate extents; a line in the AP offset is fitted (one pass of outlier rejection: 3
+ * robust sigmas, at least 1 mm) and evaluated at the position. The band averages the
+ * voxel staircase of thick slices (an endplate nearly parallel to the slices crosses a
+ * slice somewhere in it), the line keeps a wedge's gradient exact, and the narrow lateral
+ * band limits the flattening of a concave (biconcave) endplate; for the middle height a
+ * depression that still spans more than BOWL_MIN_MM across the band is fitted with its
+ * curvature (fit_bowl) and read on the midline. NAN where fewer than half the rays hit. */
 static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
 {
     double depth = f->y_ant + f->y_post;
@@ -113,10 +112,8 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         double y0 = f->y_ant - Q_POS[q] * depth;
         for (int a = 0; a < N_AP; a++)
             for (int b = 0; b < N_LAT; b++) {
-                double aps = getenv("SM_H_AP") ? atof(getenv("SM_H_AP")) : AP_STEP;
-                double dy = (a - (N_AP - 1) / 2) * aps * depth;
-                if (g_lat < 0) g_lat = getenv("SM_H_LAT") ? atof(getenv("SM_H_LAT")) : LAT_SPAN;
-                double x = (-0.5 + b / (N_LAT - 1.0)) * g_lat * f->width;
+                double dy = (a - (N_AP - 1) / 2) * AP_STEP * depth;
+                double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN * f->width;
                 double p[3], lo, hi;
                 for (int d = 0; d < 3; d++)
                     p[d] = f->c[d] + x * f->left[d] + (y0 - dy) * f->ant[d] + f->t_mid * f->sup[d];
@@ -125,13 +122,13 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
                     n++;
                 }
             }
-        double c[N_TERMS];
+        double c[2];
         hq[q] = NAN;
-        if (n < (N_LAT * N_AP) / 2 || !fit_surface(ys, xs, hs, use, n, c))
+        if (n < (N_LAT * N_AP) / 2 || !fit_line(ys, hs, use, n, c))
             continue;
         double res[N_LAT * N_AP], srt[N_LAT * N_AP];
         for (int i = 0; i < n; i++)
-            srt[i] = res[i] = fabs(hs[i] - surface_at(c, ys[i], xs[i]));
+            srt[i] = res[i] = fabs(hs[i] - c[0] - c[1] * ys[i]);
         for (int i = 1; i < n; i++)
             for (int j = i; j > 0 && srt[j - 1] > srt[j]; j--) {
                 double t = srt[j];
@@ -141,14 +138,18 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         double lim = fmax(1.0, 3 * 1.4826 * srt[n / 2]);
         for (int i = 0; i < n; i++)
             use[i] = res[i] <= lim;
-        if (fit_surface(ys, xs, hs, use, n, c))
-            hq[q] = c[0];
-        if (getenv("SM_H_DEBUG") && q == 0) {
-            fprintf(stderr, "q%d n=%d h=%.2f:", q, n, hq[q]);
-            for (int i = 0; i < n; i++)
-                fprintf(stderr, " (%.1f,%.1f:%.1f%s)", ys[i], xs[i], hs[i], use[i] ? "" : "x");
-            fprintf(stderr, "\n");
-        }
+        if (!fit_line(ys, hs, use, n, c))
+            continue;
+        hq[q] = c[0];
+        /* an endplate depression (biconcave): heights rise away from the nominal point in
+         * both directions by more than BOWL_MIN_MM across the band; the band would average
+         * the bowl's bottom away, so its curvature is fitted and the height taken on the
+         * midline */
+        double cb[4], ymax = (N_AP - 1) / 2 * AP_STEP * depth;
+        double xmax = 0.5 * LAT_SPAN * f->width;
+        if (q == 1 && fit_bowl(ys, xs, hs, use, n, cb) && cb[2] >= 0 && cb[3] >= 0 &&
+            cb[2] * ymax * ymax + cb[3] * xmax * xmax > BOWL_MIN_MM && cb[0] < hq[q])
+            hq[q] = cb[0];
     }
 }
 
@@ -183,15 +184,17 @@ static double carry(int verse_j, int verse_i, double h)
 }
 
 #define NEIGH_RANGE 2
+/* when every neighbour within NEIGH_RANGE is itself collapsed, normal ones up to this far */
+#define NEIGH_RANGE_FAR 4
 
 /* Expected (pre-morbid) value of height q of vertebra i: the largest of the gradable
- * neighbours' heights q within +-2 places, each carried to this level with the normal
+ * neighbours' heights q within +-range places, each carried to this level with the normal
  * trend. Collapse only ever lowers a height, so the tallest neighbour is the one least
  * likely to be collapsed itself. NAN when there is none. */
-static double expected_from(const SmSeriesMetrics *m, const bool *ref, size_t i, int q)
+static double expected_from(const SmSeriesMetrics *m, const bool *ref, size_t i, int q, long range)
 {
     double best = NAN;
-    for (long d = -NEIGH_RANGE; d <= NEIGH_RANGE; d++) {
+    for (long d = -range; d <= range; d++) {
         long j = (long)i + d;
         if (d == 0 || j < 0 || j >= (long)m->n || !ref[j])
             continue;
@@ -309,7 +312,7 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         heights_of(&m->v[i], h);
         bool collapsed = fmin(h[0], h[1]) < 0.8 * h[2];
         for (int q = 0; q < 3; q++) {
-            double e = expected_from(m, ref, i, q);
+            double e = expected_from(m, ref, i, q, NEIGH_RANGE);
             if (isfinite(e) && h[q] < 0.8 * e)
                 collapsed = true;
         }
@@ -334,9 +337,11 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         }
         bool any = true;
         for (int q = 0; q < 3; q++) {
-            e[q] = expected_from(m, ref2, i, q);
+            e[q] = expected_from(m, ref2, i, q, NEIGH_RANGE);
             if (!isfinite(e[q]))
-                e[q] = expected_from(m, ref, i, q);
+                e[q] = expected_from(m, ref2, i, q, NEIGH_RANGE_FAR);
+            if (!isfinite(e[q]))
+                e[q] = expected_from(m, ref, i, q, NEIGH_RANGE);
             if (!isfinite(e[q]))
                 any = false;
         }

@@ -19,7 +19,10 @@
 #define BLASTIC_MIN_HU 350.0
 #define BONE_ISLAND_HU 885.0  /* Ulano 2016: dense mean >= 885 HU is an enostosis */
 #define MARGINAL_RIM_MM 3.0   /* a dense region whose part deeper than this inside the core is
-                               * below the calling size is rim/endplate sclerosis */
+                               * below the calling size (it hugs the rim/endplates) ... */
+#define MARGINAL_MAX_HU 550.0 /* ... and that is fainter than this ... */
+#define MARGINAL_MAX_BODY_FRACTION 0.10 /* ... or smaller than this share of the body is
+                                         * degenerative sclerosis / osteophyte */
 #define MIN_LESION_MM3 150.0  /* smallest connected region called a lesion ... */
 #define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
 #define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
@@ -28,6 +31,7 @@
 #define FINE_VOXEL_MM 1.25    /* in-plane spacing up to which the outer layer is cortex */
 #define MIN_CORE_MM3 1000.0   /* bodies with less eroded core do not enter the reference */
 #define REF_OUTLIER_MIN_HU 40.0
+#define REF_MAX_HU 450.0      /* a level core median above this is not cancellous bone */
 #define REF_REFIT_INVOLVEMENT 0.10 /* levels above this involvement are dropped and refitted */
 #define HIST_LO (-1024)
 #define HIST_N 4096
@@ -379,17 +383,26 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
         free(tmp);
         return false;
     }
-    for (size_t l = 0; l < nl; l++)
+    for (size_t l = 0; l < nl; l++) {
+        if (lv[l].in_reference && lv[l].median_hu > REF_MAX_HU) {
+            /* young cancellous bone is ~230 +- 45 HU: a core this dense is cortex and
+             * endplates (a mask missing the cancellous bone) or diffuse sclerosis */
+            lv[l].in_reference = false;
+            sm_strlist_add(method, "%s excluded: core median %.0f HU is above %.0f HU, not "
+                                   "cancellous bone", m->v[l].level, lv[l].median_hu, REF_MAX_HU);
+        }
         if (lv[l].in_reference && (double)lv[l].core_n * voxel_mm3 >= MIN_CORE_MM3)
             med[n++] = lv[l].median_hu;
         else
             lv[l].in_reference = false;
+    }
     if (n == 0) {
         free(med);
         free(tmp);
         ref->intercept = ref->slope = ref->spread = NAN;
-        sm_strlist_add(method, "no vertebral body with >= %.0f mm3 of eroded cancellous core: "
-                               "no reference, lesions not assessed", MIN_CORE_MM3);
+        sm_strlist_add(method, "no vertebral body with >= %.0f mm3 of eroded core with a "
+                               "cancellous median (<= %.0f HU): no reference, lesions not "
+                               "assessed", MIN_CORE_MM3, REF_MAX_HU);
         return true;
     }
     memcpy(tmp, med, n * sizeof *med);
@@ -469,6 +482,7 @@ typedef struct CompCtx {
     const uint8_t *cand, *core;
     const float *hu, *sm;
     double min_vox;     /* smallest component called a lesion, voxels */
+    double body_n;      /* body voxels of the level */
     double dense_thr;   /* blastic voxel threshold (for the dense mean) */
     double expected;    /* expected HU of this level */
     uint8_t *seen;
@@ -501,7 +515,7 @@ static int neighbours6(const Box *b, size_t x, size_t nb[6])
 static size_t deep_count(const CompCtx *cx, const size_t *region, size_t n)
 {
     const Box *b = cx->b;
-    size_t ni = b->ni, nj = b->nj, nk = b->nk, rim = 0;
+    size_t ni = b->ni, nj = b->nj, nk = b->nk, n_deep = 0;
     for (size_t q = 0; q < n; q++) {
         size_t x = region[q];
         ptrdiff_t i = (ptrdiff_t)(x % ni), j = (ptrdiff_t)((x / ni) % nj), k = (ptrdiff_t)(x / (ni * nj));
@@ -511,13 +525,13 @@ static size_t deep_count(const CompCtx *cx, const size_t *region, size_t n)
             deep = a >= 0 && bb >= 0 && c >= 0 && (size_t)a < ni && (size_t)bb < nj && (size_t)c < nk &&
                    cx->core[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)];
         }
-        rim += deep;
+        n_deep += deep;
     }
-    return rim;
+    return n_deep;
 }
 
 /* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
- * pass the size and density tests and extends each kept region to its half-contrast
+ * pass the size, density and degenerative-sclerosis tests and extends each kept region to its half-contrast
  * boundary (voxels connected to it whose smoothed HU lies beyond the midpoint between the
  * expected HU and the region's mean), writing cls into keep[]. */
 static void components(CompCtx *cx, uint8_t cls)
@@ -585,9 +599,12 @@ static void components(CompCtx *cx, uint8_t cls)
         }
         /* degenerative sclerosis (subchondral bands along the endplates, marginal sclerosis
          * and osteophytes at the rim) hugs the boundary of the body; the disc space of a
-         * narrowed, sclerotic disc may even lie inside the mask. A blastic metastasis of
-         * calling size has a calling-size part away from that boundary. */
-        if (ok && cls == 2 && (double)deep_count(cx, queue, tail) < cx->min_vox) {
+         * narrowed, sclerotic disc may even lie inside the mask. Such a region without a
+         * calling-size part away from that boundary is degenerative when it is faint or
+         * small; a dense, large one is a blastic lesion (also in a thin, collapsed body). */
+        bool faint_or_small = mean < MARGINAL_MAX_HU ||
+                              (double)tail < MARGINAL_MAX_BODY_FRACTION * cx->body_n;
+        if (ok && cls == 2 && faint_or_small && (double)deep_count(cx, queue, tail) < cx->min_vox) {
             ok = false;
             cx->n_marginal++;
         }
@@ -635,8 +652,8 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                 cand[x] = 2;
         }
     memset(les, 0, n);
-    CompCtx cx = {b, cand, core, hu, sm, 0.0, bla_thr, expected, seen, queue, les, rim_se, n_rim_se,
-                  0, 0, 0, 0, {0.0, 0.0, 0.0}, {0, 0, 0}};
+    CompCtx cx = {b, cand, core, hu, sm, 0.0, (double)L->body_n, bla_thr, expected, seen, queue, les,
+                  rim_se, n_rim_se, 0, 0, 0, 0, {0.0, 0.0, 0.0}, {0, 0, 0}};
     cx.min_vox = fmax(MIN_LESION_MM3, MIN_LESION_BODY_FRACTION * (double)L->body_n * voxel_mm3) / voxel_mm3;
     components(&cx, 1);
     components(&cx, 2);
@@ -752,9 +769,9 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
         sm_strlist_add(&v->notes, "lesions: %zu dense region(s) with mean >= %.0f HU treated as "
                                   "bone island(s), not blastic", n_island, BONE_ISLAND_HU);
     if (n_marginal)
-        sm_strlist_add(&v->notes, "lesions: %zu dense region(s) lying mostly within %.0f mm of the "
-                                  "endplates/rim treated as degenerative sclerosis, not blastic",
-                       n_marginal, MARGINAL_RIM_MM + ERODE_MM);
+        sm_strlist_add(&v->notes, "lesions: %zu faint or small dense region(s) lying within %.1f mm "
+                                  "of the endplates/rim treated as degenerative sclerosis, not "
+                                  "blastic", n_marginal, MARGINAL_RIM_MM + ERODE_MM);
     if (cx.n_small)
         sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
                                   "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);
@@ -773,8 +790,13 @@ static bool classify_all(SmError **error, const SmMetricsInput *in, SmSeriesMetr
         v->lesion_class = SM_LESION_NONE;
         v->lytic_fraction = v->blastic_fraction = v->body_involvement_fraction = NAN;
         v->lytic_mean_hu = v->blastic_mean_hu = NAN;
-        if (lv[l].core_n == 0 || isnan(ref->intercept))
+        if (lv[l].core_n == 0)
             continue;
+        if (isnan(ref->intercept)) {
+            sm_strlist_add(&v->notes, "lesions: not assessed (no reference cancellous bone in "
+                                      "this series)");
+            continue;
+        }
         double expected = ref->intercept + ref->slope * (double)l;
         if (!level_classify(error, &lv[l], v, expected, ref->spread, in->ct->spacing, se, n_se, rim_se,
                             n_rim_se, nthreads))

@@ -286,6 +286,15 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             c = fmin(c, 0.5);
             sm_strlist_add(&vt->reasons, "%s", transitional);
         }
+        /* Between the highest and lowest rib-bearing vertebrae every vertebra carries one
+         * rib per side: none, or more than two crossings, means a disc plane is probably
+         * misplaced (missed or extra) around it -- its extent, and the count, are doubtful */
+        if (lowest_rib >= 0 && (long)a > lowest_rib && (long)a < highest_rib &&
+            (vt->rib_runs == 0 || vt->rib_runs > 2)) {
+            c -= 0.1;
+            sm_strlist_add(&vt->reasons, "%d rib crossings at a rib-bearing level: a disc "
+                           "plane may be missed or misplaced here", vt->rib_runs);
+        }
         if (vt->partial) {
             c *= 0.9;
             sm_strlist_add(&vt->reasons, "partly outside the field of view");

@@ -37,6 +37,29 @@ static void uf_union(uint32_t *parent, uint32_t a, uint32_t b)
         parent[a] = b;
 }
 
+/* In-plane neighbours before (i, j) in raster order for the connectivity (the 2D part of
+ * 6/18/26: 4-connected for 6, 8-connected otherwise). */
+static bool in_plane_diag(int connectivity)
+{
+    return connectivity != 6;
+}
+
+/* Whether (di, dj) on the slice below is a neighbour for the connectivity. */
+static bool below_neighbour(int connectivity, int di, int dj)
+{
+    int manhattan = abs(di) + abs(dj) + 1;
+    if (connectivity == 6)
+        return manhattan == 1;
+    if (connectivity == 18)
+        return manhattan <= 2;
+    return true;
+}
+
+/* Connected components in three steps: (1) every slice labelled on its own, in parallel,
+ * with provisional labels from a range reserved for that slice (so the union-find entries
+ * of different slices never mix); (2) a serial merge across each pair of adjacent slices;
+ * (3) final numbering in raster order of each component's first voxel. The result depends
+ * only on the components, not on the union order, hence not on the thread count. */
 bool sm_seg_components_label(SmError **error, const uint8_t *mask, const size_t dims[3],
                              int connectivity, uint32_t *labels, uint32_t *count)
 {
@@ -49,21 +72,40 @@ bool sm_seg_components_label(SmError **error, const uint8_t *mask, const size_t 
         sm_error_set(error, SM_ERR_UNSUPPORTED, "component labelling: more than 2^32 voxels");
         return false;
     }
-    /* Provisional labels are at most one per voxel: bound the union-find array by the
-     * number of foreground voxels + 1. */
-    size_t nfg = 0;
-    for (size_t v = 0; v < n; v++)
-        nfg += mask[v] != 0;
-    uint32_t *parent = malloc((nfg + 1) * sizeof *parent);
-    if (!parent) {
+    const size_t nx = dims[0], ny = dims[1], nz = dims[2], plane = nx * ny;
+    /* prepare: foreground voxels per slice -> each slice's provisional label range */
+    size_t *base = malloc((nz + 1) * sizeof *base);
+    if (!base) {
         sm_error_set(error, SM_ERR_NOMEM, "component labelling: out of memory");
         return false;
     }
-    const size_t nx = dims[0], ny = dims[1], nz = dims[2];
-    uint32_t next = 1;
-    parent[0] = 0;
+#pragma omp parallel for default(none) shared(mask, base) firstprivate(nz, plane) \
+    schedule(static)
     for (size_t k = 0; k < nz; k++) {
-        for (size_t j = 0; j < ny; j++) {
+        size_t c = 0;
+        const uint8_t *m = mask + k * plane;
+        for (size_t q = 0; q < plane; q++)
+            c += m[q] != 0;
+        base[k + 1] = c;
+    }
+    base[0] = 0;
+    for (size_t k = 0; k < nz; k++)
+        base[k + 1] += base[k];
+    size_t nfg = base[nz];
+    uint32_t *parent = malloc((nfg + 1) * sizeof *parent);
+    if (!parent) {
+        free(base);
+        sm_error_set(error, SM_ERR_NOMEM, "component labelling: out of memory");
+        return false;
+    }
+    parent[0] = 0;
+    const bool diag = in_plane_diag(connectivity);
+    /* run: per-slice 2D labelling */
+#pragma omp parallel for default(none) shared(mask, labels, parent, base) \
+    firstprivate(nx, ny, nz, diag) schedule(static)
+    for (size_t k = 0; k < nz; k++) {
+        uint32_t next = (uint32_t)base[k] + 1;
+        for (size_t j = 0; j < ny; j++)
             for (size_t i = 0; i < nx; i++) {
                 size_t v = i + nx * (j + ny * k);
                 if (!mask[v]) {
@@ -71,36 +113,21 @@ bool sm_seg_components_label(SmError **error, const uint8_t *mask, const size_t 
                     continue;
                 }
                 uint32_t best = 0;
-                /* Visit already-labelled neighbours (those before v in raster order). */
-                for (int dk = -1; dk <= 0; dk++) {
-                    if (dk < 0 && k == 0)
+                /* in-plane neighbours before v: (i-1,j), and (i-1..i+1, j-1) */
+                const long nb[4][2] = {{-1, 0}, {-1, -1}, {0, -1}, {1, -1}};
+                for (int q = 0; q < 4; q++) {
+                    long di = nb[q][0], dj = nb[q][1];
+                    if (!diag && di != 0 && dj != 0)
                         continue;
-                    for (int dj = -1; dj <= 1; dj++) {
-                        if (dk == 0 && dj > 0)
-                            break;
-                        if ((dj < 0 && j == 0) || (dj > 0 && j + 1 >= ny))
-                            continue;
-                        for (int di = -1; di <= 1; di++) {
-                            if (dk == 0 && dj == 0 && di >= 0)
-                                break;
-                            if ((di < 0 && i == 0) || (di > 0 && i + 1 >= nx))
-                                continue;
-                            int manhattan = abs(di) + abs(dj) + abs(dk);
-                            if (connectivity == 6 && manhattan != 1)
-                                continue;
-                            if (connectivity == 18 && manhattan > 2)
-                                continue;
-                            size_t u = (size_t)((long)i + di) +
-                                       nx * ((size_t)((long)j + dj) + ny * (size_t)((long)k + dk));
-                            uint32_t lu = labels[u];
-                            if (!lu)
-                                continue;
-                            if (!best)
-                                best = lu;
-                            else if (lu != best)
-                                uf_union(parent, best, lu);
-                        }
-                    }
+                    if ((di < 0 && i == 0) || (di > 0 && i + 1 >= nx) || (dj < 0 && j == 0))
+                        continue;
+                    uint32_t lu = labels[v + (size_t)((long)nx * dj + di)];
+                    if (!lu)
+                        continue;
+                    if (!best)
+                        best = lu;
+                    else if (lu != best)
+                        uf_union(parent, best, lu);
                 }
                 if (!best) {
                     parent[next] = next;
@@ -108,10 +135,31 @@ bool sm_seg_components_label(SmError **error, const uint8_t *mask, const size_t 
                 }
                 labels[v] = best;
             }
-        }
     }
-    /* Final numbering in raster order of each component's first voxel. */
-    uint32_t *final = calloc(next, sizeof *final);
+    /* finish: merge each slice with the one below (serial), then number */
+    for (size_t k = 1; k < nz; k++)
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t v = i + nx * (j + ny * k);
+                if (!labels[v])
+                    continue;
+                for (int dj = -1; dj <= 1; dj++) {
+                    if ((dj < 0 && j == 0) || (dj > 0 && j + 1 >= ny))
+                        continue;
+                    for (int di = -1; di <= 1; di++) {
+                        if ((di < 0 && i == 0) || (di > 0 && i + 1 >= nx))
+                            continue;
+                        if (!below_neighbour(connectivity, di, dj))
+                            continue;
+                        uint32_t lu = labels[(size_t)((long)v - (long)plane +
+                                                      (long)nx * dj + di)];
+                        if (lu)
+                            uf_union(parent, labels[v], lu);
+                    }
+                }
+            }
+    free(base);
+    uint32_t *final = calloc(nfg + 1, sizeof *final);
     if (!final) {
         free(parent);
         sm_error_set(error, SM_ERR_NOMEM, "component labelling: out of memory");

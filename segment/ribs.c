@@ -24,6 +24,7 @@ typedef struct RibRun {
     double reach;      /* reach of its component */
     bool cut;          /* its component touches the top or bottom of the field of view */
     size_t seg;        /* segment holding the run's top */
+    uint32_t comp;     /* its component */
 } RibRun;
 
 bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
@@ -209,7 +210,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     runs = nr;
                     cap *= 2;
                 }
-                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut, seg};
+                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut, seg, c};
             }
         }
     }
@@ -227,6 +228,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
      * qualify. */
     qsort(runs, nruns, sizeof *runs, cmp_run_top);
     long first_seg[2] = {-1, -1};
+    uint32_t first_comp[2] = {0, 0};
     size_t n_side[2] = {0, 0};
     for (size_t q = 0; q < nruns; q++) {
         if (runs[q].reach >= RIB_REACH_MM || runs[q].cut)
@@ -259,8 +261,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             sm_strlist_add(notes, "rib crossings %s, z mm (segment):%s",
                            side == 0 ? "left" : "right", buf);
         }
-        if (sm_seg_first_rib_test(top->reach, next, top->cut))
+        if (sm_seg_first_rib_test(top->reach, next, top->cut)) {
             first_seg[side] = (long)top->seg;
+            first_comp[side] = top->comp;
+        }
     }
     long fs = first_seg[0] >= 0 ? first_seg[0] : first_seg[1];
     if (first_seg[0] >= 0 && first_seg[1] >= 0 && first_seg[0] != first_seg[1]) {
@@ -277,10 +281,16 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         sm_strlist_add(notes, "first rib found (segment %ld)", fs);
     }
     free(runs);
+    if (fs < 0)
+        first_comp[0] = first_comp[1] = 0;
+    if (fs < 0)
+        first_comp[0] = first_comp[1] = 0;
     /* rib mask: far-reaching lateral components (ribs, pelvis, scapula); shorter lateral
      * bone (long lumbar transverse processes, stump ribs) stays with the vertebra */
+    /* ... and the first rib, short as it is (it curves forward at once) */
     for (size_t v = 0; v < grid->n; v++)
-        rib[v] = lab[v] && ci[lab[v]].reach >= REMOVE_REACH_MM;
+        rib[v] = lab[v] && (ci[lab[v]].reach >= REMOVE_REACH_MM || lab[v] == first_comp[0] ||
+                            lab[v] == first_comp[1]);
     free(att);
     free(ci);
     free(lab);

@@ -387,13 +387,23 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     double x = (p[0] - grid->origin[0]) / g, y = (p[1] - grid->origin[1]) / g,
                            z = (p[2] - grid->origin[2]) / g;
                     double m = 0, mi = 0;
-                    if (x >= 0 && y >= 0 && z >= 0 && x < (double)grid->dims[0] - 1 &&
-                        y < (double)grid->dims[1] - 1 && z < (double)grid->dims[2] - 1) {
+                    /* up to half a working voxel beyond the outer grid nodes (the CT's
+                     * first and last slices) the border node's value is used */
+                    const double gx = (double)grid->dims[0] - 1, gy = (double)grid->dims[1] - 1,
+                                 gz = (double)grid->dims[2] - 1;
+                    if (x >= -0.5 && y >= -0.5 && z >= -0.5 && x <= gx + 0.5 && y <= gy + 0.5 &&
+                        z <= gz + 0.5) {
+                        x = x < 0 ? 0 : x > gx ? gx : x;
+                        y = y < 0 ? 0 : y > gy ? gy : y;
+                        z = z < 0 ? 0 : z > gz ? gz : z;
                         size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
                         double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+                        size_t i1 = i0 + 1 < grid->dims[0] ? i0 + 1 : i0;
+                        size_t j1 = j0 + 1 < grid->dims[1] ? j0 + 1 : j0;
+                        size_t k1 = k0 + 1 < grid->dims[2] ? k0 + 1 : k0;
                         for (int c = 0; c < 8; c++) {
-                            size_t q = seg_idx(grid->dims, i0 + (c & 1), j0 + ((c >> 1) & 1),
-                                               k0 + ((c >> 2) & 1));
+                            size_t q = seg_idx(grid->dims, (c & 1) ? i1 : i0,
+                                               ((c >> 1) & 1) ? j1 : j0, ((c >> 2) & 1) ? k1 : k0);
                             double w = ((c & 1) ? fx : 1 - fx) * ((c & 2) ? fy : 1 - fy) *
                                        ((c & 4) ? fz : 1 - fz);
                             if (vmask[q])
@@ -720,10 +730,10 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
     for (size_t s = 0; ok && s < r.n_verts; s++) {
         const SegVert *vt = &r.verts[s];
         sm_strlist_add(&seg->notes,
-                       "segment %zu: arc %.0f-%.0f mm, z %.1f, spread %.0f %s%s%s%s%s rib reach %.0f mm -> %s",
+                       "segment %zu: arc %.0f-%.0f mm, z %.1f, spread %.0f %s%s%s%s%s rib reach %.0f mm, %d rib crossings -> %s",
                        s, vt->s_lo, vt->s_hi, vt->centre[2], vt->sacral_spread_mm, vt->sacral ? "sacral " : "", vt->cervical_top ? "C1+C2 " : "",
                        vt->rib_left ? "rib-L " : "", vt->rib_right ? "rib-R " : "",
-                       vt->partial ? "partial" : "", vt->rib_reach_mm,
+                       vt->partial ? "partial" : "", vt->rib_reach_mm, vt->rib_runs,
                        vt->verse > 0 ? sm_seg_level_name(vt->verse) : "-");
     }
     LabelAcc acc[29];

@@ -374,6 +374,7 @@ typedef struct Tally {
     double max_h_err, sum_h_err;
     int n_col, n_col_grade, n_col_sins, n_col_def; /* truly collapsed vertebrae */
     int n_norm, n_norm_fp;    /* truly normal vertebrae called collapsed */
+    double sum_loss_norm, sum_loss_col; /* signed height_loss_pct error (measured - truth) */
     int n_tr, n_tr_ok;        /* translations within 1.5 mm */
     double max_tr_err;
     int n_ky, n_ky_ok;        /* kyphosis within 5 deg */
@@ -462,6 +463,11 @@ static void phantom_evaluate(const SmPhantom *ph, const SmSeriesMetrics *m, Tall
             t->conf_grade[tg][mg]++;
         int ts = sm_sins_collapse_points(tv->height_loss_pct, 0.0);
         int ms = sm_sins_collapse_points(v->height_loss_pct, 0.0);
+        double le = v->height_loss_pct - tv->height_loss_pct;
+        if (tg >= 1)
+            t->sum_loss_col += isfinite(le) ? le : 0;
+        else
+            t->sum_loss_norm += isfinite(le) ? le : 0;
         if (tg >= 1) {
             t->n_col++;
             t->n_col_grade += tg == mg;
@@ -551,6 +557,9 @@ static void test_phantoms(void **state)
     printf("  collapsed vertebrae: %d; Genant right %d, SINS collapse right %d, deformity right %d;"
            " normal called collapsed %d/%d\n",
            t.n_col, t.n_col_grade, t.n_col_sins, t.n_col_def, t.n_norm_fp, t.n_norm);
+    printf("  height_loss_pct mean signed error (measured - truth): normal %+.2f points, "
+           "collapsed %+.2f points\n", t.sum_loss_norm / (t.n_norm ? t.n_norm : 1),
+           t.sum_loss_col / (t.n_col ? t.n_col : 1));
     printf("  Genant confusion (rows truth 0-3, columns measured 0-3):\n");
     for (int r = 0; r < 4; r++)
         printf("    %3d %3d %3d %3d\n", t.conf_grade[r][0], t.conf_grade[r][1], t.conf_grade[r][2],
@@ -711,6 +720,14 @@ static void test_realdata(void **state)
     for (size_t i = 0; i < n; i++)
         if (ids[i] >= 20 && ids[i] <= 24)
             assert_int_equal(m.v[i].genant_grade, 0);
+    /* a normal spine: every lumbar segment (L1/L2 ... L5/S1) is measured and classed normal,
+     * translation below the 3 mm SINS threshold */
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= 20 && ids[i] <= 24) {
+            assert_true(isfinite(m.v[i].translation_mm));
+            assert_true(m.v[i].translation_mm < SM_SINS_TRANSLATION_MM);
+            assert_int_equal(m.v[i].alignment, SM_ALIGN_NORMAL);
+        }
     json_decref(ref);
     series_free(&m);
     sm_volume_destroy(lab);

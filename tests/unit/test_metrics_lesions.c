@@ -915,6 +915,159 @@ static void test_phantoms(void **state)
 }
 #endif
 
+/* ---------- the real chest CT LIDC-IDRI-0314 through the built-in segmentation ---------- */
+
+/* Loads the LIDC series (the one with most frames) as I16 and segments it; false when the
+ * data is absent. */
+static bool lidc_load(SmVolume **ct_out, SmSpineSeg **seg_out)
+{
+    char dir[1024];
+    if (!sm_test_shared("ct-chest-lidc/dicom", dir, sizeof dir))
+        return false;
+    SmError *err = NULL;
+    SmDicomScan *scan = NULL;
+    const char *inputs[1] = {dir};
+    if (!sm_io_dicom_scan(&err, inputs, 1, &scan))
+        fail_msg("scan %s: %s", dir, err ? err->message : "?");
+    size_t best = 0;
+    for (size_t q = 1; q < scan->n_series; q++)
+        if (scan->series[q].n_frames > scan->series[best].n_frames)
+            best = q;
+    SmDicomLoadOptions lo = {SM_TILT_RESAMPLE, 2};
+    SmVolume *c = NULL;
+    if (!sm_io_dicom_series_load(&err, scan, best, &lo, &c, NULL))
+        fail_msg("load %s: %s", dir, err ? err->message : "?");
+    sm_io_dicom_scan_destroy(scan);
+    SmVolume *ct = c->type == SM_VOXEL_I16 ? c : sm_volume_to_i16(&err, c);
+    assert_non_null(ct);
+    if (ct != c)
+        sm_volume_destroy(c);
+    SmSegOptions so = {.threads = 2};
+    SmSpineSeg *seg = NULL;
+    if (!sm_seg_spine_run(&err, ct, &so, &seg))
+        fail_msg("segmentation of %s: %s", dir, err ? err->message : "?");
+    *ct_out = ct;
+    *seg_out = seg;
+    return true;
+}
+
+/* A lesion-free thoracic spine (C7-T12 in view; degenerative osteophytes, a narrowed
+ * sclerotic disc that the segmentation may leave inside a body mask, young dense bone
+ * ~260 HU cancellous; a lung nodule that is not spine): no level called through the
+ * whole metrics driver. Then a blastic and a lytic implant (30 % of the body, at the body
+ * centre) in each of the two largest thoracic bodies are found and classed right, so the
+ * rules that reject degenerative sclerosis do not hide a real lesion in this spine. */
+static void test_lidc_no_lesion(void **state)
+{
+    (void)state;
+    SmVolume *ct = NULL;
+    SmSpineSeg *seg = NULL;
+    if (!lidc_load(&ct, &seg)) {
+        skip();
+        return;
+    }
+    size_t n = seg->n_vertebrae;
+    int ids[32];
+    const char *names[32];
+    assert_true(n > 0 && n <= 32);
+    for (size_t l = 0; l < n; l++) {
+        ids[l] = seg->vertebrae[l].verse_label;
+        names[l] = seg->vertebrae[l].level;
+    }
+    SmMetricsInput in = {ct, seg->labels, seg->subregions, n, ids, names, 2};
+    SmSeriesMetrics *m = NULL;
+    SmError *err = NULL;
+    if (!sm_metrics_run(&err, &in, &m))
+        fail_msg("metrics: %s", err ? err->message : "?");
+    printf("  LIDC reference %.1f HU spread %.1f\n", m->reference_cancellous_hu, m->reference_spread_hu);
+    size_t n_thoracic = 0;
+    for (size_t l = 0; l < m->n; l++) {
+        const SmVertebraMetrics *v = &m->v[l];
+        printf("  %-4s median %.0f class %d lytic %.4f blastic %.4f\n", v->level, v->cancellous_median_hu,
+               v->lesion_class, v->lytic_fraction, v->blastic_fraction);
+        for (size_t q = 0; q < v->notes.n; q++)
+            if (strncmp(v->notes.items[q], "lesions:", 8) == 0)
+                printf("       %s\n", v->notes.items[q]);
+        if (v->level[0] == 'T') {
+            n_thoracic++;
+            assert_int_equal(v->lesion_class, SM_LESION_NONE);
+        }
+    }
+    /* T1-T12 are in view (C7-T12 by the radiologist's count); allow a level or two lost */
+    assert_true(n_thoracic >= 10);
+    assert_int_equal(m->n_vertebral_body_metastases, 0);
+    /* young dense bone: cancellous ~260 HU (T9 266 HU, measured by hand on the CT) */
+    assert_true(m->reference_cancellous_hu > 200.0 && m->reference_cancellous_hu < 350.0);
+    sm_metrics_destroy(m);
+
+    /* implants into the two largest thoracic bodies */
+    size_t big[2] = {SIZE_MAX, SIZE_MAX};
+    for (size_t l = 0; l < n; l++) {
+        if (seg->vertebrae[l].level[0] != 'T')
+            continue;
+        size_t nb = seg->vertebrae[l].n_body_voxels;
+        if (big[0] == SIZE_MAX || nb > seg->vertebrae[big[0]].n_body_voxels) {
+            big[1] = big[0];
+            big[0] = l;
+        } else if (big[1] == SIZE_MAX || nb > seg->vertebrae[big[1]].n_body_voxels) {
+            big[1] = l;
+        }
+    }
+    assert_true(big[1] != SIZE_MAX);
+    size_t nvox = sm_volume_n_voxels(ct);
+    SmVolume *orig = sm_volume_to_i16(NULL, ct);
+    SmVolume *mask = sm_volume_create(NULL, ct->dims, SM_VOXEL_U8);
+    assert_non_null(orig);
+    assert_non_null(mask);
+    sm_volume_copy_geometry(mask, ct);
+    const uint8_t *lab = seg->labels->data, *sub = seg->subregions->data;
+    uint64_t rng = 314;
+    int right = 0, trials = 0;
+    for (int b = 0; b < 2; b++) {
+        size_t l = big[b];
+        uint8_t *mk = mask->data;
+        double c[3] = {0, 0, 0};
+        size_t cnt = 0;
+        for (size_t x = 0; x < nvox; x++) {
+            mk[x] = lab[x] == ids[l] && sub[x] == SM_SUB_BODY;
+            if (mk[x]) {
+                c[0] += (double)(x % ct->dims[0]);
+                c[1] += (double)((x / ct->dims[0]) % ct->dims[1]);
+                c[2] += (double)(x / (ct->dims[0] * ct->dims[1]));
+                cnt++;
+            }
+        }
+        assert_true(cnt > 0);
+        for (int lytic = 0; lytic < 2; lytic++) {
+            memcpy(ct->data, orig->data, nvox * sizeof(int16_t));
+            SmImplant imp = {{c[0] / (double)cnt, c[1] / (double)cnt, c[2] / (double)cnt},
+                             {9.0, 8.0, 7.0}, lytic ? 45.0 : 650.0, lytic ? 20.0 : 60.0, 2.0, 0.15, rng++};
+            double achieved = sm_test_implant_fit(ct, mask, 1, &imp, 0.30);
+            sm_test_implant(ct, mask, 1, &imp, false);
+            SmMetricsInput li = in;
+            SmSeriesMetrics *mi = run_lesions(&li);
+            SmLesionClass want = lytic ? SM_LESION_LYTIC : SM_LESION_BLASTIC;
+            bool others = true;
+            for (size_t q = 0; q < mi->n; q++)
+                if (q != l && mi->v[q].level[0] == 'T' && mi->v[q].lesion_class != SM_LESION_NONE)
+                    others = false;
+            printf("  implant %s %-7s truth %.3f measured %.3f class %d%s\n", mi->v[l].level,
+                   lytic ? "lytic" : "blastic", achieved, mi->v[l].body_involvement_fraction,
+                   mi->v[l].lesion_class, others ? "" : " FALSE-ELSEWHERE");
+            right += mi->v[l].lesion_class == want && others &&
+                     fabs(mi->v[l].body_involvement_fraction - achieved) <= 0.10;
+            trials++;
+            free_metrics(mi);
+        }
+    }
+    assert_int_equal(right, trials);
+    memcpy(ct->data, orig->data, nvox * sizeof(int16_t));
+    sm_volume_destroy(mask);
+    sm_volume_destroy(orig);
+    sm_seg_spine_destroy(seg);
+    sm_volume_destroy(ct);
+}
+
 int main(void)
 {
 #ifdef SM_TEST_PHANTOMS
@@ -923,10 +1076,21 @@ int main(void)
                                 test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
                                 test_threads_identical, test_driver_errors, test_sins_range,
                                 test_sins_assembly, test_real_no_lesion, test_real_implants,
-                                test_real_driver_posterolateral};
+                                test_real_driver_posterolateral, test_lidc_no_lesion};
     (void)other;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_phantoms),
+    };
+#elif defined(SM_TEST_LIDC)
+    /* this executable runs only the LIDC chest CT study (slow: DICOM load + segmentation) */
+    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach,
+                                test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
+                                test_threads_identical, test_driver_errors, test_sins_range,
+                                test_sins_assembly, test_real_no_lesion, test_real_implants,
+                                test_real_driver_posterolateral};
+    (void)other;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lidc_no_lesion),
     };
 #else
     const struct CMUnitTest tests[] = {
@@ -942,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_real_implants),
         cmocka_unit_test(test_real_driver_posterolateral),
     };
+    (void)test_lidc_no_lesion;
 #endif
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "sm_test.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 static size_t count_nonzero(const uint8_t *m, size_t n)
 {
@@ -49,6 +50,85 @@ static void test_components_connectivity(void **state)
     memset(z, 1, sizeof z);
     assert_true(sm_seg_components_label(NULL, z, d, 6, lab, &n));
     assert_int_equal(n, 1);
+}
+
+/* Second reader: breadth-first flood fill from each unlabelled voxel in raster order
+ * (so numbering is by first voxel), neighbours by Manhattan distance. */
+static uint32_t bfs_components(const uint8_t *m, const size_t d[3], int conn, uint32_t *lab,
+                               size_t *queue)
+{
+    size_t n = d[0] * d[1] * d[2];
+    int maxman = conn == 6 ? 1 : conn == 18 ? 2 : 3;
+    uint32_t nc = 0;
+    memset(lab, 0, n * sizeof *lab);
+    for (size_t v0 = 0; v0 < n; v0++) {
+        if (!m[v0] || lab[v0])
+            continue;
+        lab[v0] = ++nc;
+        size_t qh = 0, qt = 0;
+        queue[qt++] = v0;
+        while (qh < qt) {
+            size_t v = queue[qh++];
+            long i = (long)(v % d[0]), j = (long)(v / d[0] % d[1]), k = (long)(v / (d[0] * d[1]));
+            for (long dk = -1; dk <= 1; dk++)
+                for (long dj = -1; dj <= 1; dj++)
+                    for (long di = -1; di <= 1; di++) {
+                        long man = labs(di) + labs(dj) + labs(dk);
+                        if (man == 0 || man > maxman)
+                            continue;
+                        long a = i + di, b = j + dj, c = k + dk;
+                        if (a < 0 || b < 0 || c < 0 || a >= (long)d[0] || b >= (long)d[1] ||
+                            c >= (long)d[2])
+                            continue;
+                        size_t u = (size_t)a + d[0] * ((size_t)b + d[1] * (size_t)c);
+                        if (m[u] && !lab[u]) {
+                            lab[u] = nc;
+                            queue[qt++] = u;
+                        }
+                    }
+        }
+    }
+    return nc;
+}
+
+/* The slice-parallel labelling equals a flood fill on random odd-sized masks, for 6, 18
+ * and 26 connectivity, at 1 and 2 threads. */
+static void test_components_random(void **state)
+{
+    (void)state;
+    const size_t d[3] = {23, 17, 11};
+    const size_t n = 23 * 17 * 11;
+    uint8_t *m = malloc(n);
+    uint32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    size_t *queue = malloc(n * sizeof *queue);
+    assert_non_null(m);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(queue);
+    uint32_t seed = 12345;
+    int saved = sm_omp_threads();
+    for (int density = 25; density <= 55; density += 15) {
+        for (size_t v = 0; v < n; v++) {
+            seed = seed * 1103515245u + 12345u;
+            m[v] = (uint8_t)(((seed >> 16) % 100) < (uint32_t)density);
+        }
+        const int conns[3] = {6, 18, 26};
+        for (int c = 0; c < 3; c++) {
+            uint32_t nref = bfs_components(m, d, conns[c], b, queue);
+            for (int t = 1; t <= 2; t++) {
+                sm_omp_set_threads(t);
+                uint32_t nc = 0;
+                assert_true(sm_seg_components_label(NULL, m, d, conns[c], a, &nc));
+                assert_int_equal(nc, nref);
+                assert_memory_equal(a, b, n * sizeof *a);
+            }
+        }
+    }
+    sm_omp_set_threads(saved);
+    free(m);
+    free(a);
+    free(b);
+    free(queue);
 }
 
 static void test_holes_fill(void **state)
@@ -317,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_components_connectivity),
+        cmocka_unit_test(test_components_random),
         cmocka_unit_test(test_holes_fill),
         cmocka_unit_test(test_box_morphology),
         cmocka_unit_test(test_thresholds_from_histogram),
