@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Segmentation benchmark: load + segmentation (+ metrics) of a 512x512x600 CT phantom at
+"""Segmentation benchmark: `inspect` (load) and `run` (load, segmentation, metrics, ESCC) of a 512x512x600 CT phantom at
 1 and 2 threads, whole-process wall time (median of N runs after a warm-up), speed-up,
 seconds per 100 M voxels and peak RSS per voxel; per-stage seconds from the segmentation's
 own timing note in results.json.
@@ -45,7 +45,7 @@ def main():
     for threads in (1, 2):
         cmds = {
             "load": [exe, "inspect", "--threads", str(threads), series],
-            "load+segment": [exe, "run", "--threads", str(threads), "--no-volume", series, "-o", out],
+            "run": [exe, "run", "--threads", str(threads), "--no-volume", series, "-o", out],
         }
         for k, c in cmds.items():
             times, rss = [], []
@@ -63,14 +63,14 @@ def main():
         rows[("stages", threads)] = timing[0] if timing else "(no timing note)"
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"volume 512x512x{a.slices} = {nvox / 1e6:.0f} M voxels; runs {a.runs} (+1 warm-up)")
-    print(f"{'command':14s} {'threads':>7s} {'median s':>9s} {'min':>7s} {'max':>7s} "
+    print(f"{'command':5s} {'threads':>7s} {'median s':>9s} {'min':>7s} {'max':>7s} "
           f"{'s/100Mvox':>9s} {'RSS B/vox':>9s}")
-    for k in ("load", "load+segment"):
+    for k in ("load", "run"):
         for t in (1, 2):
             med, lo, hi, rss = rows[(k, t)]
-            print(f"{k:14s} {t:7d} {med:9.3f} {lo:7.3f} {hi:7.3f} {med / nvox * 1e8:9.2f} "
+            print(f"{k:5s} {t:7d} {med:9.3f} {lo:7.3f} {hi:7.3f} {med / nvox * 1e8:9.2f} "
                   f"{rss / nvox:9.2f}")
-    for k in ("load", "load+segment"):
+    for k in ("load", "run"):
         print(f"speed-up 2 vs 1 thread, {k}: {rows[(k, 1)][0] / rows[(k, 2)][0]:.2f}")
     for t in (1, 2):
         print(f"segmentation stages at {t} thread(s): {rows[('stages', t)]}")
