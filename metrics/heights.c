@@ -105,6 +105,12 @@ static bool fit_bowl(const double *y, const double *x, const double *h, const bo
 static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
 {
     double depth = f->y_ant + f->y_post;
+    /* The AP band exists to average the staircase of coarse voxels: it need not be wider
+     * than two voxels each side, so on fine grids it stays clear of endplate features near
+     * the measuring points (e.g. the rim of a biconcave depression). */
+    const double *sp = mask->labels->spacing;
+    double vmax = fmax(sp[0], fmax(sp[1], sp[2]));
+    double ap_step = fmin(AP_STEP * depth, vmax);
     for (int q = 0; q < 3; q++) {
         double ys[N_LAT * N_AP], xs[N_LAT * N_AP], hs[N_LAT * N_AP];
         bool use[N_LAT * N_AP];
@@ -112,7 +118,7 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         double y0 = f->y_ant - Q_POS[q] * depth;
         for (int a = 0; a < N_AP; a++)
             for (int b = 0; b < N_LAT; b++) {
-                double dy = (a - (N_AP - 1) / 2) * AP_STEP * depth;
+                double dy = (a - (N_AP - 1) / 2) * ap_step;
                 double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN * f->width;
                 double p[3], lo, hi;
                 for (int d = 0; d < 3; d++)
@@ -145,7 +151,7 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
          * both directions by more than BOWL_MIN_MM across the band; the band would average
          * the bowl's bottom away, so its curvature is fitted and the height taken on the
          * midline */
-        double cb[4], ymax = (N_AP - 1) / 2 * AP_STEP * depth;
+        double cb[4], ymax = (N_AP - 1) / 2 * ap_step;
         double xmax = 0.5 * LAT_SPAN * f->width;
         if (q == 1 && fit_bowl(ys, xs, hs, use, n, cb) && cb[2] >= 0 && cb[3] >= 0 &&
             cb[2] * ymax * ymax + cb[3] * xmax * xmax > BOWL_MIN_MM && cb[0] < hq[q])

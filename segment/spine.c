@@ -244,8 +244,11 @@ static void s1_body_prepare(const SegRun *r, S1Body *sb)
     sb->v[1] = d->n[2] * sb->u[0] - d->n[0] * sb->u[2];
     sb->v[2] = d->n[0] * sb->u[1] - d->n[1] * sb->u[0];
     sb->height = h;
-    sb->a = sl.half_width + 3.0;
-    sb->b = 0.5 * sl.depth + 3.0;
+    /* the frame is unreliable at the end of the track (the promontory: too small on the
+     * real CT, the alae on phantoms): the footprint is the column's median body size */
+    (void)sl;
+    sb->a = r->frame.body_halfw_med + 3.0;
+    sb->b = 0.5 * r->frame.body_depth_med + 3.0;
     sb->valid = true;
 }
 
@@ -317,6 +320,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         memset(&s1b, 0, sizeof s1b);
     else
         s1_body_prepare(r, &s1b);
+    if (s1b.valid)
+        sm_strlist_add(&seg->notes, "S1 body: below the L5/S1 disc at (%.1f %.1f %.1f), "
+                       "normal (%.2f %.2f %.2f), height %.1f mm, semi-axes %.1f x %.1f mm",
+                       s1b.p[0], s1b.p[1], s1b.p[2], s1b.n[0], s1b.n[1], s1b.n[2], s1b.height,
+                       s1b.a, s1b.b);
     const S1Body *s1body = &s1b;
     const size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
     const int16_t *hu = ct->data;

@@ -145,6 +145,45 @@ static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume
                        p ? over[p][t] : nt[t] - inter[t]);
         printf("\n");
     }
+    if (tsub) {
+        /* where each level's truth body voxels went: same label with which sub-region
+         * code, another label, or nothing */
+        for (int t = 1; t <= 28; t++) {
+            size_t same[8] = {0}, other = 0, none = 0, tot = 0;
+            for (size_t v = 0; v < n; v++) {
+                int tl = vox_label(truth, v);
+                if (totalseg) tl = totalseg_to_verse(tl);
+                if (tl != t || vox_label(tsub, v) != body_code)
+                    continue;
+                tot++;
+                int p = pl[v];
+                if (!p) none++;
+                else if (p != t) other++;
+                else same[ps[v] < 8 ? ps[v] : 0]++;
+            }
+            if (!tot) continue;
+            printf("truth body %-4s %6zu: none %zu, other level %zu, same level codes", sm_seg_level_name(t), tot, none, other);
+            for (int c = 0; c < 8; c++)
+                if (same[c]) printf(" %d:%zu", c, same[c]);
+            printf("\n");
+            /* and where the predicted body voxels of this level lie in the truth */
+            size_t tcode[11] = {0}, tother = 0, tnone = 0;
+            for (size_t v = 0; v < n; v++) {
+                if (pl[v] != t || ps[v] != 1)
+                    continue;
+                int tl = vox_label(truth, v);
+                if (totalseg) tl = totalseg_to_verse(tl);
+                int tcv = vox_label(tsub, v);
+                if (!tl) tnone++;
+                else if (tl != t) tother++;
+                else tcode[tcv >= 0 && tcv <= 10 ? tcv : 0]++;
+            }
+            printf("  pred body %-4s: truth none %zu, other level %zu, same level codes", sm_seg_level_name(t), tnone, tother);
+            for (int c = 0; c <= 10; c++)
+                if (tcode[c]) printf(" %d:%zu", c, tcode[c]);
+            printf("\n");
+        }
+    }
     printf("level agreement: %d/%d predicted vertebrae overlap most with the same truth level\n",
            agree, total);
 }

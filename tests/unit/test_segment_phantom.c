@@ -104,6 +104,7 @@ static void test_lumbar_phantom(void **state)
     Score s1s = score(ph, s2, SM_VERSE_SACRUM, SM_VERSE_SACRUM);
     assert_int_equal(s1s.named, 1);
     assert_true(s1s.worst_centroid_mm <= 2.0);
+    assert_true(s1s.worst_body_dice >= 0.85);
     /* the sacrum is found and named */
     bool sacrum = false;
     for (size_t v = 0; v < s2->n_vertebrae; v++)
