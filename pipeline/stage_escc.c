@@ -50,19 +50,34 @@ static json_t *canal_json(const SmCanalLevel *c)
 bool sm_stage_escc(SmError **error, const SmVolume *ct, const struct SmSpineSeg *seg,
                    const struct SmSeriesMetrics *m, int threads, const char *dir, json_t *doc)
 {
-    size_t n = seg->n_vertebrae;
-    int *ids = calloc(n ? n : 1, sizeof *ids);
-    bool *near = calloc(n ? n : 1, sizeof *near);
-    if (!ids || !near) {
+    /* The sacrum is not graded: the thecal sac ends at about S2 and the sacral canal holds
+     * no cord; Bilsky grading is defined for the mobile spine. at[] maps graded levels
+     * back to vertebrae[]. */
+    size_t nv = seg->n_vertebrae, n = 0;
+    int *ids = calloc(nv ? nv : 1, sizeof *ids);
+    bool *near = calloc(nv ? nv : 1, sizeof *near);
+    size_t *at = calloc(nv ? nv : 1, sizeof *at);
+    if (!ids || !near || !at) {
         free(ids);
         free(near);
+        free(at);
         sm_error_set(error, SM_ERR_NOMEM, "out of memory");
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        ids[i] = seg->vertebrae[i].verse_label;
+    json_t *arr = json_object_get(doc, "vertebrae");
+    for (size_t i = 0; i < nv; i++) {
+        int id = seg->vertebrae[i].verse_label;
+        if (id == SM_VERSE_SACRUM || id == SM_VERSE_COCCYX) {
+            json_t *v = json_array_get(arr, i);
+            json_object_set_new(v, "escc_grade", json_null());
+            json_object_set_new(v, "escc_confidence", json_null());
+            json_object_set_new(v, "escc_reasons", json_pack("[s]", "sacrum: ESCC is graded on the mobile spine only"));
+            continue;
+        }
+        ids[n] = id;
         /* A bone lesion in the body or the posterolateral elements can reach the canal. */
-        near[i] = i < m->n && (m->v[i].lesion_class != SM_LESION_NONE || m->v[i].posterolateral != SM_SIDE_NONE);
+        near[n] = i < m->n && (m->v[i].lesion_class != SM_LESION_NONE || m->v[i].posterolateral != SM_SIDE_NONE);
+        at[n++] = i;
     }
     SmEsccResult *res = NULL;
     bool ok = seg->n_canal >= 3 &&
@@ -72,18 +87,20 @@ bool sm_stage_escc(SmError **error, const SmVolume *ct, const struct SmSpineSeg 
     free(near);
     json_t *summary = json_object();
     if (!ok && seg->n_canal < 3) {
+        free(at);
         json_object_set_new(summary, "worst_grade", json_null());
         json_object_set_new(summary, "notes", json_pack("[s]", "canal centreline not found: no grading"));
         json_object_set_new(doc, "escc", summary);
         return true;
     }
     if (!ok) {
+        free(at);
         json_decref(summary);
         return false;
     }
-    json_t *arr = json_object_get(doc, "vertebrae");
-    for (size_t i = 0; i < res->n_levels && i < json_array_size(arr); i++) {
-        const SmCanalLevel *c = &res->levels[i];
+    for (size_t lv = 0; lv < res->n_levels; lv++) {
+        const SmCanalLevel *c = &res->levels[lv];
+        size_t i = at[lv];
         json_t *v = json_array_get(arr, i);
         const char *g = sm_escc_grade_name(c->grade);
         json_object_set_new(v, "escc_grade", g ? json_string(g) : json_null());
@@ -96,8 +113,9 @@ bool sm_stage_escc(SmError **error, const SmVolume *ct, const struct SmSpineSeg 
         size_t w = 0, h = 0;
         char path[4200];
         snprintf(path, sizeof path, "%s/qc_axial_%s.png", dir, seg->vertebrae[i].level);
-        if (!sm_escc_qc_axial(error, res, i, 4, &rgb, &w, &h) || !sm_io_png_save(error, path, rgb, w, h, 3)) {
+        if (!sm_escc_qc_axial(error, res, lv, 4, &rgb, &w, &h) || !sm_io_png_save(error, path, rgb, w, h, 3)) {
             free(rgb);
+            free(at);
             json_decref(summary);
             sm_escc_destroy(res);
             return false;
@@ -122,5 +140,6 @@ bool sm_stage_escc(SmError **error, const SmVolume *ct, const struct SmSpineSeg 
     json_object_set_new(summary, "notes", sm_json_strlist(&res->notes));
     json_object_set_new(doc, "escc", summary);
     sm_escc_destroy(res);
+    free(at);
     return true;
 }

@@ -35,6 +35,8 @@ static json_t *load_json(const char *path)
     return j;
 }
 
+static json_t *run_results(const char *out);
+
 static int setup(void **state)
 {
     (void)state;
@@ -96,6 +98,7 @@ static void test_phantom_run(void **state)
     json_t *dims = json_object_get(json_object_get(r, "geometry"), "dims");
     assert_int_equal(json_integer_value(json_array_get(dims, 0)), 96);
     assert_int_equal(json_integer_value(json_array_get(dims, 2)), 60);
+
     /* The volume written by run lies on the phantom's own truth grid. */
     char vpath[1000], tpath[1000];
     snprintf(vpath, sizeof vpath, "%s", res);
@@ -111,6 +114,31 @@ static void test_phantom_run(void **state)
     sm_volume_destroy(t);
     json_decref(r);
     json_decref(run);
+}
+
+/* The bundled lumbar sample (lesion-free): levels T10-S1 named, no lesion and no ESCC
+ * grade above 0 anywhere. */
+static void test_lumbar_sample_lesion_free(void **state)
+{
+    (void)state;
+    char ph[600], out[700], spec[700];
+    snprintf(ph, sizeof ph, "%s/ph-lumbar", g_tmp);
+    snprintf(spec, sizeof spec, "%s/sample-data/lumbar.json", SM_SOURCE_DIR);
+    assert_int_equal(cli(NULL, "phantom --spec %s -o %s", spec, ph), 0);
+    snprintf(out, sizeof out, "%s/out-lumbar", g_tmp);
+    assert_int_equal(cli(NULL, "run %s/dicom -o %s", ph, out), 0);
+    json_t *r = run_results(out);
+    json_t *verts = json_object_get(r, "vertebrae");
+    static const char *levels[] = {"T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"};
+    assert_int_equal(json_array_size(verts), 9);
+    for (size_t i = 0; i < json_array_size(verts); i++) {
+        json_t *v = json_array_get(verts, i);
+        assert_string_equal(json_string_value(json_object_get(v, "level")), levels[i]);
+        json_t *g = json_object_get(v, "escc_grade");
+        assert_true(json_is_null(g) || strcmp(json_string_value(g), "0") == 0);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(v, "lesion"), "class")), "none");
+    }
+    json_decref(r);
 }
 
 static void test_unwritable_output(void **state)
@@ -363,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_no_series),
         cmocka_unit_test(test_phantom_run),
+        cmocka_unit_test(test_lumbar_sample_lesion_free),
         cmocka_unit_test(test_unwritable_output),
         cmocka_unit_test(test_real_jpeg2000_series),
         cmocka_unit_test(test_transfer_syntaxes_identical),
