@@ -177,15 +177,30 @@ SmVolume *sm_volume_to_i16(SmError **error, const SmVolume *vol)
     return out;
 }
 
+/* Per-slice statistics of one voxel type: the loop body is specialised so the compiler
+ * vectorises it (a per-voxel type switch costs more than the arithmetic). */
+#define SLICE_STATS(T, ACC, data, plane, k, lo, hi, sum)                                      \
+    do {                                                                                      \
+        const T *restrict q_ = (const T *)(data) + (k) * (plane);                             \
+        T mn_ = q_[0], mx_ = q_[0];                                                           \
+        ACC s_ = 0;                                                                           \
+        for (size_t p_ = 0; p_ < (plane); p_++) {                                             \
+            T v_ = q_[p_];                                                                    \
+            mn_ = v_ < mn_ ? v_ : mn_;                                                        \
+            mx_ = v_ > mx_ ? v_ : mx_;                                                        \
+            s_ += (ACC)v_;                                                                    \
+        }                                                                                     \
+        lo = (double)mn_, hi = (double)mx_, sum = (double)s_;                                 \
+    } while (0)
+
 void sm_volume_stats(const SmVolume *vol, double *min, double *max, double *mean)
 {
     size_t n = sm_volume_n_voxels(vol);
     size_t nz = vol->dims[2], plane = vol->dims[0] * vol->dims[1];
-    double lo = INFINITY, hi = -INFINITY;
-    /* Per-slice sums merged in slice order keep the mean identical at any thread count. */
-    double *sums = malloc(nz * sizeof *sums);
-    if (!sums) {
-        double s = 0.0;
+    /* Per-slice results merged in slice order keep the figures identical at any thread count. */
+    double *st = malloc(3 * nz * sizeof *st);
+    if (!st) {
+        double s = 0.0, lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < n; i++) {
             double v = sm_volume_get(vol, i, 0, 0);
             s += v;
@@ -195,21 +210,29 @@ void sm_volume_stats(const SmVolume *vol, double *min, double *max, double *mean
         *min = lo, *max = hi, *mean = n ? s / (double)n : NAN;
         return;
     }
-#pragma omp parallel for default(none) shared(vol, sums, nz, plane) reduction(min : lo) reduction(max : hi) schedule(static)
+    const void *data = vol->data;
+    SmVoxelType type = vol->type;
+#pragma omp parallel for default(none) shared(data, st, nz, plane, type) schedule(static)
     for (size_t k = 0; k < nz; k++) {
-        double s = 0.0;
-        for (size_t p = 0; p < plane; p++) {
-            double v = sm_volume_get(vol, p + k * plane, 0, 0);
-            s += v;
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
+        double lo = 0.0, hi = 0.0, sum = 0.0;
+        switch (type) {
+        /* integer sums are exact (a slice holds far fewer than 2^47 voxels) and vectorise */
+        case SM_VOXEL_I16: SLICE_STATS(int16_t, int64_t, data, plane, k, lo, hi, sum); break;
+        case SM_VOXEL_F32: SLICE_STATS(float, double, data, plane, k, lo, hi, sum); break;
+        case SM_VOXEL_U8: SLICE_STATS(uint8_t, int64_t, data, plane, k, lo, hi, sum); break;
+        case SM_VOXEL_U16: SLICE_STATS(uint16_t, int64_t, data, plane, k, lo, hi, sum); break;
         }
-        sums[k] = s;
+        st[3 * k] = lo;
+        st[3 * k + 1] = hi;
+        st[3 * k + 2] = sum;
     }
-    double s = 0.0;
-    for (size_t k = 0; k < nz; k++)
-        s += sums[k];
-    free(sums);
+    double lo = INFINITY, hi = -INFINITY, s = 0.0;
+    for (size_t k = 0; k < nz; k++) {
+        lo = st[3 * k] < lo ? st[3 * k] : lo;
+        hi = st[3 * k + 1] > hi ? st[3 * k + 1] : hi;
+        s += st[3 * k + 2];
+    }
+    free(st);
     *min = lo;
     *max = hi;
     *mean = s / (double)n;

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #define FAST_BITS 9
+/* Lookahead that decodes a whole difference (code + extra bits) at once */
+#define DIFF_BITS 12
 
 typedef struct Huff {
     /* canonical code tables: for each length l (1..16) the largest code, and the index of
@@ -16,6 +18,9 @@ typedef struct Huff {
     uint8_t vals[256];
     /* FAST_BITS lookahead: (length << 8) | value, 0 when the code is longer */
     uint16_t fast[1 << FAST_BITS];
+    /* DIFF_BITS lookahead: bits consumed (0: not decodable in DIFF_BITS) and the difference */
+    uint8_t dlen[1 << DIFF_BITS];
+    int32_t dval[1 << DIFF_BITS];
     bool present;
 } Huff;
 
@@ -57,12 +62,43 @@ static bool huff_build(Huff *h, const uint8_t counts[16], const uint8_t *vals, s
         }
         code <<= 1;
     }
+    /* whole-difference table: code of length l for category t followed by t extra bits */
+    k = 0;
+    code = 0;
+    for (int l = 1; l <= 16; l++) {
+        for (int q = 0; q < counts[l - 1]; q++, k++, code++) {
+            int t = h->vals[k];
+            int used = t == 16 ? l : l + t;
+            if (t > 16 || used > DIFF_BITS)
+                continue;
+            int shift = DIFF_BITS - l;
+            for (int r = 0; r < (1 << shift); r++) {
+                int idx = (code << shift) | r;
+                int32_t v = 0;
+                if (t == 16) {
+                    v = 32768;
+                } else if (t > 0) {
+                    v = r >> (shift - t);
+                    if (v < (1 << (t - 1)))
+                        v -= (1 << t) - 1;
+                }
+                h->dlen[idx] = (uint8_t)used;
+                h->dval[idx] = v;
+            }
+        }
+        code <<= 1;
+    }
     h->present = true;
     return true;
 }
 
 static inline void fill(Bits *b)
 {
+    /* fast path: whole bytes with no 0xFF (no stuffing, no marker) */
+    while (b->n <= 56 && !b->marker && b->p < b->end && *b->p != 0xFF) {
+        b->acc |= (uint64_t)*b->p++ << (56 - b->n);
+        b->n += 8;
+    }
     while (b->n <= 56) {
         uint64_t byte = 0;
         if (!b->marker && b->p < b->end) {
@@ -119,6 +155,13 @@ static inline int decode_cat(Bits *b, const Huff *h)
 
 static inline int32_t decode_diff(Bits *b, const Huff *h, bool *bad)
 {
+    if (b->n < 32)
+        fill(b);
+    uint32_t look = peek(b, DIFF_BITS);
+    if (h->dlen[look]) {
+        skip(b, h->dlen[look]);
+        return h->dval[look];
+    }
     int t = decode_cat(b, h);
     if (t < 0 || t > 16) {
         *bad = true;
@@ -241,6 +284,15 @@ bool sm_ljpeg_decode(SmError **error, const uint8_t *data, size_t n, unsigned ro
                         int32_t v = (pred + decode_diff(&b, h, &bad)) & (int32_t)mask;
                         cur[x] = (uint16_t)v;
                         pred = v;
+                    }
+                } else if (predictor == 1) {
+                    /* Ra (left neighbour), what nearly every scanner and DCMTK write: a
+                     * dependency-light loop of its own */
+                    int32_t v = (prev[0] + decode_diff(&b, h, &bad)) & (int32_t)mask;
+                    cur[0] = (uint16_t)v;
+                    for (unsigned x = 1; x < cols; x++) {
+                        v = (v + decode_diff(&b, h, &bad)) & (int32_t)mask;
+                        cur[x] = (uint16_t)v;
                     }
                 } else {
                     int32_t v = (prev[0] + decode_diff(&b, h, &bad)) & (int32_t)mask;
