@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-/* ---------- DICOM (dicom helper) ---------- */
+/* ---------- DICOM ---------- */
 
 /* Sanity limits applied to headers before anything is allocated. */
 #define SM_DCM_MAX_DIM 32768u            /* Rows, Columns */
