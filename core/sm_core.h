@@ -173,6 +173,13 @@ bool sm_volume_grid_match(const SmVolume *a, const SmVolume *b, double tol_mm, S
 SmVolume *sm_volume_reindex(SmError **error, const SmVolume *a, const SmVolume *b,
                             const SmGridMap *map);
 
+/* ---------- small statistics ---------- */
+
+/* qsort comparator for doubles (ascending; NaNs compare equal to everything). */
+int sm_cmp_double(const void *a, const void *b);
+/* Median of v[0..n) (sorts v in place); NAN when n == 0. */
+double sm_median_inplace(double *v, size_t n);
+
 /* ---------- OpenMP helpers ---------- */
 
 /* Number of threads kernels will use (omp_get_max_threads, 1 without OpenMP). */

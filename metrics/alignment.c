@@ -17,12 +17,6 @@ static bool frame_ok(const SmVertebraMetrics *v)
            isfinite(v->body_centroid_lps[0]);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 #define WALL_N 7       /* heights sampled on the posterior wall */
 #define WALL_SPAN 0.30 /* from -WALL_SPAN to +WALL_SPAN of the body height about mid-height */
 #define SACRUM_WALL_MM 15.0
@@ -108,7 +102,7 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
         double res[WALL_N], srt[WALL_N];
         for (int i = 0; i < k; i++)
             srt[i] = res[i] = fabs(ws[i] - a - b * ts[i]);
-        qsort(srt, (size_t)k, sizeof *srt, cmp_double);
+        qsort(srt, (size_t)k, sizeof *srt, sm_cmp_double);
         double lim = fmax(1.0, 3 * 1.4826 * srt[k / 2]);
         for (int i = 0; i < k; i++)
             use[i] = res[i] <= lim;
@@ -173,7 +167,7 @@ static double expected_angle(const double *ang, const bool *use, size_t n, size_
     if (k == 0)
         return NAN;
     if (med) {
-        qsort(ys, (size_t)k, sizeof *ys, cmp_double);
+        qsort(ys, (size_t)k, sizeof *ys, sm_cmp_double);
         return k % 2 ? ys[k / 2] : 0.5 * (ys[k / 2 - 1] + ys[k / 2]);
     }
     double mx = 0, my = 0;

@@ -72,20 +72,6 @@ static void vcross(const double a[3], const double b[3], double o[3])
     o[2] = a[0] * b[1] - a[1] * b[0];
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Histogram mode (1 HU bins) in [lo, hi) and its half width at half maximum. */
 static void hist_mode(const size_t *h, int lo, int hi, double *mode, double *hwhm)
 {
@@ -212,7 +198,7 @@ static void build_ref(const LevelWork *w, size_t n, size_t i, const bool *skip, 
     do {                                                                                    \
         for (size_t q = 0; q < k; q++)                                                      \
             v[q] = (expr);                                                                  \
-        field = median_of(v, k);                                                            \
+        field = sm_median_inplace(v, k);                                                            \
     } while (0)
     MED(r->canal, w[idx[q]].pl.canal_area);
     MED(r->sac, w[idx[q]].pl.nonfat_area);
@@ -424,7 +410,7 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
             gaps[ng++] = d - e;
 
         }
-        double gap = ng ? median_of(gaps, ng) : NAN;
+        double gap = ng ? sm_median_inplace(gaps, ng) : NAN;
         L->cord_gap_mm = isnan(gap) ? NAN : (gap > 0 ? gap : 0);
         if (isnan(gap))
             gap = 0;
@@ -697,7 +683,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
             cen[nm] = w[l].pl.centre_hu - w[l].pl.rim_hu;
             nm++;
         }
-    st->csf_hu = nm ? median_of(rim, nm) : 10.0;
+    st->csf_hu = nm ? sm_median_inplace(rim, nm) : 10.0;
     /* noise left after smoothing: the fat-peak noise over the independent voxels averaged
      * (disc of radius r_s in plane, a 3 mm slab along the canal) */
     {
@@ -708,7 +694,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     /* cord contrast: the upper quartile of centre-minus-rim over the levels */
     double cord_d = 0;
     if (nm) {
-        qsort(cen, nm, sizeof *cen, cmp_double);
+        qsort(cen, nm, sizeof *cen, sm_cmp_double);
         cord_d = cen[(3 * nm) / 4];
     }
     bool any_cord = cord_d >= 10.0;

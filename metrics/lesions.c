@@ -147,20 +147,6 @@ static void hist_median_mad(const float *v, const uint8_t *mask, size_t n, doubl
     free(h);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Bounding boxes of the body sub-region of every level, padded by pad voxels. */
 static bool find_boxes(SmError **error, const SmMetricsInput *in, Level *lv, const int pad[3],
                        int nthreads)
@@ -406,10 +392,10 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
         return true;
     }
     memcpy(tmp, med, n * sizeof *med);
-    double m0 = median_of(tmp, n);
+    double m0 = sm_median_inplace(tmp, n);
     for (size_t q = 0; q < n; q++)
         tmp[q] = fabs(med[q] - m0);
-    double lmad = 1.4826 * median_of(tmp, n);
+    double lmad = 1.4826 * sm_median_inplace(tmp, n);
     double lim = fmax(3.0 * lmad, REF_OUTLIER_MIN_HU);
     size_t kept = 0;
     for (size_t l = 0; l < nl; l++) {
@@ -443,19 +429,19 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
         for (size_t a = 0; a < nk; a++)
             for (size_t c = a + 1; c < nk; c++)
                 tmp[np++] = (xs[c] - xs[a]) / (double)(ix[c] - ix[a]);
-        double slope = median_of(tmp, np);
+        double slope = sm_median_inplace(tmp, np);
         /* cancellous density varies slowly along the spine; a steep fit is noise */
         slope = fmax(-10.0, fmin(10.0, slope));
         for (size_t a = 0; a < nk; a++)
             tmp[a] = xs[a] - slope * (double)ix[a];
         ref->slope = slope;
-        ref->intercept = median_of(tmp, nk);
+        ref->intercept = sm_median_inplace(tmp, nk);
         sm_strlist_add(method, "Theil-Sen trend over %zu levels: slope %.1f HU per level "
                                "(clamped to +/-10)", kept, slope);
     } else {
         memcpy(tmp, xs, nk * sizeof *xs);
         ref->slope = 0.0;
-        ref->intercept = median_of(tmp, nk);
+        ref->intercept = sm_median_inplace(tmp, nk);
         sm_strlist_add(method, "median of %zu level medians (too few levels for a trend)", kept);
     }
     /* lesions only widen a level's distribution: the narrower half of the reference levels
@@ -464,8 +450,8 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
     for (size_t l = 0; l < nl; l++)
         if (lv[l].in_reference)
             tmp[np++] = 1.4826 * lv[l].mad_smoothed;
-    qsort(tmp, np, sizeof *tmp, cmp_double);
-    ref->spread = median_of(tmp, (np + 1) / 2);
+    qsort(tmp, np, sizeof *tmp, sm_cmp_double);
+    ref->spread = sm_median_inplace(tmp, (np + 1) / 2);
     free(ix);
     free(med);
     free(tmp);

@@ -33,20 +33,6 @@ static unsigned label_at(const SmVolume *lab, size_t idx)
                                     : ((const uint16_t *)lab->data)[idx];
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(double *v, size_t n)
-{
-    if (n == 0)
-        return NAN;
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static size_t bin_of(double h)
 {
     long b = (long)floor((h - HB_LO) / HB_W);
@@ -86,7 +72,7 @@ static double baseline(const size_t *hist, const bool *ok, size_t nl, size_t l, 
         for (size_t s = 0; s < 2; s++)
             if (o != l && ok[o * 2 + s])
                 tmp[n++] = band_fraction(hist + (o * 2 + s) * HB_N, b0, b1);
-    return median_of(tmp, n);
+    return sm_median_inplace(tmp, n);
 }
 
 bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m)
@@ -174,7 +160,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
         for (size_t l = 0; l < nl; l++)
             if (!isnan(m->v[l].blastic_mean_hu))
                 bm[nbm++] = m->v[l].blastic_mean_hu;
-        series_b = median_of(bm, nbm);
+        series_b = sm_median_inplace(bm, nbm);
         free(bm);
     }
     for (size_t l = 0; l < nl; l++) {

@@ -19,12 +19,6 @@ typedef struct CanalCand {
     double area_mm2;
 } CanalCand;
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Distance (mm) to the first bone voxel along (dx, dy) in slice k, or -1 if none within
  * maxmm. Steps of half a voxel. */
 static double ray_hit(const uint8_t *bone, const size_t d[3], size_t k, double i0, double j0,
@@ -380,7 +374,7 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
         for (size_t k = frame->k0; k <= frame->k1; k++)
             if (!isnan(raw[3 * k + field]))
                 all[na++] = raw[3 * k + field];
-        qsort(all, na, sizeof *all, cmp_double);
+        qsort(all, na, sizeof *all, sm_cmp_double);
         double gmed = na ? all[na / 2] : 8.0;
         for (size_t k = frame->k0; k <= frame->k1; k++) {
             size_t nw = 0;
@@ -392,7 +386,7 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
             }
             double v = gmed;
             if (nw >= 3) {
-                qsort(win, nw, sizeof *win, cmp_double);
+                qsort(win, nw, sizeof *win, sm_cmp_double);
                 v = win[nw / 2];
             }
             if (v < 3.0) v = 3.0;

@@ -9,12 +9,6 @@
 #define C2_MAX_HALF_WIDTH_MM 15.0
 #define C2_TALL_RATIO 1.15
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double hu_at(const SegGrid *grid, double x, double y, size_t k)
 {
     double fi = (x - grid->origin[0]) / grid->g, fj = (y - grid->origin[1]) / grid->g;
@@ -79,7 +73,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     double h[3];
     for (int q = 0; q < 3; q++)
         h[q] = verts[top - 1 - q].s_hi - verts[top - 1 - q].s_lo;
-    qsort(h, 3, sizeof h[0], cmp_double);
+    qsort(h, 3, sizeof h[0], sm_cmp_double);
     double height = vt->s_hi - vt->s_lo;
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, vt->centre[2], &sl))

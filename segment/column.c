@@ -7,12 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static bool filled_at(const SegGrid *grid, const uint8_t *filled, double x, double y, size_t k)
 {
     long i = lround((x - grid->origin[0]) / grid->g), j = lround((y - grid->origin[1]) / grid->g);
@@ -90,7 +84,7 @@ void sm_seg_column_body_axis(const SegGrid *grid, const uint8_t *filled, SegFram
                 if (!isnan(raw[4 * k + f]))
                     all[na++] = raw[4 * k + f];
             if (na) {
-                qsort(all, na, sizeof *all, cmp_double);
+                qsort(all, na, sizeof *all, sm_cmp_double);
                 meds[f] = all[na / 2];
             }
             free(all);
@@ -121,7 +115,7 @@ void sm_seg_column_body_axis(const SegGrid *grid, const uint8_t *filled, SegFram
                 vals[f] = NAN;
                 continue;
             }
-            qsort(win, nw, sizeof *win, cmp_double);
+            qsort(win, nw, sizeof *win, sm_cmp_double);
             vals[f] = win[nw / 2];
         }
         double dy = isnan(vals[1]) ? -(sl->ry_ant + 0.5 * frame->body_depth_med) : vals[1];

@@ -28,12 +28,6 @@
 /* cosine of the largest disc tilt from the scanner's cranio-caudal axis (50 degrees) */
 #define DISC_MAX_TILT_COS 0.64
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
                               size_t dmax, double min_depth, size_t min_sep, size_t *idx,
                               double *depth, size_t max_out)
@@ -438,7 +432,7 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         }
     }
     memcpy(sorted, smooth, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, cmp_double);
+    qsort(sorted, n, sizeof *sorted, sm_cmp_double);
     double range = sorted[(size_t)(0.95 * (n - 1))] - sorted[(size_t)(0.05 * (n - 1))];
     /* candidates: every valley deeper than a low bar */
     size_t nc = sm_seg_profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
@@ -507,7 +501,7 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
                         win[nw++] = gap[q];
                 if (nw < 2)
                     continue;
-                qsort(win, nw, sizeof *win, cmp_double);
+                qsort(win, nw, sizeof *win, sm_cmp_double);
                 expect[c] = 0.5 * expect[c] + 0.5 * win[nw / 2];
             }
         }
