@@ -73,7 +73,7 @@ static void sanitize(char *s)
             *s = '_';
 }
 
-void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, size_t n)
+static void base_name(const SmInputSet *set, size_t index, char *name, size_t n)
 {
     size_t nd = set->scan ? set->scan->n_series : 0;
     if (index < nd) {
@@ -90,6 +90,23 @@ void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, si
             *dot = '\0';
     }
     sanitize(name);
+}
+
+void sm_pipeline_inputs_name(const SmInputSet *set, size_t index, char *name, size_t n)
+{
+    /* Two series may share a base name (no Series Instance UID; NIfTI files with the same
+     * stem in different folders): later ones get their position appended, so no output
+     * folder is ever shared. */
+    base_name(set, index, name, n);
+    char other[256];
+    for (size_t i = 0; i < index; i++) {
+        base_name(set, i, other, sizeof other);
+        if (strcmp(other, name) == 0) {
+            size_t len = strlen(name);
+            snprintf(name + len, n > len ? n - len : 0, "_%zu", index + 1);
+            break;
+        }
+    }
 }
 
 bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t index, int threads,

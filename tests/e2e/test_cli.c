@@ -385,6 +385,36 @@ static void test_escc_sample_and_pain(void **state)
     assert_int_equal(cli(NULL, "run %s/dicom -o %s-2 --pain T9=2", ph, out), 2); /* 2 is not a SINS pain score */
 }
 
+/* Two inputs with the same name never share an output folder (no result is lost). */
+static void test_same_name_inputs(void **state)
+{
+    (void)state;
+    char a[700], b[800], out[700];
+    size_t dims[3] = {9, 7, 5};
+    SmVolume *v = sm_volume_create(NULL, dims, SM_VOXEL_I16);
+    assert_non_null(v);
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, sizeof a, "%s/same%d", g_tmp, k);
+        assert_true(sm_io_mkdir_p(NULL, a));
+        snprintf(b, sizeof b, "%s/x.nii.gz", a);
+        assert_true(sm_io_nifti_save(NULL, v, b));
+    }
+    sm_volume_destroy(v);
+    snprintf(out, sizeof out, "%s/out-same", g_tmp);
+    assert_int_equal(cli(NULL, "run %s/same0/x.nii.gz %s/same1/x.nii.gz --no-segment -o %s", g_tmp, g_tmp, out), 0);
+    snprintf(b, sizeof b, "%s/run.json", out);
+    json_t *run = load_json(b);
+    json_t *rows = json_object_get(run, "series");
+    assert_int_equal(json_array_size(rows), 2);
+    const char *r0 = json_string_value(json_object_get(json_array_get(rows, 0), "results"));
+    const char *r1 = json_string_value(json_object_get(json_array_get(rows, 1), "results"));
+    assert_string_not_equal(r0, r1);
+    struct stat st;
+    assert_int_equal(stat(r0, &st), 0);
+    assert_int_equal(stat(r1, &st), 0);
+    json_decref(run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_labels_wrong_grid),
         cmocka_unit_test(test_labels_on_dicom_grid),
         cmocka_unit_test(test_escc_sample_and_pain),
+        cmocka_unit_test(test_same_name_inputs),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
