@@ -1,6 +1,6 @@
 /* The only C++ in spinemets: a thin extern "C" boundary to DCMTK that reads headers, decodes
- * pixel data, lists DICOMDIR references and writes CT slices, turning every exception and
- * OFCondition into an SmError. */
+ * pixel data, lists DICOMDIR references, writes CT slices and rasterises DICOM SEG objects,
+ * turning every exception and OFCondition into an SmError. */
 #include "sm_io_internal.h"
 
 #include <dcmtk/config/osconfig.h>
@@ -18,12 +18,20 @@
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+#include <dcmtk/dcmfg/fginterface.h>
+#include <dcmtk/dcmfg/fgpixmsr.h>
+#include <dcmtk/dcmfg/fgplanor.h>
+#include <dcmtk/dcmfg/fgplanpo.h>
+#include <dcmtk/dcmfg/fgseg.h>
+#include <dcmtk/dcmseg/segdoc.h>
+#include <dcmtk/dcmseg/segment.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -839,6 +847,309 @@ bool enhanced_write(SmError **error, const char *path, const SmDcmWriteSlice *s,
     return true;
 }
 
+/* ---------- DICOM SEG: rasterised onto a reference grid ---------- */
+
+/* Tolerances of the SEG geometry check: position (mm) and direction cosines. */
+constexpr double kSegTolMm = 0.01;
+constexpr double kSegTolDir = 1e-4;
+
+/* Where one SEG frame lands on the reference grid: voxel of pixel (0,0) and the reference
+ * axis (with sign) that increasing column / row index runs along. */
+struct SegPlacement {
+    long origin[3];
+    int axis_c, axis_r;
+    long sign_c, sign_r;
+};
+
+/* Reference axis a whose direction matches dir (unit) with sign *sign, or -1. */
+int seg_find_axis(const SmVolume *ref, const double dir[3], long *sign)
+{
+    for (int a = 0; a < 3; a++) {
+        double n = ref->spacing[a];
+        if (!(n > 0))
+            continue;
+        for (int s = -1; s <= 1; s += 2) {
+            bool match = true;
+            for (int d = 0; d < 3; d++)
+                match = match && std::fabs(dir[d] - s * ref->affine[d][a] / n) <= kSegTolDir;
+            if (match) {
+                *sign = s;
+                return a;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Voxel of ref nearest to lps, true if it is inside the grid and within kSegTolMm;
+ * *dist gets the distance to its centre in mm. */
+bool seg_voxel_at(const SmVolume *ref, const double lps[3], long ijk[3], double *dist)
+{
+    double idx[3], back[3], rounded[3];
+    *dist = INFINITY;
+    if (!sm_volume_lps_to_index(ref, lps, idx))
+        return false;
+    for (int d = 0; d < 3; d++) {
+        rounded[d] = std::floor(idx[d] + 0.5);
+        ijk[d] = (long)rounded[d];
+    }
+    sm_volume_index_to_lps(ref, rounded, back);
+    *dist = std::sqrt((back[0] - lps[0]) * (back[0] - lps[0]) + (back[1] - lps[1]) * (back[1] - lps[1]) +
+                      (back[2] - lps[2]) * (back[2] - lps[2]));
+    for (int d = 0; d < 3; d++)
+        if (ijk[d] < 0 || ijk[d] >= (long)ref->dims[d])
+            return false;
+    return *dist <= kSegTolMm;
+}
+
+/* Checks that frame f (pixel grid rows x cols with the given geometry) lies exactly on a
+ * slice plane of ref and fills *pl; SM_ERR_GEOMETRY naming the mismatch otherwise. */
+bool seg_frame_place(SmError **error, const char *path, const SmVolume *ref, size_t f, unsigned rows,
+                     unsigned cols, const double ipp[3], const double iop[6], const double ps[2], SegPlacement *pl)
+{
+    pl->axis_c = seg_find_axis(ref, iop, &pl->sign_c);
+    pl->axis_r = seg_find_axis(ref, iop + 3, &pl->sign_r);
+    if (pl->axis_c < 0 || pl->axis_r < 0 || pl->axis_c == pl->axis_r) {
+        sm_error_set(error, SM_ERR_GEOMETRY,
+                     "%s: frame %zu orientation (%.6g %.6g %.6g / %.6g %.6g %.6g) is not parallel to the image axes "
+                     "(tolerance %g); the segmentation must be made on this series (no resampling is done)",
+                     path, f + 1, iop[0], iop[1], iop[2], iop[3], iop[4], iop[5], kSegTolDir);
+        return false;
+    }
+    double ref_c = ref->spacing[pl->axis_c], ref_r = ref->spacing[pl->axis_r];
+    if (std::fabs(ps[1] - ref_c) * (cols > 1 ? cols - 1 : 1) > kSegTolMm ||
+        std::fabs(ps[0] - ref_r) * (rows > 1 ? rows - 1 : 1) > kSegTolMm) {
+        sm_error_set(error, SM_ERR_GEOMETRY,
+                     "%s: frame %zu pixel spacing %.6g x %.6g mm differs from the image's %.6g x %.6g mm (no "
+                     "resampling is done)",
+                     path, f + 1, ps[0], ps[1], ref_r, ref_c);
+        return false;
+    }
+    /* the four corners must each sit on a voxel centre, an exact number of steps apart */
+    const unsigned cc[4] = {0, cols - 1, 0, cols - 1}, rr[4] = {0, 0, rows - 1, rows - 1};
+    for (int k = 0; k < 4; k++) {
+        double lps[3];
+        long ijk[3];
+        double dist;
+        for (int d = 0; d < 3; d++)
+            lps[d] = ipp[d] + cc[k] * ps[1] * iop[d] + rr[k] * ps[0] * iop[3 + d];
+        if (!seg_voxel_at(ref, lps, ijk, &dist)) {
+            if (std::isfinite(dist) && dist <= kSegTolMm)
+                sm_error_set(error, SM_ERR_GEOMETRY,
+                             "%s: frame %zu at (%.3f, %.3f, %.3f) reaches outside the image grid (%zux%zux%zu)",
+                             path, f + 1, ipp[0], ipp[1], ipp[2], ref->dims[0], ref->dims[1], ref->dims[2]);
+            else
+                sm_error_set(error, SM_ERR_GEOMETRY,
+                             "%s: frame %zu at (%.3f, %.3f, %.3f) is not on a slice plane of the image: pixel (%u,%u) "
+                             "is %.3f mm from the nearest voxel centre (tolerance %g mm; no resampling is done)",
+                             path, f + 1, ipp[0], ipp[1], ipp[2], rr[k], cc[k], dist, kSegTolMm);
+            return false;
+        }
+        if (k == 0) {
+            for (int d = 0; d < 3; d++)
+                pl->origin[d] = ijk[d];
+            continue;
+        }
+        for (int d = 0; d < 3; d++) {
+            long want = pl->origin[d] + (d == pl->axis_c ? pl->sign_c * (long)cc[k] : 0) +
+                        (d == pl->axis_r ? pl->sign_r * (long)rr[k] : 0);
+            if (ijk[d] != want) {
+                sm_error_set(error, SM_ERR_GEOMETRY,
+                             "%s: frame %zu pixel grid does not step voxel by voxel along the image grid", path,
+                             f + 1);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Geometry of frame f from the segmentation's functional groups (shared or per-frame). */
+bool seg_frame_geometry(SmError **error, const char *path, FGInterface &fg, size_t f, double ipp[3], double iop[6],
+                        double ps[2], Uint16 *segment)
+{
+    FGPlanePosPatient *pos = OFstatic_cast(FGPlanePosPatient *, fg.get((Uint32)f, DcmFGTypes::EFG_PLANEPOSPATIENT));
+    FGPlaneOrientationPatient *ori =
+        OFstatic_cast(FGPlaneOrientationPatient *, fg.get((Uint32)f, DcmFGTypes::EFG_PLANEORIENTPATIENT));
+    FGPixelMeasures *pm = OFstatic_cast(FGPixelMeasures *, fg.get((Uint32)f, DcmFGTypes::EFG_PIXELMEASURES));
+    FGSegmentation *sg = OFstatic_cast(FGSegmentation *, fg.get((Uint32)f, DcmFGTypes::EFG_SEGMENTATION));
+    Float64 v[6] = {0, 0, 0, 0, 0, 0}, s0 = 0, s1 = 0;
+    if (!pos || pos->getImagePositionPatient(v[0], v[1], v[2]).bad()) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu has no Plane Position (Patient)", path, f + 1);
+        return false;
+    }
+    for (int d = 0; d < 3; d++)
+        ipp[d] = v[d];
+    if (!ori || ori->getImageOrientationPatient(v[0], v[1], v[2], v[3], v[4], v[5]).bad()) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu has no Plane Orientation (Patient)", path, f + 1);
+        return false;
+    }
+    for (int d = 0; d < 6; d++)
+        iop[d] = v[d];
+    if (!pm || pm->getPixelSpacing(s0, 0).bad() || pm->getPixelSpacing(s1, 1).bad() || !(s0 > 0) || !(s1 > 0)) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu has no usable Pixel Measures (Pixel Spacing)", path, f + 1);
+        return false;
+    }
+    ps[0] = s0;
+    ps[1] = s1;
+    bool finite = std::isfinite(ps[0]) && std::isfinite(ps[1]);
+    for (int d = 0; d < 6; d++)
+        finite = finite && std::isfinite(iop[d]) && (d >= 3 || std::isfinite(ipp[d]));
+    if (!finite) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu geometry is not finite", path, f + 1);
+        return false;
+    }
+    if (!sg || sg->getReferencedSegmentNumber(*segment).bad() || *segment == 0) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu has no Referenced Segment Number", path, f + 1);
+        return false;
+    }
+    return true;
+}
+
+/* Display name of a segment: its label, else its description, else the meaning of its
+ * Segmented Property Type code. */
+void seg_name(DcmSegment *s, char *dst, size_t cap)
+{
+    OFString v;
+    dst[0] = '\0';
+    if (s->getSegmentLabel(v).good() && !v.empty())
+        copy_str(dst, cap, v);
+    if (!dst[0] && s->getSegmentDescription(v).good() && !v.empty())
+        copy_str(dst, cap, v);
+    if (!dst[0] && s->getSegmentedPropertyTypeCode().getCodeMeaning(v).good())
+        copy_str(dst, cap, v);
+}
+
+bool seg_load(SmError **error, const char *path, const SmVolume *ref, SmVolume **out, SmStrList *names)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        sm_error_set(error, SM_ERR_IO, "%s: cannot open the segmentation file", path);
+        return false;
+    }
+    DcmFileFormat ff;
+    OFCondition c = ff.loadFile(OFFilename(path));
+    if (c.bad()) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: not a readable DICOM file (DCMTK: %s)", path, c.text());
+        return false;
+    }
+    DcmDataset *ds = ff.getDataset();
+    char sop_class[65];
+    get_str(ds, DCM_SOPClassUID, sop_class, sizeof sop_class);
+    if (strcmp(sop_class, UID_SegmentationStorage) != 0) {
+        bool labelmap = strcmp(sop_class, "1.2.840.10008.5.1.4.1.1.66.7") == 0;
+        sm_error_set(error, labelmap ? SM_ERR_UNSUPPORTED : SM_ERR_FORMAT,
+                     labelmap ? "%s: Label Map Segmentation objects (SOP class %s) are not supported; use a BINARY or "
+                                "FRACTIONAL Segmentation"
+                              : "%s: not a DICOM Segmentation object (SOP class '%s')",
+                     path, sop_class);
+        return false;
+    }
+    Uint16 max_fractional = 0;
+    ds->findAndGetUint16(DCM_MaximumFractionalValue, max_fractional);
+    DcmSegmentation *raw_seg = NULL;
+    c = DcmSegmentation::loadDataset(*ds, raw_seg);
+    std::unique_ptr<DcmSegmentation> seg(raw_seg);
+    if (c.bad() || !seg) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: cannot read the Segmentation (DCMTK: %s)", path, c.text());
+        return false;
+    }
+    DcmSegTypes::E_SegmentationType type = seg->getSegmentationType();
+    if (type != DcmSegTypes::ST_BINARY && type != DcmSegTypes::ST_FRACTIONAL) {
+        sm_error_set(error, SM_ERR_UNSUPPORTED, "%s: Segmentation Type is neither BINARY nor FRACTIONAL", path);
+        return false;
+    }
+    if (type == DcmSegTypes::ST_FRACTIONAL && max_fractional == 0) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: FRACTIONAL segmentation without a Maximum Fractional Value", path);
+        return false;
+    }
+    Uint16 rows = 0, cols = 0;
+    ds->findAndGetUint16(DCM_Rows, rows);
+    ds->findAndGetUint16(DCM_Columns, cols);
+    size_t n_frames = seg->getNumberOfFrames(), n_segments = seg->getNumberOfSegments();
+    if (rows == 0 || cols == 0 || n_frames == 0 || n_segments == 0 || n_segments > 65535) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: Segmentation has %ux%u pixels, %zu frames and %zu segments", path,
+                     rows, cols, n_frames, n_segments);
+        return false;
+    }
+    size_t npix = (size_t)rows * cols;
+    std::vector<Uint16> frame_segment(n_frames);
+    std::vector<SegPlacement> place(n_frames);
+    FGInterface &fg = seg->getFunctionalGroups();
+    for (size_t f = 0; f < n_frames; f++) {
+        double ipp[3], iop[6], ps[2];
+        if (!seg_frame_geometry(error, path, fg, f, ipp, iop, ps, &frame_segment[f]))
+            return false;
+        if (frame_segment[f] > n_segments) {
+            sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu refers to segment %u of %zu", path, f + 1,
+                         frame_segment[f], n_segments);
+            return false;
+        }
+        if (!seg_frame_place(error, path, ref, f, rows, cols, ipp, iop, ps, &place[f]))
+            return false;
+    }
+    SmVolume *vol = sm_volume_create(error, ref->dims, SM_VOXEL_U16);
+    if (!vol)
+        return false;
+    sm_volume_copy_geometry(vol, ref);
+    uint16_t *dst = (uint16_t *)vol->data;
+    std::vector<Uint8> set(npix);
+    bool ok = true;
+    for (size_t f = 0; f < n_frames && ok; f++) {
+        const DcmIODTypes::Frame *fr = seg->getFrame(f);
+        size_t packed = (npix + 7) / 8;
+        if (!fr || !fr->pixData) {
+            ok = false;
+        } else if (type == DcmSegTypes::ST_BINARY && fr->length == packed) {
+            for (size_t p = 0; p < npix; p++)
+                set[p] = (Uint8)((fr->pixData[p / 8] >> (p % 8)) & 1u);
+        } else if (fr->length == npix) {
+            for (size_t p = 0; p < npix; p++)
+                set[p] = type == DcmSegTypes::ST_BINARY ? fr->pixData[p] != 0
+                                                        : 2u * fr->pixData[p] >= (unsigned)max_fractional;
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            sm_error_set(error, SM_ERR_FORMAT, "%s: frame %zu pixel data is missing or has the wrong size", path,
+                         f + 1);
+            break;
+        }
+        const SegPlacement &pl = place[f];
+        Uint16 s = frame_segment[f];
+        for (size_t r = 0; r < rows; r++)
+            for (size_t cidx = 0; cidx < cols; cidx++) {
+                if (!set[r * cols + cidx])
+                    continue;
+                long ijk[3] = {pl.origin[0], pl.origin[1], pl.origin[2]};
+                ijk[pl.axis_c] += pl.sign_c * (long)cidx;
+                ijk[pl.axis_r] += pl.sign_r * (long)r;
+                size_t at = (size_t)ijk[0] + ref->dims[0] * ((size_t)ijk[1] + ref->dims[1] * (size_t)ijk[2]);
+                if (dst[at] < s) /* overlap: the higher segment number wins, whatever the frame order */
+                    dst[at] = s;
+            }
+    }
+    if (ok && names) {
+        ok = sm_strlist_add(names, "%s", "");
+        for (size_t s = 1; s <= n_segments && ok; s++) {
+            char name[129];
+            DcmSegment *sd = seg->getSegment(s);
+            name[0] = '\0';
+            if (sd)
+                seg_name(sd, name, sizeof name);
+            ok = sm_strlist_add(names, "%s", name);
+        }
+        if (!ok)
+            sm_error_set(error, SM_ERR_NOMEM, "out of memory");
+    }
+    if (!ok) {
+        sm_volume_destroy(vol);
+        return false;
+    }
+    *out = vol;
+    return true;
+}
+
 } /* namespace */
 
 extern "C" {
@@ -934,6 +1245,27 @@ bool sm_dcm_ct_write(SmError **error, const char *path, const SmDcmWriteSlice *s
         sm_error_set(error, SM_ERR_NOMEM, "out of memory writing %s", path);
     } catch (...) {
         sm_error_set(error, SM_ERR_OUTPUT, "DCMTK failed writing %s", path);
+    }
+    return false;
+}
+
+bool sm_io_dicom_seg_load(SmError **error, const char *path, const SmVolume *reference, SmVolume **out,
+                          SmStrList *segment_names)
+{
+    if (!path || !reference || !out) {
+        sm_error_set(error, SM_ERR_USAGE, "sm_io_dicom_seg_load: NULL argument");
+        return false;
+    }
+    *out = NULL;
+    try {
+        sm_dcm_init();
+        return seg_load(error, path, reference, out, segment_names);
+    } catch (const std::bad_alloc &) {
+        sm_error_set(error, SM_ERR_NOMEM, "out of memory reading %s", path);
+    } catch (const std::exception &ex) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: DCMTK failed reading the segmentation: %s", path, ex.what());
+    } catch (...) {
+        sm_error_set(error, SM_ERR_FORMAT, "%s: DCMTK failed reading the segmentation", path);
     }
     return false;
 }

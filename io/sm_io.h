@@ -93,6 +93,24 @@ typedef struct SmDicomWriteOptions {
 bool sm_io_dicom_series_write(SmError **error, const SmVolume *vol, const char *dir,
                               const SmDicomWriteOptions *options);
 
+/* ---------- DICOM: segmentation objects (SEG) ---------- */
+
+/* Reads a DICOM Segmentation (BINARY, or FRACTIONAL thresholded at half the Maximum
+ * Fractional Value) with DCMTK's dcmseg and rasterises its frames onto reference's grid,
+ * never resampling: each frame's pixel grid (per-frame Plane Position, shared or per-frame
+ * Plane Orientation and Pixel Measures) must lie on a slice plane of reference, every
+ * pixel within 0.01 mm of a voxel centre, its axes parallel to the image axes within 1e-4
+ * and its pixel spacing equal; otherwise SM_ERR_GEOMETRY naming the file and the
+ * mismatch. *out is U16 with reference's geometry holding the segment number (1..n) per
+ * voxel, 0 where no segment is set; where segments overlap the higher segment number wins
+ * (independent of frame order). If segment_names is not NULL, n+1 items are appended:
+ * item 0 is "" and item s is segment s's label (else its description, else the meaning of
+ * its Segmented Property Type code). SM_ERR_IO when the file cannot be opened,
+ * SM_ERR_FORMAT when it is not a readable SEG, SM_ERR_UNSUPPORTED for Label Map SEG.
+ * Caller owns *out. */
+bool sm_io_dicom_seg_load(SmError **error, const char *path, const SmVolume *reference, SmVolume **out,
+                          SmStrList *segment_names);
+
 /* ---------- NIfTI ---------- */
 
 /* Loads a .nii/.nii.gz (NIfTI-1 or -2) into a volume with LPS affine (from sform if

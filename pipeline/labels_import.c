@@ -1,8 +1,10 @@
-/* Imported vertebra label maps: other tools' numbering converted to VerSe ids, and the
- * geometry checked against the image (exact re-indexing only, never resampling). */
+/* Imported vertebra label maps (NIfTI or DICOM SEG): other tools' numbering or segment
+ * names converted to VerSe ids, and the geometry checked against the image (exact
+ * re-indexing only, never resampling). */
 #include "sm_pipeline.h"
 #include "sm_segment.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,25 +62,144 @@ static bool lut_custom(SmError **error, const char *path, int lut[65536])
     return true;
 }
 
-bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *path,
-                               const char *mapping, SmVolume **out, SmStrList *notes)
+/* VerSe id of a segment name, 0 if it names no vertebra. Accepts a level alone ("L1",
+ * "t12", "S1", "sacrum") or with the word vertebra(e) before or after it, separated by
+ * spaces, '_' or '-' ("vertebrae_L1", "L1 vertebra", "Vertebra L1"); case-insensitive. */
+static int level_from_segment_name(const char *name)
 {
-    SmVolume *raw = NULL;
-    if (!sm_io_nifti_load(error, path, &raw))
-        return false;
-    int *lut = calloc(65536, sizeof *lut);
-    if (!lut) {
-        sm_volume_destroy(raw);
-        sm_error_set(error, SM_ERR_NOMEM, "out of memory");
-        return false;
+    char tok[16];
+    int found = 0;
+    size_t n_level_tokens = 0;
+    const char *p = name;
+    while (*p) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        size_t len = 0;
+        bool long_tok = false;
+        while (isalnum((unsigned char)*p)) {
+            if (len + 1 < sizeof tok)
+                tok[len++] = (char)toupper((unsigned char)*p);
+            else
+                long_tok = true;
+            p++;
+        }
+        tok[len] = '\0';
+        if (len == 0)
+            break;
+        if (!long_tok && (strcmp(tok, "VERTEBRA") == 0 || strcmp(tok, "VERTEBRAE") == 0))
+            continue;
+        n_level_tokens++;
+        found = long_tok ? 0 : strcmp(tok, "SACRUM") == 0 ? SM_VERSE_SACRUM : sm_seg_level_from_name(tok);
     }
-    bool ok = true;
+    return n_level_tokens == 1 ? found : 0;
+}
+
+/* Source ids (NIfTI values or SEG segment numbers) to VerSe ids. */
+static bool lut_fill(SmError **error, const char *mapping, int lut[65536])
+{
     if (!mapping || strcmp(mapping, "verse") == 0 || strcmp(mapping, "vertebrae_pp") == 0)
         lut_verse(lut);
     else if (strcmp(mapping, "total") == 0)
         lut_total(lut);
     else
+        return lut_custom(error, mapping, lut);
+    return true;
+}
+
+/* Converts raw (source ids, on ct's grid voxel for voxel) to a U8 VerSe map. */
+static SmVolume *labels_convert(SmError **error, const SmVolume *ct, const SmVolume *raw, const int lut[65536],
+                                size_t *unknown)
+{
+    SmVolume *labels = sm_volume_create_uninit(error, ct->dims, SM_VOXEL_U8);
+    if (!labels)
+        return NULL;
+    sm_volume_copy_geometry(labels, ct);
+    size_t n = sm_volume_n_voxels(ct);
+    uint8_t *dst = labels->data;
+    *unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = sm_volume_get(raw, i, 0, 0);
+        int id = v >= 0 && v < 65536 ? (int)v : 0;
+        dst[i] = (uint8_t)lut[id];
+        *unknown += id != 0 && lut[id] == 0;
+    }
+    return labels;
+}
+
+/* True if s ends with suffix (lower case), ignoring the case of s. */
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    if (n < m)
+        return false;
+    for (size_t i = 0; i < m; i++)
+        if (tolower((unsigned char)s[n - m + i]) != suffix[i])
+            return false;
+    return true;
+}
+
+/* DICOM SEG: segments rasterised on ct's grid, then mapped by name, or by segment number
+ * with a custom JSON map. */
+static bool labels_import_seg(SmError **error, const SmVolume *ct, const char *path, const char *mapping,
+                              int lut[65536], SmVolume **out, SmStrList *notes)
+{
+    SmVolume *raw = NULL;
+    SmStrList names = {0};
+    if (!sm_io_dicom_seg_load(error, path, ct, &raw, &names))
+        return false;
+    bool by_number = mapping && strcmp(mapping, "verse") != 0 && strcmp(mapping, "vertebrae_pp") != 0 &&
+                     strcmp(mapping, "total") != 0;
+    bool ok = true;
+    if (by_number) {
         ok = lut_custom(error, mapping, lut);
+    } else {
+        size_t n_levels = 0;
+        for (size_t s = 1; s < names.n && s < 65536; s++) {
+            lut[s] = level_from_segment_name(names.items[s]);
+            n_levels += lut[s] != 0;
+            if (lut[s] == 0 && notes)
+                sm_strlist_add(notes, "%s: segment %zu \"%s\" is not a vertebra (ignored)", path, s,
+                               names.items[s]);
+        }
+        if (n_levels == 0) {
+            sm_error_set(error, SM_ERR_USAGE,
+                         "%s: no segment is named after a vertebra (\"L1\", \"vertebrae_T12\", \"sacrum\"...); "
+                         "map segment numbers with --label-map FILE.json {\"1\": \"L1\"}",
+                         path);
+            ok = false;
+        }
+    }
+    SmVolume *labels = NULL;
+    size_t unknown = 0;
+    if (ok) {
+        labels = labels_convert(error, ct, raw, lut, &unknown);
+        ok = labels != NULL;
+    }
+    if (ok && by_number && unknown && notes)
+        sm_strlist_add(notes, "%s: %zu voxels belong to segments that %s does not map (ignored)", path, unknown,
+                       mapping);
+    sm_strlist_clear(&names);
+    sm_volume_destroy(raw);
+    if (ok)
+        *out = labels;
+    return ok;
+}
+
+bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *path,
+                               const char *mapping, SmVolume **out, SmStrList *notes)
+{
+    int *lut = calloc(65536, sizeof *lut);
+    if (!lut) {
+        sm_error_set(error, SM_ERR_NOMEM, "out of memory");
+        return false;
+    }
+    if (!has_suffix(path, ".nii") && !has_suffix(path, ".nii.gz")) {
+        bool ok = labels_import_seg(error, ct, path, mapping, lut, out, notes);
+        free(lut);
+        return ok;
+    }
+    SmVolume *raw = NULL;
+    bool ok = sm_io_nifti_load(error, path, &raw) && lut_fill(error, mapping, lut);
     if (ok && raw->type == SM_VOXEL_F32) {
         sm_error_set(error, SM_ERR_FORMAT, "%s: a label map must hold integer ids", path);
         ok = false;
@@ -93,34 +214,19 @@ bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *
     }
     SmVolume *labels = NULL;
     if (ok) {
-        labels = sm_volume_create_uninit(error, ct->dims, SM_VOXEL_U8);
-        ok = labels != NULL;
-    }
-    if (ok) {
         SmVolume *re = sm_volume_reindex(error, ct, raw, &map);
-        ok = re != NULL;
-        if (ok) {
-            sm_volume_copy_geometry(labels, ct);
-            size_t n = sm_volume_n_voxels(ct), unknown = 0;
-            uint8_t *dst = labels->data;
-            for (size_t i = 0; i < n; i++) {
-                double v = sm_volume_get(re, i, 0, 0);
-                int id = v >= 0 && v < 65536 ? (int)v : 0;
-                dst[i] = (uint8_t)lut[id];
-                unknown += id != 0 && lut[id] == 0;
-            }
-            if (unknown && notes)
-                sm_strlist_add(notes, "%s: %zu voxels carry ids that are not vertebrae under mapping '%s' (ignored)",
-                               path, unknown, mapping ? mapping : "verse");
-            sm_volume_destroy(re);
-        }
+        size_t unknown = 0;
+        labels = re ? labels_convert(error, ct, re, lut, &unknown) : NULL;
+        ok = labels != NULL;
+        if (ok && unknown && notes)
+            sm_strlist_add(notes, "%s: %zu voxels carry ids that are not vertebrae under mapping '%s' (ignored)",
+                           path, unknown, mapping ? mapping : "verse");
+        sm_volume_destroy(re);
     }
     free(lut);
     sm_volume_destroy(raw);
-    if (!ok) {
-        sm_volume_destroy(labels);
+    if (!ok)
         return false;
-    }
     *out = labels;
     return true;
 }

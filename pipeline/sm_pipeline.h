@@ -47,10 +47,12 @@ json_t *sm_pipeline_series_warnings(const SmInputSet *set, size_t index, const S
 bool sm_pipeline_inputs_load(SmError **error, const SmInputSet *set, size_t index, int threads,
                              SmVolume **out, SmStrList *warnings);
 
-/* Reads a vertebra label map (NIfTI) made on ct's grid (axes may be ordered differently:
- * re-indexed exactly, never resampled) and converts its ids to VerSe ids with mapping:
+/* Reads a vertebra label map made on ct's grid and converts it to VerSe ids: a NIfTI map
+ * (axes may be ordered differently: re-indexed exactly, never resampled) with mapping
  * NULL/"verse"/"vertebrae_pp" (identity 1..28), "total" (TotalSegmentator v2) or the path
- * of a JSON object {"id": "level"}. SM_ERR_GEOMETRY when the grids differ. Returns U8. */
+ * of a JSON object {"id": "level"}; or a DICOM SEG whose frames lie on ct's slices, its
+ * segments named by level ("L1", "vertebrae_L1", ...) or mapped by number with a JSON
+ * map. SM_ERR_GEOMETRY when the grids differ. Returns U8. */
 bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *path,
                                const char *mapping, SmVolume **out, SmStrList *notes);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static json_t *vec3(const double v[3])
 {
@@ -60,7 +61,13 @@ bool sm_stage_segment(SmError **error, const SmVolume *ct, const SmSegmentStageO
         }
         json_object_set_new(info, "method", json_string("imported"));
         json_object_set_new(info, "labels_file", json_string(opt->labels_path));
-        json_object_set_new(info, "label_map", json_string(opt->label_map ? opt->label_map : "verse"));
+        const char *lp = opt->labels_path;
+        size_t ll = strlen(lp);
+        bool nifti = (ll > 4 && strcasecmp(lp + ll - 4, ".nii") == 0) ||
+                     (ll > 7 && strcasecmp(lp + ll - 7, ".nii.gz") == 0);
+        json_object_set_new(info, "label_map",
+                            json_string(opt->label_map ? opt->label_map
+                                                       : nifti ? "verse" : "segment names"));
     } else {
         if (!sm_seg_spine_run(error, ct, &so, &seg)) {
             json_decref(info);

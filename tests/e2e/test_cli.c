@@ -415,6 +415,107 @@ static void test_same_name_inputs(void **state)
     json_decref(run);
 }
 
+/* Asserts that the run in out failed with an error message containing needle. */
+static void dseg_expect_failure(const char *out, const char *needle)
+{
+    json_t *r = run_results(out);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "failed");
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    assert_non_null(msg);
+    if (!strstr(msg, needle))
+        fail_msg("error message lacks '%s': %s", needle, msg);
+    json_decref(r);
+}
+
+/* --labels with a DICOM SEG. dcmqi's test data has no spine SEG object (its spine is an NRRD
+ * only) and its CT has 3 slices, too few for a canal track; so the vertebra case uses a
+ * BINARY SEG written by tests/tools/seg_from_nifti.py (pydicom) from the TotalSegmentator
+ * T12 (id 32, 23576 voxels counted by that script) of the DICOM CT it was made on:
+ * segments "vertebrae_T12" and "Vertebra t12" import as T12 by name, and --label-map {"1": "L2"} renames it
+ * by segment number. dcmqi's liver.dcm is refused on another CT (geometry, exit 4) and,
+ * on its own 3-slice CT, without a map (no segment names a vertebra: usage, exit 2). */
+static void test_labels_dicom_seg(void **state)
+{
+    (void)state;
+    char dicom[600], nii[600], liver[700], ct3[700], seg[700], map[700], out[700], cmd[4096];
+    if (!sm_test_shared("ct-totalseg-dicom/dicom", dicom, sizeof dicom) ||
+        !sm_test_shared("dicom-conformance/dicom-seg-dcmqi/data/segmentations/liver.dcm", liver, sizeof liver))
+        skip();
+    assert_true(sm_test_shared("ct-totalseg-dicom/labels_total.nii.gz", nii, sizeof nii));
+    assert_true(sm_test_shared("dicom-conformance/dicom-seg-dcmqi/data/segmentations/ct-3slice", ct3, sizeof ct3));
+    snprintf(seg, sizeof seg, "%s/t12_seg.dcm", g_tmp);
+    snprintf(cmd, sizeof cmd,
+             "for p in /usr/bin/python3 python3; do if $p -c 'import pydicom, numpy' 2>/dev/null; then "
+             "exec $p %s/tests/tools/seg_from_nifti.py %s %s 32 vertebrae_T12 %s >%s/seg_count.txt; fi; done; "
+             "exit 77",
+             SM_SOURCE_DIR, dicom, nii, seg, g_tmp);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77) {
+        print_message("python3 with pydicom and numpy not found: DICOM SEG e2e skipped\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(st), 0);
+    snprintf(out, sizeof out, "%s/seg_count.txt", g_tmp);
+    FILE *f = fopen(out, "r");
+    long want = 0;
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%ld", &want), 1);
+    fclose(f);
+    assert_int_equal(want, 23576);
+
+    /* by segment name */
+    snprintf(out, sizeof out, "%s/out-seg-name", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s -o %s", dicom, seg, out), 0);
+    json_t *r = run_results(out);
+    json_t *v = find_level(json_object_get(r, "vertebrae"), "T12");
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "voxels")), want);
+    assert_int_equal(json_array_size(json_object_get(r, "vertebrae")), 1);
+    json_decref(r);
+
+    /* another spelling of the same name: "Vertebra t12" (word first, lower case) */
+    snprintf(cmd, sizeof cmd,
+             "for p in /usr/bin/python3 python3; do if $p -c 'import pydicom, numpy' 2>/dev/null; then "
+             "exec $p %s/tests/tools/seg_from_nifti.py %s %s 32 'Vertebra t12' %s/t12_seg2.dcm >/dev/null; fi; "
+             "done; exit 77",
+             SM_SOURCE_DIR, dicom, nii, g_tmp);
+    st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    snprintf(out, sizeof out, "%s/out-seg-name2", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s/t12_seg2.dcm -o %s", dicom, g_tmp, out), 0);
+    r = run_results(out);
+    v = find_level(json_object_get(r, "vertebrae"), "T12");
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "voxels")), want);
+    json_decref(r);
+
+    /* by segment number through a custom map */
+    snprintf(map, sizeof map, "%s/seg_map.json", g_tmp);
+    f = fopen(map, "w");
+    assert_non_null(f);
+    fputs("{\"1\": \"L2\"}", f);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/out-seg-map", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s --label-map %s -o %s", dicom, seg, map, out), 0);
+    r = run_results(out);
+    v = find_level(json_object_get(r, "vertebrae"), "L2");
+    assert_non_null(v);
+    assert_int_equal(json_integer_value(json_object_get(v, "voxels")), want);
+    assert_null(find_level(json_object_get(r, "vertebrae"), "T12"));
+    json_decref(r);
+
+    /* dcmqi's liver SEG on a CT it was not made on: geometry error, nothing resampled */
+    snprintf(out, sizeof out, "%s/out-seg-wronggrid", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s --label-map %s -o %s", dicom, liver, map, out), 4);
+    dseg_expect_failure(out, "no resampling is done");
+    /* on its own CT but with no vertebra among its segment names and no map */
+    snprintf(out, sizeof out, "%s/out-seg-noname", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s -o %s", ct3, liver, out), 2);
+    dseg_expect_failure(out, "no segment is named after a vertebra");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_labels_on_dicom_grid),
         cmocka_unit_test(test_escc_sample_and_pain),
         cmocka_unit_test(test_same_name_inputs),
+        cmocka_unit_test(test_labels_dicom_seg),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
