@@ -268,3 +268,107 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
         m->centre_hu = NAN;
     m->ok = true;
 }
+
+/* Bony canal from the CT itself: rays from the plane centre to the first bone (two
+ * consecutive samples >= bone_thr), robust against gaps (lytic wall, foramina) and
+ * segmentation errors by clipping each ray to its angular neighbourhood's median. */
+#define NB 96
+bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, double fat_thr,
+                         uint8_t *mask, double shift_mm[2])
+{
+    const double rmax = 16.0, step = 0.2;
+    double r[NB], keep[NB], ctr[NB], core[NB];
+    int n_closed = 0;
+    for (int q = 0; q < NB; q++) {
+        double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
+        double segr = NAN;
+        ctr[q] = NAN;
+        int run = 0, fat_run = 0, out_run = 0;
+        bool seen_fat = false;
+        for (double d = 0; d <= rmax; d += step) {
+            double fa = N / 2 - 0.5 + d * cx / PX, fb = N / 2 - 0.5 + d * cy / PX;
+            int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
+            if (a < 0 || b < 0 || a >= N || b >= N)
+                break;
+            double v = hu[b * N + a];
+            if (seg[b * N + a])
+                segr = d;
+            if (!isnan(ctr[q]))
+                continue;
+            run = v >= bone_thr ? run + 1 : 0;
+            if (run >= 2) {
+                ctr[q] = d - step;
+                continue;
+            }
+            /* where no bone closes the canal at this height, the outer edge of the
+             * epidural fat does (fat, then >= 0.8 mm of soft tissue) */
+            fat_run = v < fat_thr ? fat_run + 1 : 0;
+            if (fat_run >= 3)
+                seen_fat = true;
+            out_run = seen_fat && v >= fat_thr + 20.0 ? out_run + 1 : 0;
+            if (out_run >= 4 && d >= 4.0)
+                ctr[q] = d - 4 * step;
+        }
+        if (!isnan(ctr[q]))
+            n_closed++;
+        /* the segmentation's extent bounded by the CT's; where it stops far (> 4 mm) short
+         * of the CT's (a canal it missed, not a wall eroded by a lesion) the CT's */
+        r[q] = isnan(ctr[q]) ? segr
+               : (isnan(segr) || ctr[q] - segr > 4.0 ? ctr[q] : fmin(ctr[q], segr));
+        core[q] = r[q];
+    }
+    if (n_closed < NB / 2)
+        return false;
+    double all[NB];
+    int na = 0;
+    for (int q = 0; q < NB; q++)
+        if (!isnan(ctr[q]))
+            all[na++] = ctr[q];
+    if (sm_median_inplace(all, (size_t)na) < 3.0)
+        return false; /* the centre lies in bone: not a canal */
+    na = 0;
+    for (int q = 0; q < NB; q++)
+        if (!isnan(r[q]))
+            all[na++] = r[q];
+    double med = sm_median_inplace(all, (size_t)na);
+    /* each ray against the median of its +-30 degree neighbourhood */
+    for (int q = 0; q < NB; q++) {
+        double loc[NB / 3 + 1];
+        int nl = 0;
+        for (int o = -NB / 12; o <= NB / 12; o++) {
+            double v = r[(q + o + NB) % NB];
+            if (!isnan(v))
+                loc[nl++] = v;
+        }
+        double lm = nl >= 3 ? sm_median_inplace(loc, (size_t)nl) : med;
+        double lim = 1.15 * lm + 1.0;
+        keep[q] = isnan(r[q]) ? fmin(lm, lim) : fmin(r[q], lim);
+        core[q] = isnan(core[q]) ? keep[q] : fmin(core[q], keep[q]);
+    }
+    /* polygon mask and its centroid */
+    double sa = 0, sb = 0, n = 0;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            double rho = sqrt(x * x + y * y);
+            double t = atan2(y, x) / (2 * M_PI) * NB;
+            if (t < 0)
+                t += NB;
+            int q0 = (int)floor(t) % NB, q1 = (q0 + 1) % NB;
+            double f = t - floor(t);
+            double lim = keep[q0] * (1 - f) + keep[q1] * f;
+            bool in = rho <= lim && hu[b * N + a] < bone_thr;
+            mask[b * N + a] = in ? 1 : 0;
+            if (in && rho <= core[q0] * (1 - f) + core[q1] * f) {
+                sa += x;
+                sb += y;
+                n += 1;
+            }
+        }
+    if (n < 10)
+        return false;
+    shift_mm[0] = sa / n;
+    shift_mm[1] = sb / n;
+    return true;
+}
+#undef NB

@@ -147,7 +147,8 @@ static bool recentre(LevelWork *w)
     return true;
 }
 
-static void level_sample(const SmVolume *ct, const SmVolume *sub, LevelWork *w, int16_t *hu_out)
+static void level_sample(const SmVolume *ct, const SmVolume *sub, double bone_thr, double fat_thr,
+                         LevelWork *w, int16_t *hu_out)
 {
     if (!w->in_view)
         return;
@@ -167,6 +168,35 @@ static void level_sample(const SmVolume *ct, const SmVolume *sub, LevelWork *w, 
     int c0 = (N / 2) * N + N / 2;
     if (!w->mask[c0] && !w->mask[c0 - 1] && !w->mask[c0 - N] && !w->mask[c0 - N - 1])
         w->in_view = false;
+    if (!w->in_view)
+        return;
+    /* the segmentation's canal may stop short of a mass or include it, and its centre may
+     * be off: re-derive the bony canal from the CT (two re-centring passes), keeping the
+     * segmentation's mask only where the CT gives no closed bone ring */
+    double sh[2];
+    double c0lps[3];
+    memcpy(c0lps, w->c, sizeof c0lps);
+    for (int it = 0; it < 2; it++) {
+        if (!sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh) ||
+            sh[0] * sh[0] + sh[1] * sh[1] > 100.0)
+            break;
+        for (int d = 0; d < 3; d++)
+            w->c[d] += sh[0] * w->ex[d] + sh[1] * w->ey[d];
+        sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
+    }
+    if (sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh)) {
+        memcpy(w->mask, w->inner, sizeof w->mask);
+        return;
+    }
+    /* no closed bone ring: back to the segmentation's canal */
+    memcpy(w->c, c0lps, sizeof c0lps);
+    sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            if (x * x + y * y > 16.0 * 16.0)
+                w->mask[b * N + a] = 0;
+        }
 }
 
 /* ------------------------------------------------------------------ grading */
@@ -367,8 +397,19 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
     int ub = (ua + NR / 2) % NR;
     double s_a = fmin(p->sac_out_mm[ua], p->wall_mm[ua] - p->epi_mm[ua]);
     double s_b = tum2[ub] ? fmin(p->sac_out_mm[ub], p->wall_mm[ub] - p->epi_mm[ub]) : p->sac_out_mm[ub];
-    double ref_a = ref->ok ? ref->sac_rel[ua] * p->wall_mm[ua] : NAN;
-    double ref_b = ref->ok ? ref->sac_rel[ub] * p->wall_mm[ub] : NAN;
+    /* the expected sac extent: the neighbours' sac scaled by this canal's size relative to
+     * theirs, as the median over the rays (a wall eroded by a lytic lesion, or a canal
+     * outline that took in part of the mass, does not inflate it) */
+    double wr[NR];
+    size_t nwr = 0;
+    for (int a = 0; a < NR; a++)
+        if (ref->ok && ref->wall[a] > 0 && p->wall_mm[a] > 0)
+            wr[nwr++] = p->wall_mm[a] / ref->wall[a];
+    double scale = nwr >= NR / 2 ? sm_median_inplace(wr, nwr) : NAN;
+    double wa = isnan(scale) ? p->wall_mm[ua] : fmin(p->wall_mm[ua], scale * ref->wall[ua]);
+    double wb = isnan(scale) ? p->wall_mm[ub] : fmin(p->wall_mm[ub], scale * ref->wall[ub]);
+    double ref_a = ref->ok ? ref->sac_rel[ua] * wa : NAN;
+    double ref_b = ref->ok ? ref->sac_rel[ub] * wb : NAN;
     L->sac_diameter_ratio = (s_a + s_b) / (ref_a + ref_b);
     sm_strlist_add(&L->reasons, "epidural soft tissue %.0f mm2, %.1f mm thick, %s",
                    tarea, max_ex, sm_escc_position_name(L->position));
@@ -634,10 +675,12 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     int wall_px = (int)ceil(fmax(0.8, 0.5 * vox) / PX);
     st->min_thickness_mm = fmax(1.5, 1.2 * vox);
     st->min_area_mm2 = fmax(10.0, 3.0 * ct->spacing[0] * ct->spacing[1]);
-#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px) schedule(static) num_threads(nth)
+    /* bone for the CT-derived canal wall: well above any soft tissue, below cancellous bone */
+    double bone_thr = fmax(150.0, st->muscle_hu + 100.0);
+#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px, bone_thr) schedule(static) num_threads(nth)
     for (long l = 0; l < nl; l++) {
         LevelWork *W = &w[l];
-        level_sample(ct, subregions, W, lv[l].hu);
+        level_sample(ct, subregions, bone_thr, fat_thr0, W, lv[l].hu);
         if (!W->in_view)
             continue;
         sm_canal_plane_interior(W->mask, wall_px, W->inner);

@@ -157,6 +157,17 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
                             const uint8_t *core, double fat_thr, double dense_thr, double csf_hu,
                             uint8_t *classes, SmCanalPlane *m);
 
+/* Canal re-derived from the CT of the plane (hu as sampled) and the segmentation's mask
+ * seg: per ray from the plane centre the CT's canal edge is the first bone (>= bone_thr) or,
+ * where no bone closes the canal, the outer edge of the epidural fat (< fat_thr); the ray
+ * keeps the segmentation's extent bounded by that edge, or takes the CT's edge when the
+ * segmentation stops > 4 mm short of it; each ray is clipped to 1.15 x the median of its
+ * +-30 degree neighbours + 1 mm (gaps in a lytic wall, segmentation errors); mask =
+ * non-bone pixels inside. shift_mm: the mask centroid (plane x, y). False (mask untouched)
+ * when fewer than half the rays find an edge or the centre lies in bone. */
+bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, double fat_thr,
+                         uint8_t *mask, double shift_mm[2]);
+
 #ifdef __cplusplus
 }
 #endif
