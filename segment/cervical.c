@@ -28,7 +28,7 @@ static double hu_at(const SegGrid *grid, double x, double y, size_t k)
 /* In front of the dens on slice k: a dip in density (the atlanto-dental joint, often
  * narrower than a working voxel) followed by bone again (the anterior arch of C1). */
 static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
-                          double y)
+                          double y, double *dip_mm)
 {
     double prof[31];
     for (int d = 0; d <= 30; d++) {
@@ -50,12 +50,40 @@ static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t 
             if (prof[e] > after)
                 after = prof[e];
         double contrast = 0.25 * (thr->hi - thr->soft);
-        if (peak - dip >= contrast && after - dip >= contrast && after >= thr->lo)
+        if (peak - dip >= contrast && after - dip >= contrast && after >= thr->lo) {
+            *dip_mm = (double)d;
             return true;
+        }
         if (dip < thr->soft + 2 * thr->soft_sigma)
             return false; /* soft tissue in front of the dens: no arch */
     }
     return false;
+}
+
+/* Lateral extent of the dens on slice k along x through (x, y): the first drop below the
+ * soft-tissue/bone edge on each side (the gap to the lateral masses of C1). */
+static bool dens_sides(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
+                       double y, double *left, double *right)
+{
+    double ext[2];
+    for (int side = 0; side < 2; side++) {
+        double sg = side ? 1.0 : -1.0;
+        ext[side] = NAN;
+        for (double d = 0.5; d <= 15.0; d += 0.5) {
+            double h = hu_at(grid, x + sg * d, y, k);
+            if (isnan(h))
+                return false;
+            if (h < thr->edge) {
+                ext[side] = d;
+                break;
+            }
+        }
+        if (isnan(ext[side]))
+            return false;
+    }
+    *right = ext[0];
+    *left = ext[1];
+    return true;
 }
 
 void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFrame *frame,
@@ -84,6 +112,8 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
      * the top of the dens, where the canal track may already have stopped) */
     int arches = 0;
     double zlow = INFINITY;
+    double dips[64], dens_c[64], dens_r[64];
+    size_t n_dens = 0;
     double pm[3], tm[3];
     sm_seg_axis_at(grid, frame, vt->s_lo + 0.5 * height, pm, tm);
     long kmid = lround((pm[2] - grid->origin[2]) / grid->g);
@@ -94,7 +124,15 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         if (k < 0)
             continue;
         const SegSlice *s2 = &frame->s[k > (long)frame->k1 ? frame->k1 : (size_t)k];
-        if (arch_in_front(grid, thr, (size_t)k, s2->bx, s2->by)) {
+        double dip = 0;
+        if (arch_in_front(grid, thr, (size_t)k, s2->bx, s2->by, &dip)) {
+            if (arches < 64)
+                dips[arches] = dip;
+            double el, er;
+            if (n_dens < 64 && dens_sides(grid, thr, (size_t)k, s2->bx, s2->by, &el, &er)) {
+                dens_c[n_dens] = 0.5 * (el - er);
+                dens_r[n_dens++] = 0.5 * (el + er);
+            }
             arches++;
             double z = grid->origin[2] + grid->g * (double)k;
             if (z < zlow)
@@ -105,4 +143,17 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         return;
     vt->cervical_top = true;
     vt->c1_z = zlow - 3.0;
+    /* the joint between the dens and the anterior arch: bone in front of it is C1 */
+    size_t nd = arches < 64 ? (size_t)arches : 64;
+    qsort(dips, nd, sizeof dips[0], sm_cmp_double);
+    vt->dens_front_mm = dips[nd / 2];
+    /* the dens itself: its centre offset and half-width across (medians over the slices) */
+    vt->dens_dx_mm = 0;
+    vt->dens_radius_mm = NAN;
+    if (n_dens > 0) {
+        qsort(dens_c, n_dens, sizeof dens_c[0], sm_cmp_double);
+        qsort(dens_r, n_dens, sizeof dens_r[0], sm_cmp_double);
+        vt->dens_dx_mm = dens_c[n_dens / 2];
+        vt->dens_radius_mm = dens_r[n_dens / 2];
+    }
 }

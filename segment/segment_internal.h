@@ -78,6 +78,9 @@ typedef struct SegVert {
     bool partial;
     bool cervical_top;    /* topmost segment is C1+C2 (dens with the C1 arch in front) */
     double c1_z;          /* LPS z above which bone off the dens belongs to C1 */
+    double dens_front_mm; /* atlanto-dental joint: mm in front of the body centre (median) */
+    double dens_dx_mm;    /* dens centre: mm to patient left (+x) of the body centre */
+    double dens_radius_mm; /* dens half-width (NAN: not measured) */
     int verse;            /* assigned VerSe id */
     double confidence;
     SmStrList anchors;

@@ -160,6 +160,50 @@ static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, S
 
 /* Limits a CT row (j, k) to the columns that can hold spine (the box around the canal
  * used by native_pass), when the row lies in one axial plane; false when none can. */
+/* A rib-free vertebra's body frame at mid-height: its slice with the median body width and
+ * depth over the middle half of the vertebra (the body outline on any of its slices is at
+ * least that), and the body-axis point and tangent there. */
+typedef struct MidFrame {
+    bool ok;
+    SegSlice sl;
+    double c[3], t[3];
+} MidFrame;
+
+/* Whether CT voxel i of an x-aligned axial row (row = its first voxel) lies beyond the
+ * body's half-width hw and is separated from the body by a voxel below the soft-tissue/bone
+ * edge on the way back to hw: a rib head across its costovertebral joint. */
+static bool rib_head_gap(const int16_t *row, size_t nx, const double A[3][4], size_t i,
+                         size_t j, size_t k, const SegSlice *sl, double hw, double edge,
+                         double bone_lo, bool at_disc)
+{
+    if (!(hw > 0))
+        return false;
+    double x0 = A[0][1] * (double)j + A[0][2] * (double)k + A[0][3];
+    double xi = A[0][0] * (double)i + x0;
+    if (fabs(xi - sl->bx) <= hw)
+        return false;
+    long step = ((xi > sl->bx) == (A[0][0] > 0)) ? -1 : 1;
+    long n4 = lround(4.0 / fabs(A[0][0]));
+    for (long ii = (long)i + step; ii >= 0 && ii < (long)nx; ii += step) {
+        if (fabs(A[0][0] * (double)ii + x0 - sl->bx) <= hw)
+            return false;
+        if (row[ii] >= edge)
+            continue;
+        if (at_disc)
+            return true; /* beside the disc space: a rib head, never vertebra */
+        /* a joint, not low-density marrow: the body's cortex follows within 4 mm */
+        for (long q = 1; q <= n4; q++) {
+            long iq = ii + q * step;
+            if (iq < 0 || iq >= (long)nx)
+                break;
+            if (row[iq] >= bone_lo)
+                return true;
+        }
+        return false;
+    }
+    return false;
+}
+
 static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A[3][4],
                       size_t nx, size_t j, size_t k, size_t *i_lo, size_t *i_hi)
 {
@@ -291,9 +335,13 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
-    double *seg_c1z = malloc((r->n_verts + 1) * sizeof *seg_c1z);
+    /* per-segment values, 7 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
+     * offset, dens half-width, rib-head walk limit, median body half-width, median depth */
+    double *seg_c1z = malloc(7 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
-    if (!acc || !seg_label || !seg_c1z || !seg_thoracic) {
+    MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
+    if (!acc || !seg_label || !seg_c1z || !seg_thoracic || !mids) {
+        free(mids);
         free(seg_thoracic);
         free(acc);
         free(seg_label);
@@ -307,10 +355,79 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         seg_label[s] = r->verts[s].verse > 0 ? r->verts[s].verse : 0;
     for (size_t s = 0; s < r->n_verts; s++)
         seg_thoracic[s] = r->verts[s].rib_left || r->verts[s].rib_right;
+    /* the body's own half-width at mid-height of each rib-bearing segment (smallest over
+     * its middle half: the per-slice width near the endplates includes the rib heads) */
+    double *seg_hw = seg_c1z + 4 * (r->n_verts + 1);
+    /* rib-free segments: the median body half-width and depth over the middle half, the
+     * least the body outline gets on any slice of the segment (the per-slice frame is
+     * interpolated across tilted discs such as L5/S1 and comes out narrow there) */
+    double *seg_wmed = seg_c1z + 5 * (r->n_verts + 1), *seg_dmed = seg_c1z + 6 * (r->n_verts + 1);
+    for (size_t s = 0; s < r->n_verts; s++) {
+        seg_wmed[s] = seg_dmed[s] = 0;
+        mids[s].ok = false;
+        if (seg_thoracic[s] || in_labels)
+            continue;
+        double pa[3], ta[3], pb[3];
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, pa, ta);
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, pb, ta);
+        double zc = 0.5 * (pa[2] + pb[2]), hz = 0.25 * fabs(pb[2] - pa[2]);
+        double wv[64], dv[64];
+        size_t nv = 0;
+        for (double z = zc - hz; z <= zc + hz && nv < 64; z += 0.5 * r->grid.g) {
+            SegSlice ms;
+            if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0) {
+                wv[nv] = ms.half_width;
+                dv[nv++] = ms.depth;
+            }
+        }
+        if (nv < 3)
+            continue;
+        qsort(wv, nv, sizeof wv[0], sm_cmp_double);
+        qsort(dv, nv, sizeof dv[0], sm_cmp_double);
+        seg_wmed[s] = wv[nv / 2];
+        seg_dmed[s] = dv[nv / 2];
+        MidFrame *mf = &mids[s];
+        sm_seg_axis_at(&r->grid, &r->frame, 0.5 * (r->verts[s].s_lo + r->verts[s].s_hi), mf->c,
+                       mf->t);
+        if (!r->verts[s].cervical_top && sm_seg_frame_at(&r->frame, &r->grid, mf->c[2], &mf->sl)) {
+            mf->sl.half_width = seg_wmed[s];
+            mf->sl.depth = seg_dmed[s];
+            mf->ok = true;
+        }
+    }
+    for (size_t s = 0; s < r->n_verts; s++) {
+        seg_hw[s] = NAN;
+        if (!seg_thoracic[s])
+            continue;
+        double ph[3], th[3], zl, zh;
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
+        zl = ph[2];
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
+        zh = ph[2];
+        double zc = 0.5 * (zl + zh), hz = 0.25 * fabs(zh - zl);
+        for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
+            SegSlice ms;
+            if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
+                (isnan(seg_hw[s]) || ms.half_width < seg_hw[s]))
+                seg_hw[s] = ms.half_width;
+        }
+        /* the per-slice width can still hold the rib heads (the first ribs articulate
+         * high on the body): the walk back stops at half of it, or the canal's width */
+        SegSlice cs;
+        double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
+        seg_hw[s] = fmax(0.5 * seg_hw[s], rx);
+        sm_strlist_add(&seg->notes, "segment %zu: rib heads cut across a joint gap lateral to %.1f mm", s, seg_hw[s]);
+    }
     for (size_t s = 0; s <= r->n_verts; s++)
         seg_c1z[s] = (s < r->n_verts && r->verts[s].cervical_top && r->verts[s].verse == 2)
                          ? r->verts[s].c1_z
                          : NAN;
+    /* per segment after the C1 levels: the dens's front, x offset and half-width */
+    for (size_t s = 0; s < r->n_verts; s++) {
+        seg_c1z[r->n_verts + 1 + s] = r->verts[s].dens_front_mm;
+        seg_c1z[2 * (r->n_verts + 1) + s] = r->verts[s].dens_dx_mm;
+        seg_c1z[3 * (r->n_verts + 1) + s] = r->verts[s].dens_radius_mm;
+    }
     for (size_t s = 0; s < r->n_verts; s++)
         seg_label[r->n_verts + 1 + s] =
             seg_label[s] != SM_VERSE_SACRUM ||
@@ -343,6 +460,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             A[a][b] = ct->affine[a][b];
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
+           mids, \
            s1body) \
     firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype) schedule(static)
     for (size_t k = 0; k < nz; k++) {
@@ -354,6 +472,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                 continue;
             /* an axial row shares one frame slice */
             bool row_axial = fabs(A[2][0]) * (double)nx <= 0.25;
+            /* ... and a row along x allows walking toward the body across a joint gap */
+            bool row_lateral = row_axial && fabs(A[0][0]) >= 0.95 * sqrt(A[0][0] * A[0][0] +
+                                                                        A[1][0] * A[1][0]);
             SegSlice row_sl;
             bool row_have = false;
             if (row_axial)
@@ -366,6 +487,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     p[a] = A[a][0] * (double)i + A[a][1] * (double)j + A[a][2] * (double)k +
                            A[a][3];
                 int label = 0;
+                size_t seg_s = n_verts; /* segment of a vertebra voxel */
                 bool body_ok = true;
                 if (inl) {
                     int lv = intype == SM_VOXEL_U8 ? ((const uint8_t *)inl)[v]
@@ -455,6 +577,15 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         member = false;
                     if (member) {
                         size_t s = sm_seg_segment_of(discs, n_discs, p);
+                        seg_s = s;
+                        /* rib heads: in front of the pedicles of a rib-bearing level, bone
+                         * beyond the body's mid-height half-width reached across a gap
+                         * (the costovertebral joint) along the row toward the body */
+                        if (row_lateral && have && s < n_verts && seg_thoracic[s] &&
+                            dy < -sl.ry_ant && rib_head_gap(hu + nx * (j + ny * k), nx, A, i, j, k,
+                                                            &sl, seg_c1z[4 * (n_verts + 1) + s],
+                                                            edge, bone_lo, near_disc))
+                            s = n_verts; /* not vertebra */
                         /* behind the canal, rib-bearing (thoracic) levels: spinous processes
                          * slope down over the vertebra below; bend the cut */
                         if (have && dy > sl.ry_post && s < n_verts && seg_thoracic[s])
@@ -465,18 +596,35 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             body_ok = seg_label[n_verts + 1 + s] != 0;
                             /* C1: bone of the C1+C2 segment above the arch level, off the dens */
                             if (!isnan(seg_c1z[s]) && p[2] >= seg_c1z[s] && have) {
-                                double ddx = p[0] - sl.bx, ddy = p[1] - sl.by;
+                                double ddx = p[0] - sl.bx - seg_c1z[2 * (n_verts + 1) + s];
+                                double ddy = p[1] - sl.by;
                                 double rd = 0.6 * sl.half_width;
+                                double rdens = seg_c1z[3 * (n_verts + 1) + s] + 1.0;
+                                if (rdens < rd) rd = rdens; /* its own width, 1 mm margin */
                                 if (rd < 4.0) rd = 4.0;
-                                if (ddx * ddx + ddy * ddy > rd * rd)
+                                /* in front of the atlanto-dental joint: C1's anterior arch */
+                                if (ddx * ddx + ddy * ddy > rd * rd ||
+                                    -ddy > seg_c1z[n_verts + 1 + s])
                                     label = 1;
+                                /* the hole filling closes the C1 ring around the dens:
+                                 * there only bone is vertebra, not the soft tissue inside */
+                                if (hu[v] < edge)
+                                    label = 0;
                             }
                         }
                     }
                 }
                 uint8_t code = 0;
                 if (label) {
-                    code = have ? sm_seg_subregion_classify(&sl, p) : 0;
+                    SegSlice slb = sl;
+                    if (seg_s < n_verts && mids[seg_s].ok) {
+                        /* never narrower than the vertebra's median body */
+                        if (mids[seg_s].sl.half_width > slb.half_width)
+                            slb.half_width = mids[seg_s].sl.half_width;
+                        if (mids[seg_s].sl.depth > slb.depth)
+                            slb.depth = mids[seg_s].sl.depth;
+                    }
+                    code = have ? sm_seg_subregion_classify(&slb, p) : 0;
                     if (label == 1 && code == SM_SUB_BODY)
                         code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
                     if (label == SM_VERSE_SACRUM && s1body->valid) {
@@ -529,6 +677,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     free(seg_label);
     free(seg_c1z);
     free(seg_thoracic);
+    free(mids);
     seg->labels = lab;
     seg->subregions = sub;
     return true;

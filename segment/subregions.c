@@ -14,7 +14,15 @@ uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3])
     double dx = p[0] - sl->cx, dy = p[1] - sl->cy;
     double adx = fabs(dx);
     uint8_t side = dx > 0 ? SM_SUB_POSTEROLATERAL_L : SM_SUB_POSTEROLATERAL_R;
-    if (dy < -sl->ry_ant) {
+    /* vertebra bone inside the anterior half of the canal ellipse, medially, can only be the
+     * body's posterior wall (the canal's anterior radius runs large where the canal is
+     * triangular, as at L5) */
+    if (dy < 0 && adx < 0.7 * sl->rx && dy > -sl->ry_ant)
+        return SM_SUB_BODY;
+    /* the canal's anterior wall is curved: beside the canal the body reaches back to the
+     * pedicles, limited by its own outline */
+    double ux = adx < sl->rx ? adx / sl->rx : 1.0;
+    if (dy < -sl->ry_ant * sqrt(1.0 - ux * ux)) {
         /* the body outline, 2 mm margin (6 mm in front: the per-slice frame lags behind
          * tilted bodies such as L5, and only vertebra voxels are classified) */
         double a = sl->half_width + 2.0;

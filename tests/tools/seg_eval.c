@@ -149,7 +149,8 @@ static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume
         /* where each level's truth body voxels went: same label with which sub-region
          * code, another label, or nothing */
         for (int t = 1; t <= 28; t++) {
-            size_t same[8] = {0}, other = 0, none = 0, tot = 0;
+            size_t same[8] = {0}, other = 0, none = 0, tot = 0, mcnt[2] = {0, 0};
+            double mpos[2][3] = {{0, 0, 0}, {0, 0, 0}};
             for (size_t v = 0; v < n; v++) {
                 int tl = vox_label(truth, v);
                 if (totalseg) tl = totalseg_to_verse(tl);
@@ -159,8 +160,23 @@ static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume
                 int p = pl[v];
                 if (!p) none++;
                 else if (p != t) other++;
-                else same[ps[v] < 8 ? ps[v] : 0]++;
+                else {
+                    same[ps[v] < 8 ? ps[v] : 0]++;
+                    int w = ps[v] == 1 ? 0 : 1;
+                    mpos[w][0] += (double)(v % truth->dims[0]);
+                    mpos[w][1] += (double)((v / truth->dims[0]) % truth->dims[1]);
+                    mpos[w][2] += (double)(v / (truth->dims[0] * truth->dims[1]));
+                    mcnt[w]++;
+                }
             }
+            /* SEG_EVAL_BODY_DEBUG set: mean voxel position of the truth body voxels we
+             * label with this level as body and as another sub-region code */
+            if (getenv("SEG_EVAL_BODY_DEBUG") && mcnt[0] && mcnt[1])
+                printf("truth body %s, same label: body code at (%.1f %.1f %.1f), other codes at "
+                       "(%.1f %.1f %.1f) voxels\n", sm_seg_level_name(t),
+                       mpos[0][0] / (double)mcnt[0], mpos[0][1] / (double)mcnt[0],
+                       mpos[0][2] / (double)mcnt[0], mpos[1][0] / (double)mcnt[1],
+                       mpos[1][1] / (double)mcnt[1], mpos[1][2] / (double)mcnt[1]);
             if (!tot) continue;
             printf("truth body %-4s %6zu: none %zu, other level %zu, same level codes", sm_seg_level_name(t), tot, none, other);
             for (int c = 0; c < 8; c++)

@@ -154,8 +154,9 @@ static void test_scoliosis(void **state)
 static void test_cervical(void **state)
 {
     (void)state;
-    /* C2 (dens, C1 split) and T1-T2 (rib heads) are below target: see docs */
-    check_sample("cervical.json", 1, 26, 3, SM_VERSE_C7);
+    /* C2 (body + dens, C1 split at the atlanto-dental joint) on target; T1 (rib heads cut at
+     * the costovertebral gap: 0.88) and T2 (partial) are below the Dice target: see docs */
+    check_sample("cervical.json", 1, 26, 2, SM_VERSE_C7);
 }
 
 static bool has_anchor(const SmSpineSeg *seg, const char *prefix)
@@ -167,7 +168,7 @@ static bool has_anchor(const SmSpineSeg *seg, const char *prefix)
 }
 
 /* Thoracic T1-T12 only (no rib-free vertebra, no sacrum, no C2): named from the first
- * rib; every level right; bodies T4-T12 on target (T1 is cut by the field of view). */
+ * rib; every level right; bodies T3-T12 on target (T1 is cut by the field of view; T2 0.90). */
 static void test_thoracic_first_rib(void **state)
 {
     (void)state;
@@ -182,7 +183,7 @@ static void test_thoracic_first_rib(void **state)
     Score all = score(ph, seg, SM_VERSE_T1, SM_VERSE_T12);
     assert_int_equal(all.named, 12);
     assert_true(all.worst_centroid_mm <= 2.0);
-    Score acc = score(ph, seg, SM_VERSE_T1 + 3, SM_VERSE_T12);
+    Score acc = score(ph, seg, SM_VERSE_T1 + 2, SM_VERSE_T12);
     assert_true(acc.worst_body_dice >= 0.90);
     for (size_t v = 0; v < seg->n_vertebrae; v++)
         if (seg->vertebrae[v].verse_label == SM_VERSE_T1)
