@@ -377,29 +377,25 @@ bool header_read(SmError **error, const char *path, SmDcmHeader *out)
 
 bool copy_native(SmError **error, DcmPixelData *pd, const SmDcmHeader *hdr, void *raw, size_t need)
 {
-    if (hdr->bits_allocated == 16) {
-        Uint16 *p = NULL;
-        OFCondition c = pd->getUint16Array(p);
-        if (c.bad() || p == NULL) {
-            sm_error_set(error, SM_ERR_FORMAT, "cannot read 16-bit Pixel Data (DCMTK: %s)", c.text());
-            return false;
-        }
-        if ((size_t)pd->getLength() < need) {
-            sm_error_set(error, SM_ERR_FORMAT, "Pixel Data has %lu bytes, %zu expected (truncated?)",
-                         (unsigned long)pd->getLength(), need);
-            return false;
-        }
-        memcpy(raw, p, need);
-        return true;
-    }
     if (hdr->bits_allocated == 32 && hdr->big_endian) {
         sm_error_set(error, SM_ERR_UNSUPPORTED, "32-bit big-endian pixel data is not supported");
         return false;
     }
-    Uint8 *p = NULL;
-    OFCondition c = pd->getUint8Array(p);
-    if (c.bad() || p == NULL) {
-        sm_error_set(error, SM_ERR_FORMAT, "cannot read Pixel Data (DCMTK: %s)", c.text());
+    /* 16-bit data through getUint16Array, so DCMTK has already swapped big endian. */
+    const void *src = NULL;
+    OFCondition c;
+    if (hdr->bits_allocated == 16) {
+        Uint16 *p = NULL;
+        c = pd->getUint16Array(p);
+        src = p;
+    } else {
+        Uint8 *p = NULL;
+        c = pd->getUint8Array(p);
+        src = p;
+    }
+    if (c.bad() || src == NULL) {
+        sm_error_set(error, SM_ERR_FORMAT, "cannot read %u-bit Pixel Data (DCMTK: %s)",
+                     (unsigned)hdr->bits_allocated, c.text());
         return false;
     }
     if ((size_t)pd->getLength() < need) {
@@ -407,7 +403,7 @@ bool copy_native(SmError **error, DcmPixelData *pd, const SmDcmHeader *hdr, void
                      (unsigned long)pd->getLength(), need);
         return false;
     }
-    memcpy(raw, p, need);
+    memcpy(raw, src, need);
     return true;
 }
 

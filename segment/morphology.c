@@ -180,6 +180,30 @@ bool sm_seg_components_label(SmError **error, const uint8_t *mask, const size_t 
     return true;
 }
 
+/* Breadth-first 4-connected flood over the background (m == 0) of one slice: pops
+ * queue[qh..qt), marks unseen background neighbours with `mark` and appends them; returns
+ * the new queue end (the flooded region is queue[..end)). */
+static size_t flood4(const uint8_t *m, uint8_t *seen, size_t *queue, size_t qh, size_t qt,
+                     size_t nx, size_t ny, uint8_t mark)
+{
+    while (qh < qt) {
+        size_t v = queue[qh++];
+        size_t i = v % nx, j = v / nx;
+        size_t nb[4];
+        int c = 0;
+        if (i > 0) nb[c++] = v - 1;
+        if (i + 1 < nx) nb[c++] = v + 1;
+        if (j > 0) nb[c++] = v - nx;
+        if (j + 1 < ny) nb[c++] = v + nx;
+        for (int q = 0; q < c; q++)
+            if (!m[nb[q]] && !seen[nb[q]]) {
+                seen[nb[q]] = mark;
+                queue[qt++] = nb[q];
+            }
+    }
+    return qt;
+}
+
 bool sm_seg_holes_fill_2d(SmError **error, uint8_t *mask, const size_t dims[3],
                           size_t max_area, uint8_t fill_value)
 {
@@ -223,21 +247,7 @@ bool sm_seg_holes_fill_2d(SmError **error, uint8_t *mask, const size_t dims[3],
             if (!m[a] && !seen[a]) { seen[a] = 1; queue[qt++] = a; }
             if (!m[b] && !seen[b]) { seen[b] = 1; queue[qt++] = b; }
         }
-        while (qh < qt) {
-            size_t v = queue[qh++];
-            size_t i = v % nx, j = v / nx;
-            size_t nb[4];
-            int c = 0;
-            if (i > 0) nb[c++] = v - 1;
-            if (i + 1 < nx) nb[c++] = v + 1;
-            if (j > 0) nb[c++] = v - nx;
-            if (j + 1 < ny) nb[c++] = v + nx;
-            for (int q = 0; q < c; q++)
-                if (!m[nb[q]] && !seen[nb[q]]) {
-                    seen[nb[q]] = 1;
-                    queue[qt++] = nb[q];
-                }
-        }
+        qt = flood4(m, seen, queue, qh, qt, nx, ny, 1);
         for (size_t s = 0; s < plane; s++) {
             if (m[s] || seen[s])
                 continue;
@@ -246,21 +256,7 @@ bool sm_seg_holes_fill_2d(SmError **error, uint8_t *mask, const size_t dims[3],
             qt = 0;
             seen[s] = 2;
             queue[qt++] = s;
-            while (qh < qt) {
-                size_t v = queue[qh++];
-                size_t i = v % nx, j = v / nx;
-                size_t nb[4];
-                int c = 0;
-                if (i > 0) nb[c++] = v - 1;
-                if (i + 1 < nx) nb[c++] = v + 1;
-                if (j > 0) nb[c++] = v - nx;
-                if (j + 1 < ny) nb[c++] = v + nx;
-                for (int q = 0; q < c; q++)
-                    if (!m[nb[q]] && !seen[nb[q]]) {
-                        seen[nb[q]] = 2;
-                        queue[qt++] = nb[q];
-                    }
-            }
+            qt = flood4(m, seen, queue, qh, qt, nx, ny, 2);
             if (qt <= max_area)
                 for (size_t q = 0; q < qt; q++)
                     m[queue[q]] = fill_value;
