@@ -130,6 +130,20 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
         line_p[d] = c[d] + tm * S[d] + a * A[d] + xc * L[d];
         line_d[d] = S[d] + b * A[d];
     }
+    /* endplate points at the posterior-height position (85 % of the depth from the
+     * anterior wall, i.e. 15 % of it in front of the posterior wall), next to the posterior
+     * corners that listhesis is measured at; the central ray would move with a biconcave
+     * or wedge collapse */
+    if (v->ap_depth_mm > 0) {
+        double o[3];
+        for (int d = 0; d < 3; d++)
+            o[d] = line_p[d] + 0.15 * v->ap_depth_mm * A[d];
+        if (sm_frame_ray_extent(&mask, o, S, 3.0, 80.0, &lo, &hi))
+            for (int d = 0; d < 3; d++) {
+                ep[0][d] = o[d] + hi * S[d];
+                ep[1][d] = o[d] + lo * S[d];
+            }
+    }
     return sm_frame_normalize(line_d);
 }
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define LUT_SIZE 65536
-#define N_SUMS 14 /* n, si sj sk, sii sjj skk sij sik sjk, np, spi spj spk */
+#define N_SUMS 15 /* n, si sj sk, sii sjj skk sij sik sjk, np, spi spj spk, n on the border */
 
 double sm_frame_dot(const double a[3], const double b[3])
 {
@@ -105,6 +105,8 @@ bool sm_frame_stats_scan(SmError **error, const SmMetricsInput *in, SmFrameStats
                     a[1] += ii, a[2] += jj, a[3] += kk;
                     a[4] += ii * ii, a[5] += jj * jj, a[6] += kk * kk;
                     a[7] += ii * jj, a[8] += ii * kk, a[9] += jj * kk;
+                    a[14] += i == 0 || i + 1 == d0 || j == 0 || j + 1 == d1 || k == 0 ||
+                             k + 1 == nk;
                 } else {
                     a[10]++;
                     a[11] += ii, a[12] += jj, a[13] += kk;
@@ -126,6 +128,7 @@ bool sm_frame_stats_scan(SmError **error, const SmMetricsInput *in, SmFrameStats
         SmFrameStats *st = &stats[l];
         st->n_body = (size_t)s[0];
         st->n_post = (size_t)s[10];
+        st->n_body_border = (size_t)s[14];
         for (int d = 0; d < 3; d++)
             st->body_centroid[d] = st->post_centroid[d] = NAN;
         if (s[0] > 0) {

@@ -15,6 +15,7 @@ typedef struct SmFrameStats {
     double body_cov[3][3];      /* LPS mm^2 */
     size_t n_post;              /* same label, posterior elements (sub-regions 2-5) */
     double post_centroid[3];
+    size_t n_body_border;       /* body voxels on a face of the grid (cut by the field of view) */
 } SmFrameStats;
 
 /* Scans the maps once (OpenMP over slices, integer moments: identical at any thread

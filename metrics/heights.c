@@ -190,13 +190,22 @@ static double carry(int verse_j, int verse_i, double h)
 }
 
 #define NEIGH_RANGE 2
-/* when every neighbour within NEIGH_RANGE is itself collapsed, normal ones up to this far */
-#define NEIGH_RANGE_FAR 4
+/* Reference vertebrae for the expected heights: a tricube-weighted mean over the vertebrae
+ * judged normal within REF_WINDOW places; a vertebra is judged normal while each of its
+ * heights is at least (1 - NORMAL_LOSS) of its own expectation (NORMAL_LOSS is half the
+ * Genant grade 1 threshold: a sub-threshold collapse is not a reference); the judgement
+ * and the expectations are iterated (at most REF_ITER times) until they agree. */
+#define REF_WINDOW 3
+#define NORMAL_LOSS 0.10
+#define REF_ITER 10
 
-/* Expected (pre-morbid) value of height q of vertebra i: the largest of the gradable
- * neighbours' heights q within +-range places, each carried to this level with the normal
- * trend. Collapse only ever lowers a height, so the tallest neighbour is the one least
- * likely to be collapsed itself. NAN when there is none. */
+static int trend_level(int verse)
+{
+    return verse == 28 ? 19 : verse;
+}
+
+/* First pass only: the largest of the gradable neighbours' heights q within +-range
+ * places, each carried to this level with the normal trend. NAN when there is none. */
 static double expected_from(const SmSeriesMetrics *m, const bool *ref, size_t i, int q, long range)
 {
     double best = NAN;
@@ -208,12 +217,50 @@ static double expected_from(const SmSeriesMetrics *m, const bool *ref, size_t i,
         double h = q == 0 ? v->height_anterior_mm : (q == 1 ? v->height_middle_mm : v->height_posterior_mm);
         if (!isfinite(h))
             continue;
-        double e = carry(v->verse_label == 28 ? 19 : v->verse_label,
-                         m->v[i].verse_label == 28 ? 19 : m->v[i].verse_label, h);
+        double e = carry(trend_level(v->verse_label), trend_level(m->v[i].verse_label), h);
         if (isnan(best) || e > best)
             best = e;
     }
     return best;
+}
+
+/* Expected value of height q of vertebra i from the vertebrae marked in ok[] (never i
+ * itself): the tricube-weighted (by distance in places, window REF_WINDOW) geometric mean
+ * of their heights q, each carried to this level with the normal trend; with none inside
+ * the window, the nearest ones (both sides when equally near). NAN when there is none. */
+static double expected_ref(const SmSeriesMetrics *m, const bool *ok, size_t i, int q)
+{
+    int li = trend_level(m->v[i].verse_label);
+    double sw = 0, sy = 0;
+    long dmin = -1;
+    for (long pass = 0; pass < 2 && sw == 0; pass++) {
+        for (size_t j = 0; j < m->n; j++) {
+            long d = labs((long)j - (long)i);
+            if (j == i || !ok[j])
+                continue;
+            if (pass == 0 && d > REF_WINDOW)
+                continue;
+            if (pass == 1 && dmin >= 0 && d != dmin)
+                continue;
+            const SmVertebraMetrics *v = &m->v[j];
+            double h = q == 0 ? v->height_anterior_mm : (q == 1 ? v->height_middle_mm : v->height_posterior_mm);
+            if (!(h > 0))
+                continue;
+            double u = (double)d / (REF_WINDOW + 1.0);
+            double w = pass == 0 ? (1 - u * u * u) * (1 - u * u * u) * (1 - u * u * u) : 1.0;
+            sw += w;
+            sy += w * log(carry(trend_level(v->verse_label), li, h));
+        }
+        if (pass == 0 && sw == 0) /* nearest reference outside the window */
+            for (size_t j = 0; j < m->n; j++) {
+                long d = labs((long)j - (long)i);
+                if (j != i && ok[j] && (dmin < 0 || d < dmin))
+                    dmin = d;
+            }
+        if (dmin < 0 && sw == 0)
+            break;
+    }
+    return sw > 0 ? exp(sy / sw) : NAN;
 }
 
 static void heights_of(const SmVertebraMetrics *v, double h[3])
@@ -288,6 +335,13 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
                                                         : "body frame could not be fitted");
             continue;
         }
+        if (st[i].n_body_border > 0) {
+            /* a body that reaches a face of the grid is cut by the field of view: its
+             * extents are not its heights and its axis is fitted to a fragment */
+            sm_strlist_add(&v->notes, "body cut by the field of view: frame, heights and "
+                                      "alignment not measured");
+            continue;
+        }
         memcpy(v->axis_superior, fr[i].sup, sizeof v->axis_superior);
         memcpy(v->axis_anterior, fr[i].ant, sizeof v->axis_anterior);
         memcpy(v->axis_left, fr[i].left, sizeof v->axis_left);
@@ -326,7 +380,42 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
             ref2[i] = false;
     }
 
-    /* expected heights from the neighbours, loss, grade, deformity */
+    /* expected heights: iterate "judged normal" and the expectations from the normal ones */
+    bool *ok = calloc(n, sizeof *ok), *nok = calloc(n, sizeof *nok);
+    double *ee = calloc(3 * n, sizeof *ee);
+    if (!ok || !nok || !ee) {
+        free(ok), free(nok), free(ee), free(ref2);
+        free(st), free(fr), free(hh), free(ref);
+        sm_error_set(error, SM_ERR_NOMEM, "metrics heights: out of memory");
+        return false;
+    }
+    bool any_ok = false;
+    for (size_t i = 0; i < n; i++)
+        any_ok |= ref2[i];
+    for (size_t i = 0; i < n; i++)
+        ok[i] = any_ok ? ref2[i] : ref[i];
+    for (int it = 0; it < REF_ITER; it++) {
+        for (size_t i = 0; i < n; i++)
+            for (int q = 0; q < 3; q++) {
+                double e = expected_ref(m, ok, i, q);
+                ee[3 * i + q] = isfinite(e) ? e : expected_ref(m, ref, i, q);
+            }
+        bool changed = false, any = false;
+        for (size_t j = 0; j < n; j++) {
+            double h[3];
+            heights_of(&m->v[j], h);
+            nok[j] = ref[j];
+            for (int q = 0; q < 3 && nok[j]; q++)
+                nok[j] = isfinite(ee[3 * j + q]) && h[q] >= (1 - NORMAL_LOSS) * ee[3 * j + q];
+            any |= nok[j];
+            changed |= nok[j] != ok[j];
+        }
+        if (!any || !changed)
+            break;
+        memcpy(ok, nok, n * sizeof *ok);
+    }
+
+    /* loss, grade, deformity */
     for (size_t i = 0; i < n; i++) {
         SmVertebraMetrics *v = &m->v[i];
         if (!fr[i].ok)
@@ -335,6 +424,8 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
             sm_strlist_add(&v->notes, "%s: not graded for collapse (no comparable body)", v->level);
             continue;
         }
+        if (st[i].n_body_border > 0)
+            continue; /* noted above */
         double h[3], e[3], loss[3];
         heights_of(v, h);
         if (!isfinite(h[0]) || !isfinite(h[1]) || !isfinite(h[2])) {
@@ -343,11 +434,7 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         }
         bool any = true;
         for (int q = 0; q < 3; q++) {
-            e[q] = expected_from(m, ref2, i, q, NEIGH_RANGE);
-            if (!isfinite(e[q]))
-                e[q] = expected_from(m, ref2, i, q, NEIGH_RANGE_FAR);
-            if (!isfinite(e[q]))
-                e[q] = expected_from(m, ref, i, q, NEIGH_RANGE);
+            e[q] = ee[3 * i + q];
             if (!isfinite(e[q]))
                 any = false;
         }
@@ -376,7 +463,7 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
                 v->deformity = SM_DEFORMITY_WEDGE;
         }
     }
-    free(ref2);
+    free(ok), free(nok), free(ee), free(ref2);
     free(st), free(fr), free(hh), free(ref);
     return true;
 }

@@ -163,6 +163,39 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
         series_b = sm_median_inplace(bm, nbm);
         free(bm);
     }
+    /* First pass: sides that look involved against all their neighbours. The baselines of
+     * the second pass leave them out (a lytic pedicle has lost the bone whose partial-volume
+     * voxels fill the blastic band of a normal one, so next to several involved levels a
+     * median over all neighbours is not normal); with no side left, all are used. */
+    bool *base_ok = calloc(nl * 2, sizeof *base_ok);
+    if (!base_ok) {
+        free(hist);
+        free(ok);
+        free(tmp);
+        free(lut);
+        sm_error_set(error, SM_ERR_NOMEM, "posterolateral: out of memory");
+        return false;
+    }
+    for (size_t l = 0; l < nl; l++) {
+        double bmean = !isnan(m->v[l].blastic_mean_hu) ? m->v[l].blastic_mean_hu : series_b;
+        bool has_b = !isnan(bmean);
+        size_t bb0 = has_b ? bin_of(bmean - PL_BLASTIC_BAND_HU) : 0;
+        size_t bb1 = has_b ? bin_of(bmean + PL_BLASTIC_BAND_HU) + 1 : 0;
+        double base_l = baseline(hist, ok, nl, l, 0, lb1, tmp);
+        double base_b = has_b ? baseline(hist, ok, nl, l, bb0, bb1, tmp) : NAN;
+        if (isnan(base_l))
+            base_l = 0.0;
+        for (size_t side = 0; side < 2; side++) {
+            size_t q = l * 2 + side;
+            if (!ok[q])
+                continue;
+            const size_t *h = hist + q * HB_N;
+            double el = excess(band_fraction(h, 0, lb1), base_l), eb = 0.0;
+            if (has_b && !isnan(base_b))
+                eb = excess(band_fraction(h, bb0, bb1), base_b);
+            base_ok[q] = fmax(el, eb) < PL_INVOLVED;
+        }
+    }
     for (size_t l = 0; l < nl; l++) {
         SmVertebraMetrics *v = &m->v[l];
         /* blastic-like: the band around this vertebra's own blastic tissue, or the
@@ -171,8 +204,12 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
         bool has_b = !isnan(bmean);
         size_t bb0 = has_b ? bin_of(bmean - PL_BLASTIC_BAND_HU) : 0;
         size_t bb1 = has_b ? bin_of(bmean + PL_BLASTIC_BAND_HU) + 1 : 0;
-        double base_l = baseline(hist, ok, nl, l, 0, lb1, tmp);
-        double base_b = has_b ? baseline(hist, ok, nl, l, bb0, bb1, tmp) : NAN;
+        double base_l = baseline(hist, base_ok, nl, l, 0, lb1, tmp);
+        double base_b = has_b ? baseline(hist, base_ok, nl, l, bb0, bb1, tmp) : NAN;
+        if (isnan(base_l))
+            base_l = baseline(hist, ok, nl, l, 0, lb1, tmp);
+        if (has_b && isnan(base_b))
+            base_b = baseline(hist, ok, nl, l, bb0, bb1, tmp);
         if (isnan(base_l)) {
             /* no neighbour to compare with: a normal pedicle has no soft-tissue voxels */
             base_l = 0.0;
@@ -211,6 +248,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
             sm_strlist_add(&v->notes, "posterolateral: a side has < %.0f mm3 of pedicle/facet "
                                       "voxels; that side not assessed", PL_MIN_MM3);
     }
+    free(base_ok);
     free(hist);
     free(ok);
     free(tmp);

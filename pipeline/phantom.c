@@ -2529,6 +2529,66 @@ static void segment_angles(const Model *m, int i, double *kyph, double *scol)
     *scol = atan2(dot3(u, L->ax[0]), dot3(u, L->ax[2])) * 180.0 / M_PI;
 }
 
+/* Endplate of a body at local AP position y on its midline (x = 0): local z of the
+ * superior (top > 0) or inferior endplate, with the wedge tilt and the biconcave
+ * depression (each endplate takes half of body_height_at's depression). */
+static double endplate_z(const LevelShape *s, double y, int top)
+{
+    double k = s->wedge / (4 * s->b), z = s->hm / 2 - k * y, dep = 0;
+    if (s->bowl_d > 0) {
+        double v = (y - s->bowl_cy) / s->bowl_ry;
+        if (v * v < 1)
+            dep = s->bowl_d * (1 - v * v) * (1 - v * v);
+    }
+    return top > 0 ? z - dep : -(z - dep);
+}
+
+/* Translation of level i on level i + 1 by the documented definition (docs/phantom.md,
+ * docs/metrics.md "Alignment"): the offset between the two posterior wall lines (each in
+ * its vertebra's mid-sagittal plane, at the midline posterior wall y = b - notch, parallel
+ * to its axis) where they cross the disc mid-plane. That plane passes through the midpoint
+ * of the two facing endplate points at 85 % of the AP depth from the anterior wall (the
+ * posterior-height positions, next to the posterior corners) and its normal is the
+ * bisector of the two superior axes. Sagittal part along the mean anterior axis (made
+ * perpendicular to the normal; + = the upper vertebra anterior), coronal part along
+ * normal x anterior (+ = patient left). Exact geometry of the model, no voxels. */
+static void posterior_wall_offset(const Model *m, int i, double *sag, double *cor)
+{
+    const Frame *F[2] = {&m->vf[i], &m->vf[i + 1]};
+    const LevelShape *S[2] = {&m->shape[i], &m->shape[i + 1]};
+    double ep[2][3], wp[2][3];
+    for (int k = 0; k < 2; k++) {
+        double yq[3];
+        height_positions(S[k], yq);
+        double le[3] = {0, yq[2], endplate_z(S[k], yq[2], k == 0 ? -1 : 1)};
+        double lw[3] = {0, S[k]->b - S[k]->notch, 0};
+        frame_point(F[k], le, ep[k]);
+        frame_point(F[k], lw, wp[k]);
+    }
+    double q[3], nrm[3], am[3], lm[3], x[2][3];
+    for (int d = 0; d < 3; d++) {
+        q[d] = 0.5 * (ep[0][d] + ep[1][d]);
+        nrm[d] = F[0]->ax[2][d] + F[1]->ax[2][d];
+        am[d] = -(F[0]->ax[1][d] + F[1]->ax[1][d]); /* ax[1] is posterior */
+    }
+    norm3(nrm);
+    double dd = dot3(am, nrm);
+    for (int d = 0; d < 3; d++)
+        am[d] -= dd * nrm[d];
+    norm3(am);
+    cross3(nrm, am, lm);
+    for (int k = 0; k < 2; k++) {
+        const double *dir = F[k]->ax[2];
+        double w[3] = {q[0] - wp[k][0], q[1] - wp[k][1], q[2] - wp[k][2]};
+        double t = dot3(w, nrm) / dot3(dir, nrm);
+        for (int d = 0; d < 3; d++)
+            x[k][d] = wp[k][d] + t * dir[d];
+    }
+    double dv[3] = {x[0][0] - x[1][0], x[0][1] - x[1][1], x[0][2] - x[1][2]};
+    *sag = dot3(dv, am);
+    *cor = dot3(dv, lm);
+}
+
 /* Lesion fractions measured on the rasterised maps, alignment with the vertebra below and
  * the SINS components expected for each vertebra (serial; integer counts). */
 static void pathology_truth(const Model *m, const SmPhantomSpec *sp, SmPhantom *ph)
@@ -2590,7 +2650,9 @@ static void pathology_truth(const Model *m, const SmPhantomSpec *sp, SmPhantom *
             double k0, s0;
             v->translation_lateral_mm = t[0];
             v->translation_ap_mm = t[1];
-            v->translation_mm = hypot(t[0], t[1]);
+            double sag, cor;
+            posterior_wall_offset(m, l, &sag, &cor);
+            v->translation_mm = hypot(sag, cor);
             segment_angles(m, l, &v->kyphosis_deg, &v->scoliosis_deg);
             segment_angles(&ref, l, &k0, &s0);
             v->focal_kyphosis_deg = v->kyphosis_deg - k0;

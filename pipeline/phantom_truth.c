@@ -214,6 +214,13 @@ static json_t *truth_json(const SmPhantom *ph)
                         json_string("translation >= 3 mm 4, focal kyphosis or scoliosis >= 10 "
                                     "deg 2, else 0; a vertebra takes the worse of its segments "
                                     "above and below"));
+    json_object_set_new(rules, "translation",
+                        json_string("posterior-wall offset: the two posterior wall lines (mid-"
+                                    "sagittal, parallel to each axis) at the disc mid-plane "
+                                    "through the midpoint of the facing endplate points at 85 % "
+                                    "of the AP depth, normal = bisector of the two superior axes; "
+                                    "translation_lateral_mm / translation_ap_mm are the applied "
+                                    "displacement"));
     json_object_set_new(rules, "posterolateral",
                         json_string("a side is involved when >= 20 % of its posterolateral "
                                     "subregion voxels are lesion"));

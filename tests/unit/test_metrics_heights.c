@@ -335,9 +335,12 @@ static void test_stack_crush_translation(void **state)
         check_axes(v, &s[i], 1.0);
         if (i == 2) {
             /* neighbours (VerSe 20, 21, 23, 24) 22, 23, 25, 26 mm carried to VerSe 22 with
-             * the documented trend (2 % per level from L1 to L4): 22.89, 23.46, 24.51,
-             * 25.49; expected = the largest, 25.49; loss 1 - 14/25.49 = 45 % */
-            assert_float_equal(v->expected_height_mm, 26.0 / 1.02, 0.5);
+             * the documented trend (x1.02 per level from L1 to L4, flat from L4 to L5):
+             * 22.89, 23.46, 24.51, 25.49, all
+             * judged normal; expected = their geometric mean with tricube weights over
+             * 3 places ((1 - (d/4)^3)^3: 0.954 at d = 1, 0.670 at d = 2) = 24.05 mm;
+             * loss 1 - 14/24.05 = 41.8 % */
+            assert_float_equal(v->expected_height_mm, 24.05, 0.5);
             assert_int_equal(v->genant_grade, 3);
             assert_int_equal(v->deformity, SM_DEFORMITY_CRUSH);
         } else {
@@ -383,6 +386,7 @@ typedef struct Tally {
     int conf_grade[4][4];     /* truth x measured */
     int n_ax;
     double sum_ax, max_ax;    /* superior axis versus truth, degrees */
+    int n_cut, n_cut_nan;     /* bodies cut by the field of view (truth maps), reported NAN */
 } Tally;
 
 static void phantom_spec_draw(uint64_t *rs, SmPhantomSpec *s, int k)
@@ -435,6 +439,25 @@ static void phantom_spec_draw(uint64_t *rs, SmPhantomSpec *s, int k)
     }
 }
 
+/* Whether the truth body of a vertebra reaches a face of the grid (cut by the field of
+ * view; from the phantom's truth maps, not from the metric). */
+static bool truth_body_cut(const SmPhantom *ph, int verse_id)
+{
+    const size_t *d = ph->labels->dims;
+    for (size_t k = 0; k < d[2]; k++)
+        for (size_t j = 0; j < d[1]; j++) {
+            bool edge_kj = k == 0 || k + 1 == d[2] || j == 0 || j + 1 == d[1];
+            for (size_t i = 0; i < d[0]; i += edge_kj ? 1 : d[0] - 1) {
+                if ((int)sm_volume_get(ph->labels, i, j, k) == verse_id &&
+                    (int)sm_volume_get(ph->subregions, i, j, k) == SM_MET_SUB_BODY)
+                    return true;
+                if (d[0] < 2)
+                    break;
+            }
+        }
+    return false;
+}
+
 static void phantom_evaluate(const SmPhantom *ph, const SmSeriesMetrics *m, Tally *t, bool verbose)
 {
     for (size_t i = 0; i < ph->n_vertebrae; i++) {
@@ -444,50 +467,69 @@ static void phantom_evaluate(const SmPhantom *ph, const SmSeriesMetrics *m, Tall
             continue;
         double th[3] = {tv->height_anterior_mm, tv->height_middle_mm, tv->height_posterior_mm};
         double mh[3] = {v->height_anterior_mm, v->height_middle_mm, v->height_posterior_mm};
-        for (int q = 0; q < 3; q++) {
-            double err = fabs(mh[q] - th[q]);
-            t->n_h++;
-            if (err <= 1.5)
-                t->n_h_ok++;
-            if (!(err <= t->max_h_err))
-                t->max_h_err = isnan(err) ? INFINITY : fmax(err, t->max_h_err);
-            if (isfinite(err))
-                t->sum_h_err += err;
+        /* a body cut by the field of view has no measurable heights: the metric must say
+         * so (NAN, grade -1) rather than grade the cut extents */
+        bool cut = truth_body_cut(ph, tv->verse_id);
+        if (cut) {
+            t->n_cut++;
+            t->n_cut_nan += isnan(mh[0]) && isnan(mh[1]) && isnan(mh[2]) && v->genant_grade == -1;
+            printf("    %-3s body cut by the field of view: heights %.1f/%.1f/%.1f grade %d\n", tv->name,
+                   mh[0], mh[1], mh[2], v->genant_grade);
         }
-        double ax = angle_deg(v->axis_superior, tv->axis_superior);
-        t->n_ax++;
-        t->sum_ax += ax;
-        t->max_ax = fmax(t->max_ax, isnan(ax) ? INFINITY : ax);
-        int tg = tv->genant_grade, mg = v->genant_grade;
-        if (tg >= 0 && tg <= 3 && mg >= 0 && mg <= 3)
-            t->conf_grade[tg][mg]++;
-        int ts = sm_sins_collapse_points(tv->height_loss_pct, 0.0);
-        int ms = sm_sins_collapse_points(v->height_loss_pct, 0.0);
-        double le = v->height_loss_pct - tv->height_loss_pct;
-        if (tg >= 1)
-            t->sum_loss_col += isfinite(le) ? le : 0;
-        else
-            t->sum_loss_norm += isfinite(le) ? le : 0;
-        if (tg >= 1) {
-            t->n_col++;
-            t->n_col_grade += tg == mg;
-            t->n_col_sins += ts == ms;
-            t->n_col_def += tv->deformity == (int)v->deformity;
-        } else {
-            t->n_norm++;
-            t->n_norm_fp += mg >= 1;
+        if (!cut) {
+            for (int q = 0; q < 3; q++) {
+                double err = fabs(mh[q] - th[q]);
+                t->n_h++;
+                if (err <= 1.5)
+                    t->n_h_ok++;
+                if (!(err <= t->max_h_err))
+                    t->max_h_err = isnan(err) ? INFINITY : fmax(err, t->max_h_err);
+                if (isfinite(err))
+                    t->sum_h_err += err;
+            }
+            double ax = angle_deg(v->axis_superior, tv->axis_superior);
+            t->n_ax++;
+            t->sum_ax += ax;
+            t->max_ax = fmax(t->max_ax, isnan(ax) ? INFINITY : ax);
+            int tg = tv->genant_grade, mg = v->genant_grade;
+            if (tg >= 0 && tg <= 3 && mg >= 0 && mg <= 3)
+                t->conf_grade[tg][mg]++;
+            int ts = sm_sins_collapse_points(tv->height_loss_pct, 0.0);
+            int ms = sm_sins_collapse_points(v->height_loss_pct, 0.0);
+            double le = v->height_loss_pct - tv->height_loss_pct;
+            if (tg >= 1)
+                t->sum_loss_col += isfinite(le) ? le : 0;
+            else
+                t->sum_loss_norm += isfinite(le) ? le : 0;
+            if (tg >= 1) {
+                t->n_col++;
+                t->n_col_grade += tg == mg;
+                t->n_col_sins += ts == ms;
+                t->n_col_def += tv->deformity == (int)v->deformity;
+            } else {
+                t->n_norm++;
+                t->n_norm_fp += mg >= 1;
+            }
+            if (verbose || tg != mg || ts != ms || fabs(mh[0] - th[0]) > 1.5 ||
+                fabs(mh[1] - th[1]) > 1.5 || fabs(mh[2] - th[2]) > 1.5)
+                printf("    %-3s H %.1f/%.1f/%.1f truth %.1f/%.1f/%.1f expected %.1f (truth %.1f/%.1f/%.1f) "
+                       "loss %.1f (truth %.1f) grade %d (truth %d) def %d (truth %d)\n",
+                       tv->name, mh[0], mh[1], mh[2], th[0], th[1], th[2], v->expected_height_mm,
+                       tv->expected_anterior_mm, tv->expected_middle_mm, tv->expected_posterior_mm,
+                       v->height_loss_pct, tv->height_loss_pct, mg, tg, v->deformity, tv->deformity);
+            if (verbose || fabs(mh[0] - th[0]) > 1.5 || fabs(mh[1] - th[1]) > 1.5 || fabs(mh[2] - th[2]) > 1.5)
+                printf("      axis error %.2f deg, depth %.1f (truth %.1f)\n",
+                       angle_deg(v->axis_superior, tv->axis_superior), v->ap_depth_mm, tv->ap_depth_mm);
         }
-        if (verbose || tg != mg || ts != ms || fabs(mh[0] - th[0]) > 1.5 ||
-            fabs(mh[1] - th[1]) > 1.5 || fabs(mh[2] - th[2]) > 1.5)
-            printf("    %-3s H %.1f/%.1f/%.1f truth %.1f/%.1f/%.1f expected %.1f (truth %.1f/%.1f/%.1f) "
-                   "loss %.1f (truth %.1f) grade %d (truth %d) def %d (truth %d)\n",
-                   tv->name, mh[0], mh[1], mh[2], th[0], th[1], th[2], v->expected_height_mm,
-                   tv->expected_anterior_mm, tv->expected_middle_mm, tv->expected_posterior_mm,
-                   v->height_loss_pct, tv->height_loss_pct, mg, tg, v->deformity, tv->deformity);
-        if (verbose || fabs(mh[0] - th[0]) > 1.5 || fabs(mh[1] - th[1]) > 1.5 || fabs(mh[2] - th[2]) > 1.5)
-            printf("      axis error %.2f deg, depth %.1f (truth %.1f)\n",
-                   angle_deg(v->axis_superior, tv->axis_superior), v->ap_depth_mm, tv->ap_depth_mm);
-        if (tv->has_below && i + 1 < ph->n_vertebrae && ph->vertebrae[i + 1].has_body) {
+        bool seg_cut = tv->has_below && i + 1 < ph->n_vertebrae &&
+                       (cut || truth_body_cut(ph, ph->vertebrae[i + 1].verse_id));
+        if (seg_cut) {
+            t->n_cut++;
+            t->n_cut_nan += isnan(v->translation_mm) && isnan(v->kyphosis_deg);
+            printf("    %-3s/below: a body cut by the field of view, translation %.2f kyphosis %.2f\n",
+                   tv->name, v->translation_mm, v->kyphosis_deg);
+        }
+        if (!seg_cut && tv->has_below && i + 1 < ph->n_vertebrae && ph->vertebrae[i + 1].has_body) {
             double te = fabs(v->translation_mm - tv->translation_mm);
             double ke = fabs(v->kyphosis_deg - tv->kyphosis_deg);
             t->n_tr++;
@@ -567,6 +609,10 @@ static void test_phantoms(void **state)
     printf("  translation: %d/%d within 1.5 mm (max err %.2f); kyphosis %d/%d within 5 deg (max "
            "err %.2f); alignment class right %d/%d\n",
            t.n_tr_ok, t.n_tr, t.max_tr_err, t.n_ky_ok, t.n_ky, t.max_ky_err, t.n_al_ok, t.n_al);
+    printf("  bodies and segments cut by the field of view: %d, reported not measurable %d\n", t.n_cut,
+           t.n_cut_nan);
+    fflush(stdout);
+    assert_int_equal(t.n_cut_nan, t.n_cut);
     assert_true(t.n_h > 0);
     assert_int_equal(t.n_h_ok, t.n_h);
     assert_true(t.n_col > 0);
@@ -577,6 +623,291 @@ static void test_phantoms(void **state)
     assert_int_equal(t.n_tr_ok, t.n_tr);
     assert_int_equal(t.n_ky_ok, t.n_ky);
     assert_true(t.n_al_ok >= 0.9 * t.n_al);
+}
+
+/* ------------------------------------------ the whole driver on random pathology */
+
+/* Confusion of two small integer codes, -1 (not scored / null) .. 4. */
+#define CF_MIN (-1)
+#define CF_N 6
+typedef struct Confusion {
+    const char *name;
+    int c[CF_N][CF_N]; /* [truth - CF_MIN][measured - CF_MIN] */
+} Confusion;
+
+static void cf_add(Confusion *cf, int truth, int measured)
+{
+    if (truth < CF_MIN || truth >= CF_MIN + CF_N || measured < CF_MIN || measured >= CF_MIN + CF_N)
+        return;
+    cf->c[truth - CF_MIN][measured - CF_MIN]++;
+}
+
+static int cf_total(const Confusion *cf, int *right)
+{
+    int n = 0, r = 0;
+    for (int a = 0; a < CF_N; a++)
+        for (int b = 0; b < CF_N; b++) {
+            n += cf->c[a][b];
+            r += a == b ? cf->c[a][b] : 0;
+        }
+    *right = r;
+    return n;
+}
+
+/* Prints the rows and columns that hold any count; codes are named by `names` (index =
+ * code - CF_MIN) when given. */
+static void cf_print(const Confusion *cf, const char *const *names)
+{
+    bool used[CF_N] = {false};
+    for (int a = 0; a < CF_N; a++)
+        for (int b = 0; b < CF_N; b++)
+            if (cf->c[a][b])
+                used[a] = used[b] = true;
+    int right, n = cf_total(cf, &right);
+    printf("  %s: %d/%d right (%.1f %%); rows truth, columns measured\n", cf->name, right, n,
+           n ? 100.0 * right / n : 0.0);
+    printf("    %-12s", "");
+    for (int b = 0; b < CF_N; b++)
+        if (used[b]) {
+            char nm[16];
+            snprintf(nm, sizeof nm, "%d", b + CF_MIN);
+            printf(" %9s", names && names[b] ? names[b] : nm);
+        }
+    printf("\n");
+    for (int a = 0; a < CF_N; a++) {
+        if (!used[a])
+            continue;
+        char nm[16];
+        snprintf(nm, sizeof nm, "%d", a + CF_MIN);
+        printf("    %-12s", names && names[a] ? names[a] : nm);
+        for (int b = 0; b < CF_N; b++)
+            if (used[b])
+                printf(" %9d", cf->c[a][b]);
+        printf("\n");
+    }
+}
+
+enum { CF_LESION, CF_GENANT, CF_COLLAPSE, CF_PL, CF_ALIGN, CF_S_LOC, CF_S_QUAL, CF_S_ALIGN,
+       CF_S_COLLAPSE, CF_S_PL, CF_COUNT };
+
+typedef struct Study {
+    Confusion cf[CF_COUNT];
+    int n_geom_cut;           /* vertebrae left out of the geometric components (cut bodies) */
+    int n_inv, n_inv_ok;      /* involvement within 10 points, lesion vertebrae */
+    double max_inv_err;
+    int n_osteo, n_osteo_called;
+    int n_col, n_col_genant, n_col_sins; /* truly collapsed (Genant >= 1) */
+    int n_pl, n_pl_ok;        /* posterolateral side, vertebrae involved in truth or call */
+} Study;
+
+static void study_run(const SmPhantomSpec *spec, Study *st, bool osteoporotic)
+{
+    SmPhantom *ph = NULL;
+    SmError *err = NULL;
+    bool ok = sm_phantom_generate(&err, spec, &ph);
+    if (!ok)
+        fprintf(stderr, "phantom: %s\n", err ? err->message : "?");
+    assert_true(ok);
+    size_t n = 0, map[SM_PHANTOM_N_LEVELS];
+    int ids[SM_PHANTOM_N_LEVELS];
+    const char *names[SM_PHANTOM_N_LEVELS];
+    /* every level with a body, the sacrum included (as the pipeline passes it: it is the
+     * lower body of the L5/S1 segment); the sacrum itself is not scored below */
+    for (size_t q = 0; q < ph->n_vertebrae; q++) {
+        if (!ph->vertebrae[q].has_body)
+            continue;
+        map[n] = q;
+        ids[n] = ph->vertebrae[q].verse_id;
+        names[n] = ph->vertebrae[q].name;
+        n++;
+    }
+    if (getenv("SM_TEST_WRITE_DIR")) { /* debugging aid: the phantom as the CLI writes it */
+        char dir[1024];
+        static int count = 0;
+        snprintf(dir, sizeof dir, "%s/phantom%02d", getenv("SM_TEST_WRITE_DIR"), count++);
+        if (!sm_phantom_write(&err, ph, dir))
+            fprintf(stderr, "write %s: %s\n", dir, err ? err->message : "?");
+        sm_error_destroy(err);
+        err = NULL;
+    }
+    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2};
+    SmSeriesMetrics *m = NULL;
+    ok = sm_metrics_run(&err, &in, &m);
+    if (!ok)
+        fprintf(stderr, "metrics: %s\n", err ? err->message : "?");
+    assert_true(ok);
+    if (getenv("SM_TEST_PL_DEBUG")) { /* debugging aid: HU mix of each pedicle/facet region */
+        size_t nvx = sm_volume_n_voxels(ph->ct);
+        for (size_t l = 0; l < n; l++)
+            for (int side = 0; side < 2; side++) {
+                size_t cnt = 0, band = 0, low = 0, hi = 0;
+                double sum = 0;
+                for (size_t x = 0; x < nvx; x++) {
+                    size_t i = x % ph->ct->dims[0], j = (x / ph->ct->dims[0]) % ph->ct->dims[1],
+                           k = x / (ph->ct->dims[0] * ph->ct->dims[1]);
+                    if ((int)sm_volume_get(ph->labels, i, j, k) != ids[l] ||
+                        (int)sm_volume_get(ph->subregions, i, j, k) != SM_MET_SUB_PL_LEFT + side)
+                        continue;
+                    double h = sm_volume_get(ph->ct, i, j, k);
+                    cnt++, sum += h;
+                    band += h >= 550 && h <= 750;
+                    low += h < 100;
+                    hi += h > 750;
+                }
+                printf("    PL debug %s %s: n %zu mean %.0f HU, 550-750 %.2f, <100 %.2f, >750 %.2f\n",
+                       names[l], side ? "right" : "left", cnt, cnt ? sum / cnt : NAN,
+                       cnt ? (double)band / cnt : NAN, cnt ? (double)low / cnt : NAN,
+                       cnt ? (double)hi / cnt : NAN);
+            }
+    }
+    bool cut[SM_PHANTOM_N_LEVELS];
+    for (size_t l = 0; l < n; l++)
+        cut[l] = truth_body_cut(ph, ids[l]);
+    for (size_t l = 0; l < n; l++) {
+        const SmPhantomVertebra *tv = &ph->vertebrae[map[l]];
+        const SmVertebraMetrics *v = &m->v[l];
+        if (tv->verse_id == 26)
+            continue;
+        if (osteoporotic) {
+            st->n_osteo++;
+            st->n_osteo_called += v->lesion_class != SM_LESION_NONE;
+        }
+        cf_add(&st->cf[CF_LESION], tv->lesion_class, (int)v->lesion_class);
+        if (tv->lesion_class != 0 || v->lesion_class != SM_LESION_NONE) {
+            double e = fabs(v->body_involvement_fraction - tv->body_involvement_fraction);
+            st->n_inv++;
+            st->n_inv_ok += e <= 0.10;
+            st->max_inv_err = fmax(st->max_inv_err, isnan(e) ? INFINITY : e);
+        }
+        cf_add(&st->cf[CF_PL], tv->posterolateral, (int)v->posterolateral);
+        if (tv->posterolateral != 0 || v->posterolateral != SM_SIDE_NONE) {
+            st->n_pl++;
+            st->n_pl_ok += tv->posterolateral == (int)v->posterolateral;
+        }
+        cf_add(&st->cf[CF_S_LOC], tv->sins_location, v->sins_location);
+        cf_add(&st->cf[CF_S_QUAL], tv->sins_lesion_quality, v->sins_lesion_quality);
+        cf_add(&st->cf[CF_S_PL], tv->sins_posterolateral, v->sins_posterolateral);
+        /* geometric components: not for a body cut by the field of view (reported as not
+         * measurable, checked in the heights study) nor, for alignment, its neighbours */
+        bool near_cut = cut[l] || (l > 0 && cut[l - 1]) || (l + 1 < n && cut[l + 1]);
+        if (cut[l] || near_cut)
+            st->n_geom_cut++;
+        if (!cut[l]) {
+            cf_add(&st->cf[CF_GENANT], tv->genant_grade, v->genant_grade);
+            cf_add(&st->cf[CF_COLLAPSE], tv->sins_collapse, v->sins_collapse);
+            cf_add(&st->cf[CF_S_COLLAPSE], tv->sins_collapse, v->sins_collapse);
+            if (tv->genant_grade >= 1) {
+                st->n_col++;
+                st->n_col_genant += tv->genant_grade == v->genant_grade;
+                st->n_col_sins += tv->sins_collapse == v->sins_collapse;
+            }
+        }
+        if (!near_cut) {
+            cf_add(&st->cf[CF_S_ALIGN], tv->sins_alignment, v->sins_alignment);
+            if (tv->has_below && l + 1 < n)
+                cf_add(&st->cf[CF_ALIGN], tv->alignment_class,
+                       isnan(v->translation_mm) && isnan(v->kyphosis_deg) ? -1 : (int)v->alignment);
+        }
+        bool miss = tv->lesion_class != (int)v->lesion_class ||
+                    tv->posterolateral != (int)v->posterolateral ||
+                    tv->sins_location != v->sins_location ||
+                    tv->sins_lesion_quality != v->sins_lesion_quality ||
+                    (!cut[l] && tv->sins_collapse != v->sins_collapse) ||
+                    (!cut[l] && tv->genant_grade != v->genant_grade) ||
+                    (!near_cut && tv->sins_alignment != v->sins_alignment);
+        if (miss || getenv("SM_TEST_VERBOSE"))
+            printf("    %-3s class %d (truth %d) inv %.2f (%.2f) PL %d [%.2f/%.2f] (%d) loss %.1f (%.1f) grade %d (%d) "
+                   "SINS loc %d (%d) qual %d (%d) align %d (%d) coll %d (%d) pl %d (%d)%s\n",
+                   tv->name, v->lesion_class, tv->lesion_class, v->body_involvement_fraction,
+                   tv->body_involvement_fraction, v->posterolateral, v->posterolateral_fraction[0],
+                   v->posterolateral_fraction[1], tv->posterolateral,
+                   v->height_loss_pct, tv->height_loss_pct, v->genant_grade, tv->genant_grade,
+                   v->sins_location, tv->sins_location, v->sins_lesion_quality,
+                   tv->sins_lesion_quality, v->sins_alignment, tv->sins_alignment,
+                   v->sins_collapse, tv->sins_collapse, v->sins_posterolateral,
+                   tv->sins_posterolateral, cut[l] ? " [cut by the field of view]" : "");
+    }
+    sm_metrics_destroy(m);
+    sm_phantom_destroy(ph);
+}
+
+/* The issue's per-vertebra targets for the whole metrics driver on phantoms whose
+ * geometry (levels, pixel 0.6-1 mm, slice 0.6-3 mm, obliquity, position, curvature,
+ * noise) and pathology (sm_phantom_spec_randomize: lesions 50 %, collapse 35 %,
+ * alignment 25 % of levels) are drawn, not hand-picked; one osteoporotic spine per set.
+ * SM_TEST_SEED re-draws the sets, SM_TEST_FULL_SETS sets their number (default 2). */
+static void test_phantoms_full(void **state)
+{
+    (void)state;
+    Study st;
+    memset(&st, 0, sizeof st);
+    static const char *cfn[CF_COUNT] = {"lesion class", "Genant grade", "SINS collapse category",
+                                        "posterolateral", "alignment class (segment below)",
+                                        "SINS location", "SINS lesion quality", "SINS alignment",
+                                        "SINS collapse", "SINS posterolateral"};
+    for (int c = 0; c < CF_COUNT; c++)
+        st.cf[c].name = cfn[c];
+    uint64_t base = getenv("SM_TEST_SEED") ? strtoull(getenv("SM_TEST_SEED"), NULL, 10) : 20261127;
+    int n_sets = getenv("SM_TEST_FULL_SETS") ? atoi(getenv("SM_TEST_FULL_SETS")) : 2;
+    for (int set = 0; set < n_sets; set++) {
+        uint64_t rs = base * 7919 + (uint64_t)set;
+        for (int k = 0; k < 7; k++) {
+            SmPhantomSpec s;
+            phantom_spec_draw(&rs, &s, k); /* geometry; its pathology is replaced below */
+            bool osteo = k == 6;
+            if (osteo) {
+                s.osteoporotic = true;
+                s.osteoporotic_hu = unif(&rs, 45, 110);
+                sm_phantom_spec_randomize(&s, lcg(&rs), 0.0, 0.35, 0.0);
+            } else {
+                sm_phantom_spec_randomize(&s, lcg(&rs), 0.5, 0.35, 0.25);
+            }
+            printf("  set %d phantom %d: %s-%s pixel %.2f slice %.2f %s oblique %.1f%s\n", set, k,
+                   sm_phantom_level_name(s.level_first), sm_phantom_level_name(s.level_last),
+                   s.pixel_mm, s.slice_mm, s.patient_position, s.oblique_deg,
+                   osteo ? " osteoporotic" : "");
+            study_run(&s, &st, osteo);
+        }
+    }
+    static const char *lesion_names[CF_N] = {"n/a", "none", "lytic", "blastic", "mixed", NULL};
+    static const char *side_names[CF_N] = {"n/a", "none", "left", "right", "bilateral", NULL};
+    static const char *align_names[CF_N] = {"not meas.", "normal", "deformity", "subluxation",
+                                            NULL, NULL};
+    static const char *grade_names[CF_N] = {"not meas.", "0", "1", "2", "3", NULL};
+    static const char *pts_names[CF_N] = {"null/n.s.", "0", "1", "2", "3", "4"};
+    printf("\n  ===== confusion matrices: %d set(s) of 6 random + 1 osteoporotic phantom =====\n",
+           n_sets);
+    cf_print(&st.cf[CF_LESION], lesion_names);
+    cf_print(&st.cf[CF_GENANT], grade_names);
+    cf_print(&st.cf[CF_COLLAPSE], pts_names);
+    cf_print(&st.cf[CF_PL], side_names);
+    cf_print(&st.cf[CF_ALIGN], align_names);
+    for (int c = CF_S_LOC; c <= CF_S_PL; c++)
+        if (c != CF_S_COLLAPSE)
+            cf_print(&st.cf[c], pts_names);
+    printf("  (SINS collapse points: the \"SINS collapse category\" table above)\n");
+    printf("  collapsed vertebrae (truth Genant >= 1): %d; Genant right %d, SINS collapse right %d\n",
+           st.n_col, st.n_col_genant, st.n_col_sins);
+    printf("  body involvement within 10 points: %d/%d (max error %.1f points)\n", st.n_inv_ok,
+           st.n_inv, 100 * st.max_inv_err);
+    printf("  posterolateral side right: %d/%d involved (truth or call)\n", st.n_pl_ok, st.n_pl);
+    printf("  osteoporotic spines: %d vertebrae, lesion called %d\n", st.n_osteo, st.n_osteo_called);
+    printf("  vertebrae left out of the geometric components (a body cut by the field of view): %d\n",
+           st.n_geom_cut);
+    fflush(stdout);
+    int r, t;
+    t = cf_total(&st.cf[CF_LESION], &r);
+    assert_true(t > 0 && r >= 0.95 * t);
+    assert_int_equal(st.n_osteo_called, 0);
+    assert_int_equal(st.n_inv_ok, st.n_inv);
+    assert_true(st.n_col > 0);
+    assert_true(st.n_col_genant >= 0.9 * st.n_col);
+    assert_true(st.n_col_sins >= 0.9 * st.n_col);
+    assert_true(st.n_pl_ok >= 0.9 * st.n_pl);
+    for (int c = CF_S_LOC; c <= CF_S_PL; c++) {
+        t = cf_total(&st.cf[c], &r);
+        assert_true(t > 0 && r >= 0.9 * t);
+    }
 }
 
 /* Identical results at 1 and 2 threads (every number, bit for bit). */
@@ -699,7 +1030,7 @@ static void test_realdata(void **state)
             max_diff = fmax(max_diff, fabs(d));
             diffs[nd++] = d;
         }
-        printf(" depth %.1f loss %.1f grade %d kyph %.1f scol %.1f transl %.1f class %d\n",
+        printf(" depth %.1f loss %.1f grade %d kyph %.1f scol %.1f transl %.2f class %d\n",
                v->ap_depth_mm, v->height_loss_pct, v->genant_grade, v->kyphosis_deg,
                v->scoliosis_deg, v->translation_mm, v->alignment);
     }
@@ -769,10 +1100,14 @@ static void test_errors(void **state)
 }
 
 /* Two CTest entries share this file: the default run holds every check that the method
- * meets; "--targets" runs the product issue's phantom accuracy targets (every height and
- * translation within 1.5 mm, every kyphosis within 5 deg, Genant / SINS collapse >= 90 %),
- * registered as an expected failure while one translation (T5/T6, 20 deg focal scoliosis
- * over a collapsed T6: 1.52 mm) still misses; see docs/metrics.md "Open targets". */
+ * meets; "--targets" runs the product issue's phantom accuracy targets: the heights /
+ * alignment study (every height and translation within 1.5 mm, every kyphosis within
+ * 5 deg, Genant / SINS collapse >= 90 % of collapsed vertebrae) and the whole driver on
+ * drawn pathology (lesion class >= 95 %, involvement within 10 points, posterolateral side
+ * >= 90 %, every SINS component >= 90 %, Genant / SINS collapse >= 90 %; confusion
+ * matrices printed). Registered as an expected failure while the Genant grade of collapsed
+ * vertebrae and a few involvement fractions still miss; see docs/metrics.md "Open
+ * targets". */
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -785,6 +1120,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest targets[] = {
         cmocka_unit_test(test_phantoms),
+        cmocka_unit_test(test_phantoms_full),
     };
     if (argc > 1 && strcmp(argv[1], "--targets") == 0)
         return cmocka_run_group_tests_name("issue targets on random phantoms", targets, NULL, NULL);

@@ -486,7 +486,16 @@ static void test_translation_matches_centroids(void **state)
             a[0] - b[0], a[1] - b[1], l3->translation_lateral_mm, l3->translation_ap_mm);
     assert_true(fabs((a[1] - b[1]) - l3->translation_ap_mm) < 0.5);
     assert_true(fabs((a[0] - b[0]) - l3->translation_lateral_mm) < 0.5);
-    assert_true(fabs(l3->translation_mm - 6.0) < 1e-9);
+    /* translation_mm is the posterior-wall offset at the disc mid-plane (docs/phantom.md):
+     * L3 and L4 have equal depths and notches in the model, so the pathology-free walls
+     * differ only by the lordotic bend about the disc centre (the mid-plane passes through
+     * the posterior endplate points, not the centre: ~0.5 mm), and the translation adds
+     * the applied 6 mm */
+    const SmPhantomVertebra *r3 = vert(ref, L3);
+    fprintf(stderr, "L3 on L4: posterior-wall offset %.3f mm (pathology-free %.3f mm)\n",
+            l3->translation_mm, r3->translation_mm);
+    assert_true(r3->translation_mm < 1.0);
+    assert_true(fabs(l3->translation_mm - r3->translation_mm - 6.0) < 0.3);
     centroid_offset(ph, L1, L2, a);
     centroid_offset(ref, L1, L2, b);
     const SmPhantomVertebra *l1 = vert(ph, L1);
