@@ -26,32 +26,37 @@ static double hu_at(const SegGrid *grid, double x, double y, size_t k)
 }
 
 /* In front of the dens on slice k: a dip in density (the atlanto-dental joint, often
- * narrower than a working voxel) followed by bone again (the anterior arch of C1). */
+ * narrower than a working voxel) followed by bone again (the anterior arch of C1). The dip
+ * lies at or in front of (x, y); the dens before it may start up to DENS_BACK_MM behind
+ * (x, y), since a forward-leaning dens can end at the body centre of the slice. *dip_mm:
+ * mm in front of (x, y). */
+#define DENS_BACK_MM 4
 static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
                           double y, double *dip_mm)
 {
-    double prof[31];
-    for (int d = 0; d <= 30; d++) {
-        prof[d] = hu_at(grid, x, y - d, k);
+    enum { N = 30 + DENS_BACK_MM };
+    double prof[N + 1];
+    for (int d = 0; d <= N; d++) {
+        prof[d] = hu_at(grid, x, y + DENS_BACK_MM - d, k);
         if (isnan(prof[d]))
             return false;
     }
     double peak = prof[0];
-    for (int d = 1; d < 28; d++) {
+    for (int d = 1; d < N - 2; d++) {
         if (prof[d] > peak)
             peak = prof[d];
-        if (peak < thr->lo)
-            continue; /* not yet through the dens */
+        if (d < DENS_BACK_MM || peak < thr->lo)
+            continue; /* behind (x, y), or not yet through the dens */
         if (!(prof[d] <= prof[d - 1] && prof[d] <= prof[d + 1]))
             continue;
         double dip = prof[d];
         double after = dip;
-        for (int e = d + 1; e <= d + 8 && e <= 30; e++)
+        for (int e = d + 1; e <= d + 8 && e <= N; e++)
             if (prof[e] > after)
                 after = prof[e];
         double contrast = 0.25 * (thr->hi - thr->soft);
         if (peak - dip >= contrast && after - dip >= contrast && after >= thr->lo) {
-            *dip_mm = (double)d;
+            *dip_mm = (double)(d - DENS_BACK_MM);
             return true;
         }
         if (dip < thr->soft + 2 * thr->soft_sigma)
@@ -106,7 +111,36 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, vt->centre[2], &sl))
         return;
-    if (sl.half_width > C2_MAX_HALF_WIDTH_MM || height < C2_TALL_RATIO * h[1])
+    if (sl.half_width > C2_MAX_HALF_WIDTH_MM)
+        return;
+    /* Above the end of the canal track (the dens rises above C2's ring, into C1's) the body
+     * axis is extrapolated along its direction at the top of the track: a lordotic or
+     * tilted dens leans away from the last tracked body centre. */
+    double ptop[3], ttop[3];
+    sm_seg_axis_at(grid, frame, vt->s_hi, ptop, ttop);
+    if (!(ttop[2] > 0.2)) {
+        ttop[0] = ttop[1] = 0;
+        ttop[2] = 1;
+    }
+    long ktop = lround((ptop[2] - grid->origin[2]) / grid->g);
+    /* the segment's height includes the dens above the track: bone on the extrapolated
+     * axis, up to 30 mm above the track end */
+    {
+        double zb = ptop[2];
+        for (double dz = grid->g; dz <= 30.0; dz += grid->g) {
+            long k = lround((ptop[2] + dz - grid->origin[2]) / grid->g);
+            if (k < 0 || k >= (long)grid->dims[2])
+                break;
+            double f = dz / ttop[2];
+            double hv = hu_at(grid, ptop[0] + f * ttop[0], ptop[1] + f * ttop[1], (size_t)k);
+            if (isnan(hv))
+                break;
+            if (hv >= thr->edge)
+                zb = ptop[2] + dz;
+        }
+        height += (zb - ptop[2]) / ttop[2];
+    }
+    if (height < C2_TALL_RATIO * h[1])
         return;
     /* slices from the middle of the segment to 10 mm above its top (the C1 arch sits at
      * the top of the dens, where the canal track may already have stopped) */
@@ -115,21 +149,32 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     double dips[64], dens_c[64], dens_r[64];
     size_t n_dens = 0;
     double pm[3], tm[3];
-    sm_seg_axis_at(grid, frame, vt->s_lo + 0.5 * height, pm, tm);
+    sm_seg_axis_at(grid, frame, vt->s_lo + 0.5 * (vt->s_hi - vt->s_lo), pm, tm);
     long kmid = lround((pm[2] - grid->origin[2]) / grid->g);
     long kend = (long)frame->k1 + lround(10.0 / grid->g);
+    if (kend < ktop + lround(30.0 / grid->g))
+        kend = ktop + lround(30.0 / grid->g);
     if (kend >= (long)grid->dims[2])
         kend = (long)grid->dims[2] - 1;
     for (long k = kmid; k <= kend; k++) {
         if (k < 0)
             continue;
-        const SegSlice *s2 = &frame->s[k > (long)frame->k1 ? frame->k1 : (size_t)k];
+        double bx, by;
+        if (k <= ktop && k <= (long)frame->k1) {
+            const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
+            bx = s2->bx;
+            by = s2->by;
+        } else {
+            double f = (grid->origin[2] + grid->g * (double)k - ptop[2]) / ttop[2];
+            bx = ptop[0] + f * ttop[0];
+            by = ptop[1] + f * ttop[1];
+        }
         double dip = 0;
-        if (arch_in_front(grid, thr, (size_t)k, s2->bx, s2->by, &dip)) {
+        if (arch_in_front(grid, thr, (size_t)k, bx, by, &dip)) {
             if (arches < 64)
                 dips[arches] = dip;
             double el, er;
-            if (n_dens < 64 && dens_sides(grid, thr, (size_t)k, s2->bx, s2->by, &el, &er)) {
+            if (n_dens < 64 && dens_sides(grid, thr, (size_t)k, bx, by, &el, &er)) {
                 dens_c[n_dens] = 0.5 * (el - er);
                 dens_r[n_dens++] = 0.5 * (el + er);
             }

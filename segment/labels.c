@@ -68,8 +68,9 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         for (size_t a = 0; a < nv && seg >= 0; a++)
             if ((long)vi[a] == seg)
                 s1 = (long)a;
-        /* ribs on the two vertebrae above it: that was a rib-connected thoracic segment */
-        for (size_t a = (size_t)(s1 + 1); s1 >= 0 && a < nv && a <= (size_t)s1 + 2; a++)
+        /* ribs on it or on the two vertebrae above it: that was a rib-connected thoracic
+         * segment (a first rib curving forward beside T1 looks like an ala on one slice) */
+        for (size_t a = (size_t)s1; s1 >= 0 && a < nv && a <= (size_t)s1 + 2; a++)
             if (verts[vi[a]].rib_left || verts[vi[a]].rib_right) {
                 sm_strlist_add(notes, "lateral bone at z %.0f mm spreads like a sacrum but "
                                "ribs lie just above: not used as an anchor",
@@ -132,7 +133,19 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         if (rib_below)
             sm_strlist_add(notes, "a rib crosses below the lowest rib-bearing vertebra: "
                            "no T12 anchor");
-        if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1) && !rib_below)
+        /* T11 carries ribs too: a whole vertebra just above the candidate with no rib
+         * crossing at all means ribs are being missed here (a thoracic field whose
+         * posterior ribs drop out of the bone mask), not that the ribs end */
+        bool above_bare = false;
+        if (lowest_rib + 1 < (long)nv) {
+            const SegVert *up = &verts[vi[lowest_rib + 1]];
+            above_bare = !up->partial && up->rib_runs == 0 && !up->rib_left && !up->rib_right;
+        }
+        if (above_bare)
+            sm_strlist_add(notes, "the vertebra above the lowest rib-bearing one shows no rib: "
+                           "no T12 anchor");
+        if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1) && !rib_below &&
+            !above_bare)
             t12 = lowest_rib;
     }
     if (highest_rib >= 0 && highest_rib + 1 < (long)nv) {
@@ -220,7 +233,37 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                          "last rib and the sacrum", lumbar);
                 transitional = trbuf;
                 sm_strlist_add(notes, "%s", trbuf);
-                if (lumbar == 6 || lumbar == 4)
+                /* the count between the anchors is only anatomy when every segment there
+                 * is one vertebra: one as tall as two (> 1.7 x the median rib-free one; a
+                 * disc plane missed, e.g. in a lytic body) or half as tall (< 0.55 x; an
+                 * extra plane) makes the count, not the spine, off by one: the sacrum
+                 * decides */
+                bool miscount = false;
+                {
+                    double hts[64];
+                    size_t nh = 0;
+                    for (long a = s1 + 1; a < t12 && nh < 64; a++)
+                        hts[nh++] = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
+                    if (nh >= 3) {
+                        qsort(hts, nh, sizeof hts[0], sm_cmp_double);
+                        double ref = hts[nh / 2];
+                        for (long a = s1 + 1; a <= t12; a++) {
+                            double h = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
+                            if (h > 1.7 * ref || (h < 0.55 * ref && !verts[vi[a]].partial)) {
+                                miscount = true;
+                                sm_strlist_add(notes, "vertebra %ld between the sacrum and the "
+                                               "last rib is %.0f mm tall (median %.0f mm): a "
+                                               "disc plane is missed or extra there; the "
+                                               "sacrum decides", a, h, ref);
+                                sm_strlist_add(&verts[vi[a]].reasons, "%.0f mm tall against a "
+                                               "median of %.0f mm: disc plane missed or extra "
+                                               "(level count between the anchors doubtful)",
+                                               h, ref);
+                            }
+                        }
+                    }
+                }
+                if ((lumbar == 6 || lumbar == 4) && !miscount)
                     base = t12_base; /* VerSe: T12 by its rib, L6 / 4 lumbar below */
             }
         }

@@ -33,6 +33,52 @@ bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
            top_reach <= FIRST_RIB_RATIO * next_reach;
 }
 
+/* Nearest CT value at LPS p (NAN outside the volume). */
+static double ct_nearest(const SmVolume *ct, const double inv[4][4], double x, double y, double z)
+{
+    const double p[3] = {x, y, z};
+    double ijk[3];
+    sm_mat4_apply(inv, p, ijk);
+    long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
+    if (i < 0 || j < 0 || k < 0 || i >= (long)ct->dims[0] || j >= (long)ct->dims[1] ||
+        k >= (long)ct->dims[2])
+        return NAN;
+    const int16_t *hu = ct->data;
+    return hu[(size_t)i + ct->dims[0] * ((size_t)j + ct->dims[1] * (size_t)k)];
+}
+
+bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step,
+                         const double p[3], double bx, double hw, double edge, double bone_lo,
+                         bool at_disc)
+{
+    if (!(hw > 0) || !(step > 0) || fabs(p[0] - bx) <= hw)
+        return false;
+    /* walk along patient x (LPS) toward the body, whatever the image orientation */
+    double dir = p[0] > bx ? -1.0 : 1.0;
+    long n4 = lround(4.0 / step);
+    for (long q = 1;; q++) {
+        double x = p[0] + dir * step * (double)q;
+        if (fabs(x - bx) <= hw)
+            return false;
+        double v = ct_nearest(ct, inv, x, p[1], p[2]);
+        if (isnan(v))
+            return false;
+        if (v >= edge)
+            continue;
+        if (at_disc)
+            return true; /* beside the disc space: a rib head, never vertebra */
+        /* a joint, not low-density marrow: the body's cortex follows within 4 mm */
+        for (long r = 1; r <= n4; r++) {
+            double w = ct_nearest(ct, inv, x + dir * step * (double)r, p[1], p[2]);
+            if (isnan(w))
+                break;
+            if (w >= bone_lo)
+                return true;
+        }
+        return false;
+    }
+}
+
 static int cmp_run_top(const void *a, const void *b)
 {
     const RibRun *x = a, *y = b;
@@ -124,8 +170,9 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
      * rib crossing the shell). A rib descends as it runs laterally, so each run is placed
      * at its top (near the costotransverse joint) and assigned to one segment. */
     uint32_t *fid = calloc((size_t)nc + 1, sizeof *fid);
-    if (!fid) {
-        free(ci); free(att); free(lab);
+    uint8_t *crossing = calloc((size_t)nc + 1, 1); /* component crosses the shell */
+    if (!fid || !crossing) {
+        free(fid); free(crossing); free(ci); free(att); free(lab);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -141,7 +188,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     size_t hn = (size_t)nf * 2 * nz;
     uint32_t *hist = calloc(hn ? hn : 1, sizeof *hist);
     if (!hist) {
-        free(fid); free(ci); free(att); free(lab);
+        free(fid); free(crossing); free(ci); free(att); free(lab);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -162,7 +209,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     size_t nruns = 0, cap = 64;
     RibRun *runs = malloc(cap * sizeof *runs);
     if (!runs) {
-        free(hist); free(fid); free(ci); free(att); free(lab);
+        free(hist); free(fid); free(crossing); free(ci); free(att); free(lab);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -203,7 +250,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 if (nruns == cap) {
                     RibRun *nr = realloc(runs, 2 * cap * sizeof *runs);
                     if (!nr) {
-                        free(runs); free(hist); free(fid); free(ci); free(att); free(lab);
+                        free(runs); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab);
                         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
                         return false;
                     }
@@ -211,6 +258,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     cap *= 2;
                 }
                 runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut, seg, c};
+                crossing[c] = 1;
             }
         }
     }
@@ -241,9 +289,13 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             continue;
         const RibRun *top = &runs[q0];
         double next = 0;
+        /* the second rib: the next crossing at least 8 mm lower, in the same or the next
+         * segment down (a crossing several vertebrae lower means the ribs in between were
+         * not seen: no comparison) */
         for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
             if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
-                next = runs[q].reach;
+                if (runs[q].seg + 1 >= top->seg)
+                    next = runs[q].reach;
                 break;
             }
         sm_strlist_add(notes, "ribs %s: %zu shell crossings; topmost at z %.0f mm reaches "
@@ -287,10 +339,15 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         first_comp[0] = first_comp[1] = 0;
     /* rib mask: far-reaching lateral components (ribs, pelvis, scapula); shorter lateral
      * bone (long lumbar transverse processes, stump ribs) stays with the vertebra */
-    /* ... and the first rib, short as it is (it curves forward at once) */
+    /* ... and the first rib, short as it is (it curves forward at once); and any
+     * component that makes its segment rib-bearing (a rib by the VerSe rule, >= 55 mm,
+     * crossing the attachment shell): a first rib whose second rib is out of view reached
+     * 58 mm on a 135 mm field and stayed with T1 */
     for (size_t v = 0; v < grid->n; v++)
         rib[v] = lab[v] && (ci[lab[v]].reach >= REMOVE_REACH_MM || lab[v] == first_comp[0] ||
-                            lab[v] == first_comp[1]);
+                            lab[v] == first_comp[1] ||
+                            (crossing[lab[v]] && ci[lab[v]].reach >= RIB_REACH_MM));
+    free(crossing);
     free(att);
     free(ci);
     free(lab);

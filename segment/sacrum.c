@@ -1,5 +1,6 @@
 /* Sacrum: a segment is sacral when, on slices of its upper part, the bone connected to its body
- * spreads far laterally on both sides (alae joined to the ilia at the sacroiliac joints). */
+ * spreads far laterally on both sides (alae joined to the ilia at the sacroiliac joints), or
+ * forms massive alae on both sides (also where the field of view cuts them off). */
 #include "segment_internal.h"
 
 #include <math.h>
@@ -10,34 +11,46 @@
  * cross-sections are thin strips */
 #define SACRAL_MASS_MM2 700.0
 
-/* Lateral reach (mm from the canal centre, smaller of the two sides) of the filled bone
- * connected to (x, y) on slice k. */
-static double lateral_spread(const SegGrid *grid, const uint8_t *filled, size_t k, double x,
-                             double y, double cx, uint8_t *seen, size_t *queue)
+/* Lateral extent of the filled bone connected to (x, y) on slice k, per side (0: patient
+ * left, +x; 1: right): reach[] in mm from the canal centre cx, open[] when that side's
+ * outermost bone steps laterally out of the field of view (grid border or outside voxels,
+ * within 4 mm of the reach): the reach is then only a lower bound. seen[] is left marking
+ * the component. */
+static void lateral_spread(const SegGrid *grid, const uint8_t *filled, size_t k, double x,
+                           double y, double cx, uint8_t *seen, size_t *queue, double reach[2],
+                           bool open[2])
 {
     const size_t nx = grid->dims[0], ny = grid->dims[1];
     const uint8_t *m = filled + k * nx * ny;
-    long i0 = lround((x - grid->origin[0]) / grid->g), j0 = lround((y - grid->origin[1]) / grid->g);
-    if (i0 < 1 || j0 < 1 || i0 >= (long)nx - 1 || j0 >= (long)ny - 1)
-        return 0;
+    const int16_t *h = grid->hu + k * nx * ny;
     for (size_t s = 0; s < nx * ny; s++)
         seen[s] = 0;
+    reach[0] = reach[1] = 0;
+    open[0] = open[1] = false;
+    long i0 = lround((x - grid->origin[0]) / grid->g), j0 = lround((y - grid->origin[1]) / grid->g);
+    if (i0 < 1 || j0 < 1 || i0 >= (long)nx - 1 || j0 >= (long)ny - 1)
+        return;
     size_t qh = 0, qt = 0;
     size_t start = (size_t)i0 + nx * (size_t)j0;
     seen[start] = 1;
     queue[qt++] = start;
-    double reach_l = 0, reach_r = 0;
+    /* outermost field-of-view contact per side */
+    double touch[2] = {-1, -1};
     while (qh < qt) {
         size_t u = queue[qh++];
         long ui = (long)(u % nx), uj = (long)(u / nx);
         double dx = grid->origin[0] + grid->g * (double)ui - cx;
-        if (dx > reach_l) reach_l = dx;
-        if (-dx > reach_r) reach_r = -dx;
+        int side = dx > 0 ? 0 : 1;
+        if (fabs(dx) > reach[side]) reach[side] = fabs(dx);
         for (long dj = -1; dj <= 1; dj++)
             for (long di = -1; di <= 1; di++) {
                 long ii = ui + di, jj = uj + dj;
-                if (ii < 1 || jj < 1 || ii >= (long)nx - 1 || jj >= (long)ny - 1)
+                if (ii < 1 || jj < 1 || ii >= (long)nx - 1 || jj >= (long)ny - 1 ||
+                    h[(size_t)ii + nx * (size_t)jj] == SEG_OUTSIDE) {
+                    /* a lateral step out of the field (not a posterior or anterior cut) */
+                    if (dj == 0 && fabs(dx) > touch[side]) touch[side] = fabs(dx);
                     continue;
+                }
                 size_t w = (size_t)ii + nx * (size_t)jj;
                 if (seen[w])
                     continue;
@@ -47,8 +60,42 @@ static double lateral_spread(const SegGrid *grid, const uint8_t *filled, size_t 
                 queue[qt++] = w;
             }
     }
-    /* both alae must reach the ilia: the smaller side decides */
-    return reach_l < reach_r ? reach_l : reach_r;
+    for (int s = 0; s < 2; s++)
+        open[s] = touch[s] >= 0 && touch[s] >= reach[s] - 4.0;
+}
+
+/* Mean AP extent (mm of bone per lateral mm) of the component marked in seen[] on one side,
+ * within the body's AP extent (by +- depth/2), over the columns from `from` to `to` mm
+ * lateral of the canal that are in the field of view at the body's AP level; *band gets
+ * the width of that band (mm). */
+static double lateral_thickness(const SegGrid *grid, size_t k, const uint8_t *seen, double cx,
+                                double by, double depth, int side, double from, double to,
+                                double *band)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1];
+    const int16_t *h = grid->hu + k * nx * ny;
+    const double g = grid->g;
+    size_t cols = 0, area = 0;
+    for (size_t i = 1; i + 1 < nx; i++) {
+        double dx = grid->origin[0] + g * (double)i - cx;
+        if ((side == 0 ? dx : -dx) < from || (side == 0 ? dx : -dx) > to)
+            continue;
+        /* a column counts when it is in the field of view at the body's AP level */
+        long jb = lround((by - grid->origin[1]) / g);
+        if (jb < 0 || jb >= (long)ny || h[i + nx * (size_t)jb] == SEG_OUTSIDE)
+            continue;
+        size_t col = 0;
+        for (size_t j = 1; j + 1 < ny; j++) {
+            double dy = grid->origin[1] + g * (double)j - by;
+            if (dy < -0.5 * depth || dy > 0.5 * depth)
+                continue;
+            col += seen[i + nx * j] != 0;
+        }
+        cols++;
+        area += col;
+    }
+    *band = (double)cols * g;
+    return cols ? (double)area * g / (double)cols : 0;
 }
 
 /* Smaller of the left and right filled-bone areas (mm^2) in the band 45-90 mm lateral of
@@ -103,11 +150,34 @@ bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *fil
             if (kk < (long)frame->k0 || kk > (long)frame->k1)
                 continue;
             const SegSlice *sl = &frame->s[kk];
-            double sp = lateral_spread(grid, filled, (size_t)kk, sl->bx, sl->by, sl->cx, seen,
-                                       queue);
+            double reach[2];
+            bool open[2];
+            lateral_spread(grid, filled, (size_t)kk, sl->bx, sl->by, sl->cx, seen, queue, reach,
+                           open);
+            double sp = reach[0] < reach[1] ? reach[0] : reach[1];
             ns++;
-            big += sp >= SACRAL_SPREAD_MM &&
-                   lateral_mass(grid, filled, (size_t)kk, sl->cx, sl->cy) >= SACRAL_MASS_MM2;
+            bool ok = sp >= SACRAL_SPREAD_MM &&
+                      lateral_mass(grid, filled, (size_t)kk, sl->cx, sl->cy) >= SACRAL_MASS_MM2;
+            /* or the alae themselves, which need neither the ilia joined across the
+             * sacroiliac joints nor a field of view wide enough to show them: on each side,
+             * bone joined to the body beyond the column's median body half-width + 6 mm,
+             * from there to where it ends (or leaves the field of view) at least 10 mm wide,
+             * covering on average at least half of the body's AP extent beside it (alae lie
+             * beside the body; transverse processes and ribs run behind it or are thin).
+             * Measured on 16 random phantoms: sacral segments 0.51-0.97 per slice (0.56 or
+             * more on at least two of the four), other segments <= 0.64 on one slice and
+             * <= 0.49 on any second one. */
+            bool side_ok[2];
+            for (int sd = 0; sd < 2; sd++) {
+                double band = 0;
+                double th = lateral_thickness(grid, (size_t)kk, seen, sl->cx, sl->by,
+                                              frame->body_depth_med, sd,
+                                              frame->body_halfw_med + 6.0,
+                                              open[sd] ? INFINITY : reach[sd], &band);
+                side_ok[sd] = band >= 10.0 && th >= 0.5 * frame->body_depth_med;
+            }
+            ok = ok || (side_ok[0] && side_ok[1]);
+            big += ok;
             if (sp > best)
                 best = sp;
         }

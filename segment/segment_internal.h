@@ -176,6 +176,14 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
  * (top_reach, next_reach; next_reach <= 0 when there is none) and whether the top rib is
  * cut by the field of view. Exposed for tests. */
 bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut);
+/* Rib head across its costovertebral joint (seglabel): CT point p (LPS) lies beyond the
+ * body's half-width hw from the body centre x = bx, and walking from p toward the body
+ * along patient x (CT sampled at the nearest voxel every `step` mm; inv = the CT's inverse
+ * affine) meets a value below `edge` (the joint) followed within 4 mm by cortex (>= bone_lo)
+ * -- or any sub-edge value when at_disc (beside a disc space). Any image orientation. */
+bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step,
+                         const double p[3], double bx, double hw, double edge, double bone_lo,
+                         bool at_disc);
 
 /* ---- sacrum.c ---- */
 bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *filled,

@@ -169,41 +169,6 @@ typedef struct MidFrame {
     double c[3], t[3];
 } MidFrame;
 
-/* Whether CT voxel i of an x-aligned axial row (row = its first voxel) lies beyond the
- * body's half-width hw and is separated from the body by a voxel below the soft-tissue/bone
- * edge on the way back to hw: a rib head across its costovertebral joint. */
-static bool rib_head_gap(const int16_t *row, size_t nx, const double A[3][4], size_t i,
-                         size_t j, size_t k, const SegSlice *sl, double hw, double edge,
-                         double bone_lo, bool at_disc)
-{
-    if (!(hw > 0))
-        return false;
-    double x0 = A[0][1] * (double)j + A[0][2] * (double)k + A[0][3];
-    double xi = A[0][0] * (double)i + x0;
-    if (fabs(xi - sl->bx) <= hw)
-        return false;
-    long step = ((xi > sl->bx) == (A[0][0] > 0)) ? -1 : 1;
-    long n4 = lround(4.0 / fabs(A[0][0]));
-    for (long ii = (long)i + step; ii >= 0 && ii < (long)nx; ii += step) {
-        if (fabs(A[0][0] * (double)ii + x0 - sl->bx) <= hw)
-            return false;
-        if (row[ii] >= edge)
-            continue;
-        if (at_disc)
-            return true; /* beside the disc space: a rib head, never vertebra */
-        /* a joint, not low-density marrow: the body's cortex follows within 4 mm */
-        for (long q = 1; q <= n4; q++) {
-            long iq = ii + q * step;
-            if (iq < 0 || iq >= (long)nx)
-                break;
-            if (row[iq] >= bone_lo)
-                return true;
-        }
-        return false;
-    }
-    return false;
-}
-
 static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A[3][4],
                       size_t nx, size_t j, size_t k, size_t *i_lo, size_t *i_hi)
 {
@@ -458,11 +423,19 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 4; b++)
             A[a][b] = ct->affine[a][b];
+    /* rib-head walk along patient x, any orientation: CT inverse affine, finest spacing */
+    double inv[4][4];
+    double walk_step = fmin(ct->spacing[0], fmin(ct->spacing[1], ct->spacing[2]));
+    if (!sm_mat4_affine_inverse(ct->affine, inv)) {
+        memset(inv, 0, sizeof inv);
+        walk_step = 0; /* no walk (sm_seg_rib_head_gap returns false) */
+    }
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
+           ct, inv, \
            mids, \
            s1body) \
-    firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype) schedule(static)
+    firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype, walk_step) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
         const double g = grid->g;
@@ -472,9 +445,6 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                 continue;
             /* an axial row shares one frame slice */
             bool row_axial = fabs(A[2][0]) * (double)nx <= 0.25;
-            /* ... and a row along x allows walking toward the body across a joint gap */
-            bool row_lateral = row_axial && fabs(A[0][0]) >= 0.95 * sqrt(A[0][0] * A[0][0] +
-                                                                        A[1][0] * A[1][0]);
             SegSlice row_sl;
             bool row_have = false;
             if (row_axial)
@@ -580,11 +550,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         seg_s = s;
                         /* rib heads: in front of the pedicles of a rib-bearing level, bone
                          * beyond the body's mid-height half-width reached across a gap
-                         * (the costovertebral joint) along the row toward the body */
-                        if (row_lateral && have && s < n_verts && seg_thoracic[s] &&
-                            dy < -sl.ry_ant && rib_head_gap(hu + nx * (j + ny * k), nx, A, i, j, k,
-                                                            &sl, seg_c1z[4 * (n_verts + 1) + s],
-                                                            edge, bone_lo, near_disc))
+                         * (the costovertebral joint) along patient x toward the body */
+                        if (have && s < n_verts && seg_thoracic[s] && dy < -sl.ry_ant &&
+                            sm_seg_rib_head_gap(ct, inv, walk_step, p, sl.bx,
+                                                seg_c1z[4 * (n_verts + 1) + s], edge, bone_lo,
+                                                near_disc))
                             s = n_verts; /* not vertebra */
                         /* behind the canal, rib-bearing (thoracic) levels: spinous processes
                          * slope down over the vertebra below; bend the cut */
