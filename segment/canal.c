@@ -12,6 +12,8 @@
 #define CANAL_NRAYS 16
 #define CANAL_MAX_AREA_MM2 700.0
 #define CANAL_GAP_MM 40.0       /* longest bridged gap along z */
+#define WALL_NCOLS 5            /* AP lines for the posterior body wall */
+#define WALL_OFF_MM 3.0         /* their spacing across the canal centre */
 
 typedef struct CanalCand {
     double x, y;                /* LPS mm */
@@ -410,4 +412,124 @@ void sm_seg_frame_free(SegFrame *frame)
         return;
     free(frame->s);
     frame->s = NULL;
+}
+
+/* Refined canal front for the vertebra outline and sub-regions (see segment_internal.h).
+ * The canal track is smoothed and interpolated, and its anterior radius is a running
+ * median of the midline ray to the bone mask: where the lumbosacral canal turns backward,
+ * or the posterior third of a fatty body lies below the bone threshold (basivertebral
+ * veins, 3 mm partial volume), the front lies inside the body. On each slice the
+ * posterior body wall is sought on WALL_NCOLS AP lines near the midline, between
+ * WALL_FRONT_MM in front of the frame's canal front and WALL_BACK_MM behind the canal
+ * centre (less than its back radius), as the strongest dense-to-dark step of the
+ * working-grid HU: mean of WALL_STEP voxels in front >= the soft-tissue/bone edge level,
+ * mean behind below it, WALL_LUMEN voxels of lumen behind it all below it, and what lies
+ * between the frame's front and the step dense on average with no such lumen in it.
+ * Where the median of the lines lies more than WALL_MIN_SHIFT_MM behind the frame's
+ * front, the canal moves back so that its front is that wall (centre and front radius;
+ * the back wall stays), and the body, whose depth the column frame measured from the old
+ * front, reaches it. */
+#define WALL_FRONT_MM 4.0
+#define WALL_BACK_MM 12.0
+#define WALL_STEP 2
+#define WALL_LUMEN 3 /* 6 mm of lumen behind the wall */
+#define WALL_MIN_SHIFT_MM 5.0 /* 2.5 working voxels: smaller differences are the step's noise */
+
+/* Posterior body wall (LPS y of the step) on column i of slice k between rows j_lo and
+ * j_hi (j_front: the frame's canal front); NAN when no step. */
+static double wall_step(const SegGrid *grid, size_t k, long i, long j_lo, long j_front,
+                        long j_hi, double edge)
+{
+    const size_t *d = grid->dims;
+    if (i < 0 || i >= (long)d[0])
+        return NAN;
+    if (j_lo < WALL_STEP) j_lo = WALL_STEP;
+    if (j_hi > (long)d[1] - 1 - WALL_STEP) j_hi = (long)d[1] - 1 - WALL_STEP;
+    double best = 0, at = NAN;
+    for (long j = j_lo; j <= j_hi; j++) {
+        /* boundary between rows j (in front) and j + 1 (behind) */
+        double sa = 0, sb = 0;
+        bool ok = true;
+        for (long q = 0; q < WALL_STEP && ok; q++) {
+            int ha = grid->hu[seg_idx(d, (size_t)i, (size_t)(j - q), k)];
+            int hb = grid->hu[seg_idx(d, (size_t)i, (size_t)(j + 1 + q), k)];
+            if (ha == SEG_OUTSIDE || hb == SEG_OUTSIDE)
+                ok = false;
+            sa += ha;
+            sb += hb;
+        }
+        /* the lumen behind the wall: WALL_LUMEN voxels all below the edge level */
+        for (long q = 0; q < WALL_LUMEN && ok; q++) {
+            long jq = j + 1 + q;
+            if (jq >= (long)d[1] || grid->hu[seg_idx(d, (size_t)i, (size_t)jq, k)] >= edge)
+                ok = false;
+        }
+        /* what the wall gives back to the body, from the frame's front, is dense on
+         * average (marrow) and holds no lumen (WALL_LUMEN voxels in a row below the edge
+         * level): not the canal with something dense behind it */
+        if (ok && j > j_front) {
+            double sf = 0;
+            long dark = 0;
+            for (long q = j_front < 0 ? 0 : j_front; q <= j && ok; q++) {
+                int h = grid->hu[seg_idx(d, (size_t)i, (size_t)q, k)];
+                sf += h;
+                dark = h < edge ? dark + 1 : 0;
+                if (dark >= WALL_LUMEN)
+                    ok = false;
+            }
+            ok = ok && sf >= edge * (double)(j - (j_front < 0 ? 0 : j_front) + 1);
+        }
+        if (!ok)
+            continue;
+        sa /= WALL_STEP;
+        sb /= WALL_STEP;
+        if (sa >= edge && sb < edge && sa - sb > best) {
+            best = sa - sb;
+            at = grid->origin[1] + grid->g * ((double)j + 0.5);
+        }
+    }
+    return at;
+}
+
+size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame)
+{
+    const double g = grid->g;
+    static const double off[WALL_NCOLS] = {-2.0 * WALL_OFF_MM, -WALL_OFF_MM, 0.0, WALL_OFF_MM,
+                                           2.0 * WALL_OFF_MM};
+    size_t moved = 0;
+    for (size_t k = frame->k0; k <= frame->k1; k++) {
+        SegSlice *sl = &frame->s[k];
+        double front = sl->cy - sl->ry_ant;
+        long j_front = lround((front - grid->origin[1]) / g);
+        long j_lo = j_front - lround(WALL_FRONT_MM / g);
+        /* never as far back as the canal's back wall (the laminae's surfaces are
+         * stronger steps) */
+        double back_mm = sl->ry_post - g < WALL_BACK_MM ? sl->ry_post - g : WALL_BACK_MM;
+        long j_hi = lround((sl->cy + back_mm - grid->origin[1]) / g);
+        double w[WALL_NCOLS];
+        size_t nw = 0;
+        for (int c = 0; c < WALL_NCOLS; c++) {
+            long i = lround((sl->cx + off[c] - grid->origin[0]) / g);
+            double y = wall_step(grid, k, i, j_lo, j_front, j_hi, edge);
+            if (!isnan(y))
+                w[nw++] = y;
+        }
+        if (nw < (WALL_NCOLS + 1) / 2 + 1)
+            continue; /* no wall on most lines: keep the frame */
+        qsort(w, nw, sizeof w[0], sm_cmp_double);
+        double wall = nw % 2 ? w[nw / 2] : 0.5 * (w[nw / 2 - 1] + w[nw / 2]);
+        if (wall <= front + WALL_MIN_SHIFT_MM)
+            continue;
+        /* the body's depth was measured from the old front: it now reaches the wall */
+        double ant = sl->by - 0.5 * sl->depth;
+        if (wall - ant > sl->depth) {
+            sl->depth = wall - ant;
+            sl->by = 0.5 * (ant + wall);
+        }
+        double back = sl->cy + sl->ry_post;
+        sl->cy = wall + sl->ry_ant;
+        sl->ry_post = back - sl->cy < 3.0 ? 3.0 : back - sl->cy;
+        moved++;
+    }
+    return moved;
 }

@@ -151,6 +151,13 @@ size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, si
                               size_t dmax, double min_depth, size_t min_sep, size_t *idx,
                               double *depth, size_t max_out);
 
+/* ---- canal.c: refined canal for the vertebra outline (segmask) ---- */
+/* On a copy of the frame: where the posterior body wall (the dense-to-dark HU step on AP
+ * lines near the midline; edge = soft-tissue/bone edge level) lies behind the canal
+ * front, the canal moves back so that its front is that wall. Returns the slices
+ * changed. */
+size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame);
+
 /* ---- vertebrae.c ---- */
 /* Which segment (0 = below disc 0, i = between disc i-1 and i, n = above the last) a point
  * falls into. */

@@ -26,6 +26,7 @@ typedef struct SegRun {
     uint8_t *body, *bone, *filled, *rib, *vmask, *vin;
     SegThresholds thr;
     SegFrame frame;
+    SegFrame frame_sub;       /* frame with the canal refined for the vertebra outline */
     SegDisc *discs;
     size_t n_discs;
     SegVert *verts;           /* n_discs + 1 segments, lowest first */
@@ -43,6 +44,7 @@ static void run_free(SegRun *r)
     free(r->vmask);
     free(r->vin);
     sm_seg_frame_free(&r->frame);
+    sm_seg_frame_free(&r->frame_sub);
     free(r->discs);
     if (r->verts)
         for (size_t s = 0; s < r->n_verts; s++) {
@@ -130,6 +132,72 @@ static bool run_front(SmError **error, SegRun *r, SmSpineSeg *seg)
 
 /* True when p lies in the slab of a disc (its half thickness + margin) inside the body
  * footprint of the slice frame sl. */
+/* Trilinear value of a working-grid mask at LPS p (0 beyond half a voxel outside). */
+static double grid_mask_at(const SegGrid *grid, const uint8_t *mask, const double p[3])
+{
+    const double g = grid->g;
+    double x = (p[0] - grid->origin[0]) / g, y = (p[1] - grid->origin[1]) / g,
+           z = (p[2] - grid->origin[2]) / g;
+    const double gx = (double)grid->dims[0] - 1, gy = (double)grid->dims[1] - 1,
+                 gz = (double)grid->dims[2] - 1;
+    if (x < -0.5 || y < -0.5 || z < -0.5 || x > gx + 0.5 || y > gy + 0.5 || z > gz + 0.5)
+        return 0;
+    x = x < 0 ? 0 : x > gx ? gx : x;
+    y = y < 0 ? 0 : y > gy ? gy : y;
+    z = z < 0 ? 0 : z > gz ? gz : z;
+    size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
+    double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+    size_t i1 = i0 + 1 < grid->dims[0] ? i0 + 1 : i0;
+    size_t j1 = j0 + 1 < grid->dims[1] ? j0 + 1 : j0;
+    size_t k1 = k0 + 1 < grid->dims[2] ? k0 + 1 : k0;
+    double m = 0;
+    for (int c = 0; c < 8; c++) {
+        size_t q = seg_idx(grid->dims, (c & 1) ? i1 : i0, ((c >> 1) & 1) ? j1 : j0,
+                           ((c >> 2) & 1) ? k1 : k0);
+        if (mask[q])
+            m += ((c & 1) ? fx : 1 - fx) * ((c & 2) ? fy : 1 - fy) * ((c & 4) ? fz : 1 - fz);
+    }
+    return m;
+}
+
+/* Marrow under a thin cortex: from CT voxel (i, j, k) at p, along the CT axis on which the
+ * working-grid interior vin fades fastest (outward), a voxel >= bone_lo (the cortex) within
+ * CORTEX_WALK_MM. A voxel outside the cortex finds soft tissue that way. */
+#define CORTEX_WALK_MM 3.0
+static bool cortex_outward(const SegGrid *grid, const uint8_t *vin, const int16_t *hu,
+                           const size_t dims[3], const double A[3][4], size_t i, size_t j,
+                           size_t k, const double p[3], double bone_lo)
+{
+    int best_a = -1, best_sgn = 0;
+    double best = 2.0;
+    for (int a = 0; a < 3; a++)
+        for (int sg = -1; sg <= 1; sg += 2) {
+            double q[3] = {p[0] + sg * A[0][a], p[1] + sg * A[1][a], p[2] + sg * A[2][a]};
+            double mq = grid_mask_at(grid, vin, q);
+            if (mq < best) {
+                best = mq;
+                best_a = a;
+                best_sgn = sg;
+            }
+        }
+    if (best_a < 0)
+        return false;
+    double sp = sqrt(A[0][best_a] * A[0][best_a] + A[1][best_a] * A[1][best_a] +
+                     A[2][best_a] * A[2][best_a]);
+    long n = sp > 0 ? (long)(CORTEX_WALK_MM / sp) : 0;
+    if (n < 1)
+        n = 1;
+    long idx[3] = {(long)i, (long)j, (long)k};
+    for (long t = 1; t <= n; t++) {
+        idx[best_a] += best_sgn;
+        if (idx[best_a] < 0 || idx[best_a] >= (long)dims[best_a])
+            return false;
+        if (hu[(size_t)idx[0] + dims[0] * ((size_t)idx[1] + dims[1] * (size_t)idx[2])] >= bone_lo)
+            return true;
+    }
+    return false;
+}
+
 static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *sl,
                           const double p[3], double margin_mm)
 {
@@ -412,7 +480,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     const int16_t *hu = ct->data;
     uint8_t *lo = lab->data, *so = sub->data;
     const SegGrid *grid = &r->grid;
-    const SegFrame *frame = &r->frame;
+    const SegFrame *frame = in_labels ? &r->frame : &r->frame_sub;
+    const SegFrame *frame_trk = &r->frame; /* the tracked canal */
     const uint8_t *vmask = r->vmask, *vin = r->vin;
     const SegDisc *discs = r->discs;
     const size_t n_discs = r->n_discs, n_verts = r->n_verts;
@@ -431,7 +500,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         walk_step = 0; /* no walk (sm_seg_rib_head_gap returns false) */
     }
 #pragma omp parallel for default(none) \
-    shared(hu, lo, so, grid, frame, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
+    shared(hu, lo, so, grid, frame, frame_trk, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
            ct, inv, \
            mids, \
            s1body) \
@@ -439,6 +508,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
         const double g = grid->g;
+        const size_t cdims[3] = {nx, ny, nz};
         for (size_t j = 0; j < ny; j++) {
             size_t i_lo = 0, i_hi = nx;
             if (!inl && !row_range(grid, frame, A, nx, j, k, &i_lo, &i_hi))
@@ -515,12 +585,18 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     /* inside the working mask and not soft tissue, or near it and bone */
                     /* Interior of the filled working mask: marrow of any density (fatty
                      * marrow can be near 0 HU), not gas -- except next to a disc, where the
-                     * endplate is the boundary. Elsewhere: a voxel enclosed by dense tissue
+                     * endplate is the boundary. Just outside it (the one-voxel erosion's
+                     * trilinear level 0.2-0.5) a voxel with cortex on its outward side is
+                     * marrow under a thin (osteoporotic) cortex, which the density rules
+                     * below miss. Elsewhere: a voxel enclosed by dense tissue
                      * (no soft-tissue neighbour) is bone above the soft-tissue/bone midpoint;
                      * a surface voxel must reach the 50 % partial-volume level between soft
                      * tissue and the densest bone among its 6 neighbours. */
                     bool near_disc = have && in_disc_space(discs, n_discs, &sl, p, 0.5);
                     bool member = !near_disc && mi >= 0.5 && hu[v] >= -300;
+                    if (!member && !near_disc && mi >= 0.2 && hu[v] >= -300 &&
+                        cortex_outward(grid, vin, hu, cdims, A, i, j, k, p, bone_lo))
+                        member = true;
                     if (!member && m >= 0.15 && hu[v] >= edge) {
                         double nb = hu[v], nmin = hu[v];
                         const size_t nbr[6] = {i > 0 ? v - 1 : v, i + 1 < nx ? v + 1 : v,
@@ -538,10 +614,27 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             member = hu[v] >= 0.5 * (soft + (nb > bone_lo ? nb : bone_lo));
                     }
                     /* lateral to the body and in front of the pedicles lie rib heads (or
-                     * osteophytes and vessels), not vertebra */
+                     * osteophytes and vessels), not vertebra. Judged in front of the
+                     * tracked canal's front (the body's posterolateral corners between it
+                     * and a wall found further back stay) and, for rib-free segments,
+                     * against the vertebra's median body where the per-slice frame runs
+                     * narrow (as for the sub-regions). */
                     if (member && have && dy < -sl.ry_ant && fabs(p[0] - sl.bx) > sl.half_width &&
-                        sm_seg_body_shape(&sl, p) > 1.3)
-                        member = false;
+                        sm_seg_body_shape(&sl, p) > 1.3) {
+                        SegSlice slw;
+                        if (frame_trk == frame || !frame_at_ext(frame_trk, grid, p[2], &slw))
+                            slw = sl;
+                        size_t s0 = sm_seg_segment_of(discs, n_discs, p);
+                        if (s0 < n_verts && mids[s0].ok) {
+                            if (mids[s0].sl.half_width > slw.half_width)
+                                slw.half_width = mids[s0].sl.half_width;
+                            if (mids[s0].sl.depth > slw.depth)
+                                slw.depth = mids[s0].sl.depth;
+                        }
+                        if (p[1] - slw.cy < -slw.ry_ant && fabs(p[0] - slw.bx) > slw.half_width &&
+                            sm_seg_body_shape(&slw, p) > 1.3)
+                            member = false;
+                    }
                     /* the disc space is not vertebra, whatever the filling bridged */
                     if (member && near_disc && hu[v] < bone_lo)
                         member = false;
@@ -832,8 +925,23 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
     if (ok)
         ok = sm_seg_ribs_find(error, &r.grid, r.bone, &r.frame, r.discs, r.n_discs, r.verts,
                               r.n_verts, sacrum_top_z, r.rib, &seg->notes);
+    if (ok) {
+        /* the vertebra outline and sub-regions use the canal as seen on each slice */
+        r.frame_sub = r.frame;
+        r.frame_sub.s = malloc(r.frame.nz * sizeof *r.frame_sub.s);
+        if (!r.frame_sub.s) {
+            sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+            ok = false;
+        } else {
+            memcpy(r.frame_sub.s, r.frame.s, r.frame.nz * sizeof *r.frame_sub.s);
+            size_t moved = sm_seg_canal_refine(&r.grid, r.thr.edge, &r.frame_sub);
+            if (moved)
+                sm_strlist_add(&seg->notes, "canal front moved back to the posterior body wall on %zu "
+                               "slices (vertebra outline)", moved);
+        }
+    }
     if (ok)
-        ok = sm_seg_vertebra_mask(error, &r.grid, r.bone, r.filled, &r.frame, r.rib, r.vmask);
+        ok = sm_seg_vertebra_mask(error, &r.grid, r.bone, r.filled, &r.frame_sub, r.rib, r.vmask);
     if (ok) {
         /* deep interior (one working voxel inside the surface): marrow of any density */
         r.vin = malloc(r.grid.n);

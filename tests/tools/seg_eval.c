@@ -205,6 +205,9 @@ static void compare(const SmSpineSeg *seg, const SmVolume *truth, const SmVolume
 }
 
 
+/* set: the axial comparison shows body sub-regions only (--body-only) */
+static const SmVolume *g_tsub_axial = NULL;
+
 /* Axial comparison picture on CT slice k: red = prediction only, green = truth only,
  * yellow = both (label equality ignored: masks), 2x upscaled. */
 static void axial_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVolume *truth,
@@ -225,6 +228,10 @@ static void axial_compare(const SmVolume *ct, const SmSpineSeg *seg, const SmVol
             int t = vox_label(truth, v);
             if (totalseg) t = totalseg_to_verse(t);
             int p = ((const uint8_t *)seg->labels->data)[v];
+            if (g_tsub_axial) {
+                if (vox_label(g_tsub_axial, v) != 1) t = 0;
+                if (((const uint8_t *)seg->subregions->data)[v] != 1) p = 0;
+            }
             uint8_t *o = img + 3 * (y * W + x);
             o[0] = o[1] = o[2] = (uint8_t)gv;
             if (p && t) { o[0] = 255; o[1] = 255; o[2] = (uint8_t)(gv / 2); }
@@ -461,12 +468,13 @@ int main(int argc, char **argv)
                 "usage: seg_eval nifti CT.nii.gz [--truth-totalseg T.nii.gz] [--body B.nii.gz]\n"
                 "       seg_eval dicom DIR\n"
                 "       seg_eval phantom SPEC.json|default\n"
-                "  common: [--threads N] [--qc out.png] [--labels-out L.nii.gz] [--check-threads]\n"
+                "  common: [--threads N] [--qc out.png] [--labels-out L.nii.gz] [--sub-out S.nii.gz] [--check-threads]\n"
                 "          [--anchor LEVEL Z]\n");
         return 2;
     }
     const char *mode = argv[1], *in = argv[2];
     const char *truth_path = NULL, *body_path = NULL, *qc = NULL, *lab_out = NULL, *anchor = NULL;
+    const char *sub_out = NULL;
     const char *truth_qc = NULL, *axial = NULL;
     long axial_k = -1;
     const char *sagcmp = NULL, *ct_out = NULL, *coronal = NULL;
@@ -487,6 +495,7 @@ int main(int argc, char **argv)
             axial = argv[++a];
         }
         else if (!strcmp(argv[a], "--labels-out") && a + 1 < argc) lab_out = argv[++a];
+        else if (!strcmp(argv[a], "--sub-out") && a + 1 < argc) sub_out = argv[++a];
         else if (!strcmp(argv[a], "--threads") && a + 1 < argc) threads = atoi(argv[++a]);
         else if (!strcmp(argv[a], "--check-threads")) check = true;
         else if (!strcmp(argv[a], "--body-only")) body_only = true;
@@ -570,6 +579,8 @@ int main(int argc, char **argv)
         coronal_mip(ct, seg, coronal);
     if (truth)
         compare(seg, truth, tsub, body_code, totalseg);
+    if (body_only)
+        g_tsub_axial = tsub;
     if (truth && axial && axial_k >= 0 && (size_t)axial_k < ct->dims[2])
         axial_compare(ct, seg, truth, totalseg, (size_t)axial_k, axial);
     if (truth && sagcmp) {
@@ -628,6 +639,8 @@ int main(int argc, char **argv)
                nbody, worst);
     }
 #endif
+    if (sub_out && !sm_io_nifti_save(&e, seg->subregions, sub_out))
+        return die(e);
     if (lab_out && !sm_io_nifti_save(&e, seg->labels, lab_out))
         return die(e);
     if (ct_out && !sm_io_nifti_save(&e, ct, ct_out))

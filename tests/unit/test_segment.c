@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static size_t count_nonzero(const uint8_t *m, size_t n)
 {
@@ -292,6 +293,79 @@ static void test_subregion_geometry(void **state)
 
 /* First-rib rule on hand values: short (reach <= 0.8 x the rib below), at least a stump,
  * the rib below a real rib, and not cut by the field of view. */
+/* Canal front refinement: a synthetic column (2 mm grid) with a body of fatty marrow
+ * (100 HU) whose posterior wall is the boundary between rows 19 and 20, the canal (10 HU,
+ * rows 20-27), a lamina (800 HU, rows 28-29) and soft tissue (20 HU) elsewhere. A tracked
+ * canal whose centre sits in the body (row 17, front 6 mm further forward) moves back so
+ * that its front is the wall (y = 39 mm); a canal already behind the wall is left alone. */
+static void test_canal_front_refine(void **state)
+{
+    (void)state;
+    SegGrid grid;
+    memset(&grid, 0, sizeof grid);
+    grid.dims[0] = 40; grid.dims[1] = 40; grid.dims[2] = 5;
+    grid.n = 40 * 40 * 5;
+    grid.g = 2.0;
+    int16_t *hu = malloc(grid.n * sizeof *hu);
+    assert_non_null(hu);
+    for (size_t k = 0; k < 5; k++)
+        for (size_t j = 0; j < 40; j++)
+            for (size_t i = 0; i < 40; i++) {
+                int16_t h = 20;
+                if (i >= 8 && i <= 32 && j >= 5 && j <= 19) h = 100;
+                else if (i >= 14 && i <= 26 && j >= 20 && j <= 27) h = 10;
+                else if (i >= 12 && i <= 28 && j >= 28 && j <= 29) h = 800;
+                hu[seg_idx(grid.dims, i, j, k)] = h;
+            }
+    grid.hu = hu;
+    SegFrame fr;
+    memset(&fr, 0, sizeof fr);
+    fr.nz = 5; fr.k0 = 0; fr.k1 = 4;
+    fr.s = calloc(5, sizeof *fr.s);
+    assert_non_null(fr.s);
+    for (size_t k = 0; k < 5; k++) {
+        SegSlice *sl = &fr.s[k];
+        sl->valid = sl->observed = true;
+        sl->cx = 40.0; sl->cy = 34.0;           /* row 17: inside the body */
+        sl->rx = 8.0; sl->ry_ant = 6.0; sl->ry_post = 20.0; /* back wall at y = 54 */
+        sl->bx = 40.0; sl->by = 20.0; sl->depth = 16.0; /* body from y = 12 to 28 */
+        sl->half_width = 24.0;
+    }
+    const double edge = 60.0;
+    assert_int_equal(sm_seg_canal_refine(&grid, edge, &fr), 5);
+    for (size_t k = 0; k < 5; k++) {
+        const SegSlice *sl = &fr.s[k];
+        assert_true(fabs(sl->cy - sl->ry_ant - 39.0) < 1e-9); /* front = the wall */
+        assert_true(fabs(sl->ry_ant - 6.0) < 1e-9);
+        assert_true(fabs(sl->cy + sl->ry_post - 54.0) < 1e-9); /* back wall kept */
+        assert_true(fabs(sl->by - 0.5 * sl->depth - 12.0) < 1e-9); /* body front kept */
+        assert_true(fabs(sl->by + 0.5 * sl->depth - 39.0) < 1e-9); /* ... reaches the wall */
+    }
+    /* a canal already in the lumen, front on the wall: unchanged */
+    for (size_t k = 0; k < 5; k++) {
+        SegSlice *sl = &fr.s[k];
+        sl->cy = 47.0; sl->ry_ant = 8.0; sl->ry_post = 7.0;
+        sl->by = 25.0; sl->depth = 28.0;
+    }
+    assert_int_equal(sm_seg_canal_refine(&grid, edge, &fr), 0);
+    assert_true(fabs(fr.s[2].cy - 47.0) < 1e-9);
+    /* a dense layer behind 6 mm of lumen (an epidural mass): the front stops at the
+     * body's wall, not at the layer's back */
+    for (size_t k = 0; k < 5; k++)
+        for (size_t i = 14; i <= 26; i++)
+            hu[seg_idx(grid.dims, i, 23, k)] = 800;
+    for (size_t k = 0; k < 5; k++) {
+        SegSlice *sl = &fr.s[k];
+        sl->cy = 34.0; sl->ry_ant = 6.0; sl->ry_post = 20.0;
+        sl->by = 20.0; sl->depth = 16.0;
+    }
+    assert_int_equal(sm_seg_canal_refine(&grid, edge, &fr), 5);
+    for (size_t k = 0; k < 5; k++)
+        assert_true(fabs(fr.s[k].cy - fr.s[k].ry_ant - 39.0) < 1e-9);
+    free(fr.s);
+    free(hu);
+}
+
 static void test_first_rib_rule(void **state)
 {
     (void)state;
@@ -404,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_profile_valleys),
         cmocka_unit_test(test_segment_of_planes),
         cmocka_unit_test(test_subregion_geometry),
+        cmocka_unit_test(test_canal_front_refine),
         cmocka_unit_test(test_first_rib_rule),
         cmocka_unit_test(test_level_names),
         cmocka_unit_test(test_font),

@@ -61,7 +61,9 @@ static void test_real_ct_levels(void **state)
         assert_int_equal(best, l);
     }
     /* body sub-region vs TotalSegmentator's vertebrae_body (1 = body) on its levels:
-     * the issue's target, Dice >= 0.85, holds for T12-L4 (L5 is below target: see docs) */
+     * the issue's target, Dice >= 0.85, holds for T12-L5 (measured: T12-L4 0.93-0.94, L5
+     * 0.855 since the canal front follows the posterior body wall). Asserted: T12-L4
+     * >= 0.90; L5 >= 0.84 (0.813 before; its margin over 0.85 is too thin to assert) */
     char body_path[1024];
     if (sm_test_shared("ct-totalseg-example/labels/vertebrae_body.nii.gz", body_path,
                        sizeof body_path)) {
@@ -84,8 +86,7 @@ static void test_real_ct_levels(void **state)
         for (int l = SM_VERSE_T12; l <= SM_VERSE_L5; l++) {
             double d = 2.0 * (double)bi[l] / (double)(bp[l] + bt[l]);
             fprintf(stderr, "  %s: body Dice %.3f\n", sm_seg_level_name(l), d);
-            if (l <= SM_VERSE_L1 + 3)
-                assert_true(d >= 0.85);
+            assert_true(d >= (l <= SM_VERSE_L1 + 3 ? 0.90 : 0.84));
         }
         sm_volume_destroy(tb);
     }
