@@ -272,9 +272,9 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
 /* Bony canal from the CT itself: rays from the plane centre to the first bone (two
  * consecutive samples >= bone_thr), robust against gaps (lytic wall, foramina) and
  * segmentation errors by clipping each ray to its angular neighbourhood's median. */
-#define NB 96
+#define NB SM_ESCC_BONY_RAYS
 bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, double fat_thr,
-                         uint8_t *mask, double shift_mm[2])
+                         uint8_t *mask, double shift_mm[2], double *bone_edge_mm)
 {
     const double rmax = 16.0, step = 0.2;
     double r[NB], keep[NB], ctr[NB], core[NB];
@@ -283,6 +283,8 @@ bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, d
         double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
         double segr = NAN;
         ctr[q] = NAN;
+        if (bone_edge_mm)
+            bone_edge_mm[q] = NAN;
         int run = 0, fat_run = 0, out_run = 0;
         bool seen_fat = false;
         for (double d = 0; d <= rmax; d += step) {
@@ -293,9 +295,11 @@ bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, d
             double v = hu[b * N + a];
             if (seg[b * N + a])
                 segr = d;
+            run = v >= bone_thr ? run + 1 : 0;
+            if (run >= 2 && bone_edge_mm && isnan(bone_edge_mm[q]))
+                bone_edge_mm[q] = d - step; /* first bone, even beyond a fat edge */
             if (!isnan(ctr[q]))
                 continue;
-            run = v >= bone_thr ? run + 1 : 0;
             if (run >= 2) {
                 ctr[q] = d - step;
                 continue;

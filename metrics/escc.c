@@ -110,6 +110,11 @@ typedef struct LevelWork {
     uint8_t inner[N * N];
     uint8_t nonfat[N * N];
     SmCanalPlane pl;
+    bool bone_ok;                          /* the canal came from the CT's bone ring */
+    double bone_edge[SM_ESCC_BONY_RAYS];   /* distance to the first bone per ray (NAN: none) */
+    double wall_exp[SM_ESCC_BONY_RAYS];    /* expected wall from the neighbours (NAN: none) */
+    bool eroded[SM_ESCC_BONY_RAYS];        /* bone edge beyond the expected wall */
+    double erosion_deg;                    /* longest run of eroded rays (degrees) */
 } LevelWork;
 
 /* Recentres the plane on the canal component nearest its centre; false if no canal. */
@@ -177,17 +182,19 @@ static void level_sample(const SmVolume *ct, const SmVolume *sub, double bone_th
     double c0lps[3];
     memcpy(c0lps, w->c, sizeof c0lps);
     for (int it = 0; it < 2; it++) {
-        if (!sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh) ||
+        if (!sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh, NULL) ||
             sh[0] * sh[0] + sh[1] * sh[1] > 100.0)
             break;
         for (int d = 0; d < 3; d++)
             w->c[d] += sh[0] * w->ex[d] + sh[1] * w->ey[d];
         sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
     }
-    if (sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh)) {
+    if (sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh, w->bone_edge)) {
         memcpy(w->mask, w->inner, sizeof w->mask);
+        w->bone_ok = true;
         return;
     }
+    w->bone_ok = false;
     /* no closed bone ring: back to the segmentation's canal */
     memcpy(w->c, c0lps, sizeof c0lps);
     sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
@@ -275,6 +282,183 @@ static bool tumour_suspect(const LevelWork *w, const Ref *ref)
     return best >= 3 || (ref->sac > 0 && w->pl.nonfat_area < 0.6 * ref->sac);
 }
 
+/* The bony wall expected from the neighbours, and where a lesion eroded it. Reference: per
+ * ray the median of the first-bone distances of up to two measured levels on each side. Model
+ * of this level's wall: scale x reference (scale = median ratio over the rays, within -10 % /
+ * +8 %: adjacent canals differ little, a lesion eroding the whole ring must not inflate it)
+ * plus a shift of the plane centre (a cos + b sin, least squares over the rays that fit within
+ * 1.5 mm, twice). A ray is eroded when its first bone lies >= 1.5 mm beyond the model, or no
+ * bone closes it where the neighbours' wall is closed (< 12 mm). erosion_deg: the longest run
+ * of adjacent eroded rays. Serial; reads bone_edge of the neighbours only. */
+static void wall_model(LevelWork *w, size_t n, size_t i, double bone_thr)
+{
+    enum { NB = SM_ESCC_BONY_RAYS };
+    LevelWork *W = &w[i];
+    W->erosion_deg = 0;
+    for (int q = 0; q < NB; q++) {
+        W->wall_exp[q] = NAN;
+        W->eroded[q] = false;
+    }
+    if (!W->in_view || !W->bone_ok)
+        return;
+    size_t idx[4], k = 0;
+    for (size_t s = 1; s <= 4 && k < 2; s++)
+        if (i >= s && w[i - s].in_view && w[i - s].bone_ok)
+            idx[k++] = i - s;
+    size_t k_up = k;
+    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
+        if (i + s < n && w[i + s].in_view && w[i + s].bone_ok)
+            idx[k++] = i + s;
+    if (k == 0)
+        return;
+    double ref[NB], ratio[NB];
+    size_t nr = 0;
+    for (int q = 0; q < NB; q++) {
+        double v[4];
+        size_t nv = 0;
+        for (size_t j = 0; j < k; j++)
+            if (!isnan(w[idx[j]].bone_edge[q]))
+                v[nv++] = w[idx[j]].bone_edge[q];
+        ref[q] = nv * 2 > k ? sm_median_inplace(v, nv) : NAN;
+        if (!isnan(ref[q]) && ref[q] > 0 && !isnan(W->bone_edge[q]))
+            ratio[nr++] = W->bone_edge[q] / ref[q];
+    }
+    if (nr < NB / 2)
+        return;
+    double scale = fmin(1.08, fmax(0.9, sm_median_inplace(ratio, nr)));
+    double fa = 0, fb = 0;
+    for (int it = 0; it < 3; it++) {
+        double scc = 0, sss = 0, scs = 0, src = 0, srs = 0;
+        int used = 0;
+        for (int q = 0; q < NB; q++) {
+            if (isnan(ref[q]) || isnan(W->bone_edge[q]))
+                continue;
+            double th = 2 * M_PI * q / NB, c = cos(th), sn = sin(th);
+            double r = W->bone_edge[q] - scale * ref[q];
+            if (it > 0 && fabs(r - (fa * c + fb * sn)) >= 1.5)
+                continue;
+            scc += c * c;
+            sss += sn * sn;
+            scs += c * sn;
+            src += r * c;
+            srs += r * sn;
+            used++;
+        }
+        double det = scc * sss - scs * scs;
+        if (used < NB / 3 || fabs(det) < 1e-9)
+            break;
+        fa = (src * sss - srs * scs) / det;
+        fb = (srs * scc - src * scs) / det;
+        /* the plane centre is re-centred on the canal: only a small offset is plausible */
+        double off = sqrt(fa * fa + fb * fb);
+        if (off > 3.0) {
+            fa *= 3.0 / off;
+            fb *= 3.0 / off;
+        }
+    }
+    bool any = false;
+    for (int q = 0; q < NB; q++) {
+        if (isnan(ref[q]))
+            continue;
+        double th = 2 * M_PI * q / NB;
+        W->wall_exp[q] = scale * ref[q] + fa * cos(th) + fb * sin(th);
+        double cur = W->bone_edge[q];
+        W->eroded[q] = isnan(cur) ? ref[q] < 12.0 : cur - W->wall_exp[q] >= 1.5;
+        if (W->eroded[q]) {
+            /* and no bone where the wall should be: 0.5-2.5 mm beyond the expected wall the
+             * mean is below half the bone threshold (tumour, not a faint cancellous body) */
+            double sum = 0;
+            int cnt = 0;
+            for (double d = W->wall_exp[q] + 0.5; d <= W->wall_exp[q] + 2.5; d += 0.2) {
+                double pa = N / 2 - 0.5 + d * cos(th) / PX, pb = N / 2 - 0.5 + d * sin(th) / PX;
+                int a = (int)floor(pa + 0.5), b = (int)floor(pb + 0.5);
+                if (a < 0 || b < 0 || a >= N || b >= N)
+                    break;
+                sum += W->hu[b * N + a];
+                cnt++;
+            }
+            W->eroded[q] = cnt > 0 && sum / cnt < 0.5 * bone_thr;
+        }
+        any = any || W->eroded[q];
+    }
+    if (!any)
+        return;
+    int run = 0, best = 0;
+    for (int a = 0; a < 2 * NB; a++) {
+        run = W->eroded[a % NB] ? run + 1 : 0;
+        if (run > best)
+            best = run;
+    }
+    if (best > NB)
+        best = NB;
+    W->erosion_deg = 360.0 * best / NB;
+}
+
+/* Where the wall is eroded (>= 22 degrees), the canal outline takes the expected wall on the
+ * eroded rays (the mass in the eroded notch is not canal; a segmentation that stopped short of
+ * the mass is extended to the wall), keeps the current outline elsewhere, and the plane is
+ * re-centred on the new outline and re-sampled. */
+static void level_refine(const SmVolume *ct, const SmVolume *sub, double bone_thr, LevelWork *w,
+                         int16_t *hu_out)
+{
+    enum { NB = SM_ESCC_BONY_RAYS };
+    if (!w->in_view || !w->bone_ok || w->erosion_deg < 22.0)
+        return;
+    double R[NB];
+    for (int q = 0; q < NB; q++) {
+        double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
+        double ext = 0;
+        for (double d = 0; d < 0.5 * N * PX; d += 0.1) {
+            double fa = N / 2 - 0.5 + d * cx / PX, fb = N / 2 - 0.5 + d * cy / PX;
+            int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
+            if (a < 0 || b < 0 || a >= N || b >= N || !w->mask[b * N + a])
+                break;
+            ext = d;
+        }
+        R[q] = w->eroded[q] && !isnan(w->wall_exp[q]) ? w->wall_exp[q] : ext;
+    }
+    /* outline polygon in the current plane; centroid of its non-bone pixels */
+    double sa = 0, sb = 0, cnt = 0;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double x = (a - N / 2 + 0.5) * PX, y = (b - N / 2 + 0.5) * PX;
+            double t = atan2(y, x) / (2 * M_PI) * NB;
+            if (t < 0)
+                t += NB;
+            int q0 = (int)floor(t) % NB, q1 = (q0 + 1) % NB;
+            double f = t - floor(t);
+            if (sqrt(x * x + y * y) <= R[q0] * (1 - f) + R[q1] * f && w->hu[b * N + a] < bone_thr) {
+                sa += x;
+                sb += y;
+                cnt += 1;
+            }
+        }
+    if (cnt < 10)
+        return;
+    double sx = sa / cnt, sy = sb / cnt;
+    for (int d = 0; d < 3; d++)
+        w->c[d] += sx * w->ex[d] + sy * w->ey[d];
+    sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            /* the pixel in the old plane's coordinates */
+            double x = (a - N / 2 + 0.5) * PX + sx, y = (b - N / 2 + 0.5) * PX + sy;
+            double t = atan2(y, x) / (2 * M_PI) * NB;
+            if (t < 0)
+                t += NB;
+            int q0 = (int)floor(t) % NB, q1 = (q0 + 1) % NB;
+            double f = t - floor(t);
+            w->mask[b * N + a] =
+                sqrt(x * x + y * y) <= R[q0] * (1 - f) + R[q1] * f && w->hu[b * N + a] < bone_thr;
+        }
+}
+
+static int cmp_flt(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 static int ray_of(double x, double y)
 {
     return (int)floor(atan2(y, x) / (2 * M_PI) * NR + NR + 0.5) % NR;
@@ -284,7 +468,7 @@ static double clamp01(double v) { return v < 0 ? 0 : (v > 1 ? 1 : v); }
 
 static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                         const SmEsccStats *st, bool lesion_known, bool lesion_flag,
-                        SmCanalLevel *L)
+                        double erosion_deg, SmCanalLevel *L)
 {
     const SmCanalPlane *p = &w->pl;
     L->canal_area_mm2 = p->canal_area;
@@ -337,13 +521,38 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
             }
         }
     if (!cord_level && tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm) {
-        /* below the conus anything dense in the sac is abnormal: the whole dense area */
+        /* below the conus anything dense in the sac is abnormal. The fluid | dense threshold
+         * is set for the cord's faint contrast, low between CSF and a mass: on the
+         * small-radius image the mass | CSF edge is placed midway between the CSF and the
+         * mass's own value (median of the dense pixels), so the remaining sac is not eroded
+         * by the smoothing */
+        static const size_t NN = (size_t)N * N;
+        float vals[N * N];
+        size_t nv = 0;
+        for (size_t i = 0; i < NN; i++)
+            if (L->classes[i] == SM_ESCC_CLASS_CORD || L->classes[i] == SM_ESCC_CLASS_TUMOUR)
+                vals[nv++] = w->sm_dense[i];
+        double tum_hu = NAN;
+        if (nv > 0) {
+            qsort(vals, nv, sizeof *vals, cmp_flt);
+            tum_hu = vals[nv / 2];
+        }
+        double mid = !isnan(tum_hu) && tum_hu > st->dense_threshold_hu
+                         ? 0.5 * (st->csf_hu + tum_hu) : st->dense_threshold_hu;
+        if (mid < st->dense_threshold_hu)
+            mid = st->dense_threshold_hu;
         tarea = 0;
-        for (size_t i = 0; i < (size_t)N * N; i++)
-            if (L->classes[i] == SM_ESCC_CLASS_CORD || L->classes[i] == SM_ESCC_CLASS_TUMOUR) {
+        for (size_t i = 0; i < NN; i++) {
+            uint8_t c = L->classes[i];
+            if (c != SM_ESCC_CLASS_CSF && c != SM_ESCC_CLASS_CORD && c != SM_ESCC_CLASS_TUMOUR)
+                continue;
+            if (w->sm_fat[i] >= mid || (c != SM_ESCC_CLASS_CSF && w->sm_dense[i] >= mid)) {
                 L->classes[i] = SM_ESCC_CLASS_TUMOUR;
                 tarea += PX * PX;
+            } else {
+                L->classes[i] = SM_ESCC_CLASS_CSF;
             }
+        }
     }
     bool tumour = tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm;
     L->tumour_area_mm2 = tumour ? tarea : 0;
@@ -366,8 +575,19 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
     sm_strlist_add(&L->reasons, "canal %.0f mm2 (neighbours %.0f), sac %.0f (%.0f), CSF %.0f (%.0f)",
                    p->canal_area, ref->ok ? ref->canal : NAN, L->sac_area_mm2,
                    ref->ok ? ref->sac : NAN, L->csf_area_mm2, ref->ok ? ref->csf : NAN);
+    bool eroded = erosion_deg >= 22.0;
+    if (ref->ok && ref->canal > 0 && p->canal_area < 0.5 * ref->canal) {
+        /* a mass fills the bony canal but does not shrink it: a section under half of the
+         * neighbours' is a plane off the canal (segmentation or centreline error) */
+        L->grade = SM_ESCC_NONE;
+        L->confidence = 0;
+        L->position = SM_ESCC_POS_NONE;
+        sm_strlist_add(&L->reasons, "bony canal section under half of the neighbours': the plane "
+                                    "is off the canal (segmentation); not graded");
+        return;
+    }
     if (!tumour) {
-        if (lesion_known && !lesion_flag) {
+        if (lesion_known && !lesion_flag && !eroded) {
             L->grade = SM_ESCC_NONE;
             L->confidence = 0.9;
             sm_strlist_add(&L->reasons, "no bone lesion near the canal, no epidural soft tissue");
@@ -377,6 +597,9 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
         L->confidence = 0.9 - 0.3 * clamp01(max_ex / 1.0);
         sm_strlist_add(&L->reasons, "no epidural soft tissue beyond the neighbour levels "
                                     "(largest excess %.1f mm)", max_ex);
+        if (eroded)
+            sm_strlist_add(&L->reasons, "bony canal wall eroded over %.0f degrees (bone lesion at "
+                                        "the canal)", erosion_deg);
         return;
     }
     /* position: rays covered and the tumour centroid */
@@ -395,8 +618,16 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
         if (tum2[a] && (!tum2[ua] || excess[a] > excess[ua]))
             ua = a;
     int ub = (ua + NR / 2) % NR;
-    double s_a = fmin(p->sac_out_mm[ua], p->wall_mm[ua] - p->epi_mm[ua]);
-    double s_b = tum2[ub] ? fmin(p->sac_out_mm[ub], p->wall_mm[ub] - p->epi_mm[ub]) : p->sac_out_mm[ub];
+    /* at cord levels the dense run from the wall may go on through a thin CSF layer into
+     * the cord: the mass front is taken no deeper than the neighbours' cord edge here (the
+     * sac deformation only decides 1a | 1b, where the mass does not reach the cord) */
+    double f_a = p->wall_mm[ua] - p->epi_mm[ua], f_b = p->wall_mm[ub] - p->epi_mm[ub];
+    if (cord_level && ref->ok) {
+        f_a = fmax(f_a, ref->cord_out[ua]);
+        f_b = fmax(f_b, ref->cord_out[ub]);
+    }
+    double s_a = fmin(p->sac_out_mm[ua], f_a);
+    double s_b = tum2[ub] ? fmin(p->sac_out_mm[ub], f_b) : p->sac_out_mm[ub];
     /* the expected sac extent: the neighbours' sac scaled by this canal's size relative to
      * theirs, as the median over the rays (a wall eroded by a lytic lesion, or a canal
      * outline that took in part of the mass, does not inflate it) */
@@ -448,13 +679,19 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                     break;
                 e -= 0.1;
             }
-            gaps[ng++] = d - e;
-
+            /* the cord is pushed away by a mass, never towards it: a front that stops well
+             * short of where the neighbours' cord edge lies cannot abut the cord, whatever
+             * noise follows it (floor of the gap: that distance less 1 mm for the centre's
+             * and the neighbours' uncertainty) */
+            gaps[ng++] = fmax(d - e, d - ref->cord_out[a] - 1.0);
         }
         double gap = ng ? sm_median_inplace(gaps, ng) : NAN;
         L->cord_gap_mm = isnan(gap) ? NAN : (gap > 0 ? gap : 0);
+        /* no ray of the mass meets a cord edge at the neighbours (their dense core does not
+         * reach along it): nothing to abut. Without any neighbour the gap is unknown and the
+         * cord is assumed reached (the cautious side) */
         if (isnan(gap))
-            gap = 0;
+            gap = ref->ok ? 1e9 : 0;
         double cr = isnan(L->csf_ratio) ? 1 : L->csf_ratio;
         if (cr < 0.22) {
             g = SM_ESCC_3;
@@ -498,7 +735,10 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
         conf *= 0.5;
         sm_strlist_add(&L->reasons, "no neighbouring level to compare with");
     }
-    if (lesion_known && !lesion_flag)
+    if (eroded)
+        sm_strlist_add(&L->reasons, "bony canal wall eroded over %.0f degrees (bone lesion at the "
+                                    "canal)", erosion_deg);
+    else if (lesion_known && !lesion_flag)
         sm_strlist_add(&L->reasons, "epidural soft tissue without a detected bone lesion");
     L->grade = g;
     L->confidence = conf;
@@ -677,10 +917,17 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     st->min_area_mm2 = fmax(10.0, 3.0 * ct->spacing[0] * ct->spacing[1]);
     /* bone for the CT-derived canal wall: well above any soft tissue, below cancellous bone */
     double bone_thr = fmax(150.0, st->muscle_hu + 100.0);
+#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, fat_thr0, bone_thr) schedule(static) num_threads(nth)
+    for (long l = 0; l < nl; l++)
+        level_sample(ct, subregions, bone_thr, fat_thr0, &w[l], lv[l].hu);
+    /* the wall expected from the neighbours, eroded rays (serial: reads other levels) */
+    for (size_t l = 0; l < n_levels; l++) {
+        wall_model(w, n_levels, l, bone_thr);
+    }
 #pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px, bone_thr) schedule(static) num_threads(nth)
     for (long l = 0; l < nl; l++) {
         LevelWork *W = &w[l];
-        level_sample(ct, subregions, bone_thr, fat_thr0, W, lv[l].hu);
+        level_refine(ct, subregions, bone_thr, W, lv[l].hu);
         if (!W->in_view)
             continue;
         sm_canal_plane_interior(W->mask, wall_px, W->inner);
@@ -807,8 +1054,10 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
                         break;
                     }
             }
-            /* a cord above, and at least a tapering conus below (or nothing below) */
-            is_cord = (isnan(cn[0]) || cn[0] >= cthr) && (isnan(cn[1]) || cn[1] >= 0.5 * cthr) &&
+            /* a cord above and below (or nothing below): with a cord above and none below
+             * the conus lies between, and the sac is graded (the sac at cauda levels near the
+             * conus shows a few HU of centre - rim contrast without a cord) */
+            is_cord = (isnan(cn[0]) || cn[0] >= cthr) && (isnan(cn[1]) || cn[1] >= cthr) &&
                       !(isnan(cn[0]) && isnan(cn[1]));
         }
         /* the cord runs from the top of the scan down to the conus */
@@ -843,7 +1092,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
         if (!ref.ok)
             build_ref(w, n_levels, l, NULL, &ref);
         grade_level(&w[l], &ref, cordl[l], st, lesion_near_canal != NULL,
-                    lesion_near_canal ? lesion_near_canal[l] : false, L);
+                    lesion_near_canal ? lesion_near_canal[l] : false, w[l].erosion_deg, L);
         if (L->grade != SM_ESCC_NONE &&
             (res->worst_grade == SM_ESCC_NONE || L->grade > res->worst_grade)) {
             res->worst_grade = L->grade;

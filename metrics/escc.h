@@ -163,10 +163,13 @@ void sm_canal_plane_measure(const float *sm_fat, const float *sm_dense, const ui
  * keeps the segmentation's extent bounded by that edge, or takes the CT's edge when the
  * segmentation stops > 4 mm short of it; each ray is clipped to 1.15 x the median of its
  * +-30 degree neighbours + 1 mm (gaps in a lytic wall, segmentation errors); mask =
- * non-bone pixels inside. shift_mm: the mask centroid (plane x, y). False (mask untouched)
- * when fewer than half the rays find an edge or the centre lies in bone. */
+ * non-bone pixels inside. shift_mm: the mask centroid (plane x, y). bone_edge_mm (NULL or
+ * SM_ESCC_BONY_RAYS values, ray q at angle 2 pi q / SM_ESCC_BONY_RAYS): distance to the first
+ * bone, NAN where no bone closes the ray. False (mask untouched) when fewer than half the
+ * rays find an edge or the centre lies in bone. */
+#define SM_ESCC_BONY_RAYS 96
 bool sm_canal_plane_bony(const float *hu, const uint8_t *seg, double bone_thr, double fat_thr,
-                         uint8_t *mask, double shift_mm[2]);
+                         uint8_t *mask, double shift_mm[2], double *bone_edge_mm);
 
 #ifdef __cplusplus
 }
