@@ -21,6 +21,50 @@ static bool frame_ok(const SmVertebraMetrics *v)
 #define WALL_SPAN 0.30 /* from -WALL_SPAN to +WALL_SPAN of the body height about mid-height */
 #define SACRUM_WALL_MM 15.0
 
+/* Fraction of the body height that the wall crossing bridges along the axis. */
+#define NOTCH_REACH 0.35
+
+/* True when the mask holds body both above and below p along the axis S within reach
+ * (0.5 mm steps): p lies in a notch of the body, not outside it. */
+static bool between_body(const SmBodyMask *mask, const double p[3], const double S[3],
+                         double reach)
+{
+    for (int s = -1; s <= 1; s += 2) {
+        bool hit = false;
+        for (double t = 0.5; t <= reach && !hit; t += 0.5) {
+            double q[3] = {p[0] + s * t * S[0], p[1] + s * t * S[1], p[2] + s * t * S[2]};
+            hit = sm_frame_mask_sample(mask, q) >= 0.5;
+        }
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+/* Posterior wall crossing of the ray o + w*A (w < 0 posterior): the posterior end of the
+ * run found by sm_frame_ray_extent, carried back over a notch of the body, i.e. over
+ * points with body above and below them within NOTCH_REACH of the body height h along
+ * the axis. At mid-height the basivertebral foramen (veins, not bone) opens a notch of
+ * several mm in the posterior wall on the midline, which would pull the wall line
+ * forward at one body and not at the next; the wall's own concavity between its rims is
+ * not filled (that would need a reach of half the height). False when no crossing. */
+static bool wall_crossing(const SmBodyMask *mask, const double o[3], const double A[3],
+                          const double S[3], double h, double *w)
+{
+    double lo, hi;
+    if (!sm_frame_ray_extent(mask, o, A, 3.0, 80.0, &lo, &hi))
+        return false;
+    double reach = NOTCH_REACH * h, last = lo;
+    for (double t = lo - 0.2; t >= lo - 20.0; t -= 0.2) {
+        double q[3] = {o[0] + t * A[0], o[1] + t * A[1], o[2] + t * A[2]};
+        if (sm_frame_mask_sample(mask, q) < 0.5 && !between_body(mask, q, S, reach))
+            break;
+        last = t;
+    }
+    *w = last;
+    return true;
+}
+
 /* The posterior wall line and the endplate centres of one body, in its own mid-sagittal
  * plane. Wall: the crossings of rays along the anterior axis (lateral offsets -3, 0,
  * +3 mm, averaged per height) at WALL_N heights over the central 60 % of the body height
@@ -70,8 +114,9 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
             double o[3];
             for (int d = 0; d < 3; d++)
                 o[d] = c[d] + (tm + t) * S[d] + x * 3.0 * L[d];
-            if (sm_frame_ray_extent(&mask, o, A, 3.0, 80.0, &lo, &hi))
-                sum += lo, nk++;
+            double w;
+            if (wall_crossing(&mask, o, A, S, h, &w))
+                sum += w, nk++;
         }
         if (nk >= 2) {
             ts[k] = t, ws[k] = sum / nk, use[k] = true;

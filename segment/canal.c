@@ -12,6 +12,12 @@
 #define CANAL_NRAYS 16
 #define CANAL_MAX_AREA_MM2 700.0
 #define CANAL_GAP_MM 40.0       /* longest bridged gap along z */
+/* a candidate with a larger lumen (>= CANAL_BEHIND_AREA_MM2) behind it, laterally within
+ * CANAL_BEHIND_DX_MM and CANAL_BEHIND_MIN_MM..CANAL_BEHIND_MAX_MM posterior, is in a body */
+#define CANAL_BEHIND_DX_MM 10.0
+#define CANAL_BEHIND_MIN_MM 8.0
+#define CANAL_BEHIND_MAX_MM 35.0
+#define CANAL_BEHIND_AREA_MM2 100.0
 #define WALL_NCOLS 5            /* AP lines for the posterior body wall */
 #define WALL_OFF_MM 3.0         /* their spacing across the canal centre */
 
@@ -224,7 +230,24 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
             if (nout < CANAL_MAX_CAND)
                 nout++;
         }
-        ncand[k] = nout;
+        /* a lumen with a larger one behind it on the midline (the canal, closed behind by
+         * the arch) is inside the body: marrow below the bone threshold, the
+         * basivertebral plexus. On a steep lumbosacral junction the canal runs back by
+         * 20 mm within a body height, and the track would rather stay on that hole. */
+        bool inside[CANAL_MAX_CAND] = {false};
+        for (size_t a = 0; a < nout; a++)
+            for (size_t b = 0; b < nout && !inside[a]; b++) {
+                double ddx = out[b].x - out[a].x, ddy = out[b].y - out[a].y;
+                inside[a] = b != a && fabs(ddx) < CANAL_BEHIND_DX_MM &&
+                            ddy > CANAL_BEHIND_MIN_MM && ddy < CANAL_BEHIND_MAX_MM &&
+                            out[b].area_mm2 >= out[a].area_mm2 &&
+                            out[b].area_mm2 >= CANAL_BEHIND_AREA_MM2;
+            }
+        size_t kept = 0;
+        for (size_t a = 0; a < nout; a++)
+            if (!inside[a])
+                out[kept++] = out[a];
+        ncand[k] = kept;
     }
     free(sc_all);
     free(q_all);

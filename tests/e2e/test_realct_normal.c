@@ -1,0 +1,107 @@
+/* End-to-end: the real lesion-free, fracture-free lumbar CT (ct-totalseg-example, 3 mm
+ * voxels, T11-S1, steep L5/S1) run through the CLI with the built-in segmentation and with
+ * the imported TotalSegmentator labels must come out normal: no collapse (Genant 0) at
+ * L1-L5 and no translation of SINS size (>= 3 mm) at L1/L2 ... L4/L5. (L5/S1 is printed,
+ * not asserted: the S1 body mask still misses its posterior rim on this scan, 4.7-9.9 mm.)
+ */
+#include "sm_core.h"
+#include "sm_io.h"
+#include "sm_test.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sys/wait.h>
+
+#define EXE SM_BINARY_DIR "/pipeline/spinemets"
+
+static char *g_tmp;
+
+static int setup(void **state)
+{
+    (void)state;
+    g_tmp = sm_test_tmpdir();
+    return g_tmp ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sm_test_rmrf(g_tmp);
+    free(g_tmp);
+    return 0;
+}
+
+static void run_and_check(const char *args, const char *out)
+{
+    char cmd[8192], path[1024];
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s >/dev/null 2>>%s/stderr.txt", EXE, args, out, g_tmp);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    snprintf(path, sizeof path, "%s/ct/results.json", out);
+    json_error_t je;
+    json_t *doc = json_load_file(path, 0, &je);
+    assert_non_null(doc);
+    json_t *vs = json_object_get(doc, "vertebrae");
+    assert_true(json_is_array(vs));
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(vs); i++) {
+        json_t *v = json_array_get(vs, i);
+        const char *lev = json_string_value(json_object_get(v, "level"));
+        json_t *h = json_object_get(v, "heights_mm");
+        json_t *al = json_object_get(v, "alignment");
+        json_int_t g = json_integer_value(json_object_get(v, "genant_grade"));
+        printf("  %-4s H %.1f/%.1f/%.1f grade %d translation %.1f kyphosis %.1f class %s\n", lev,
+               json_number_value(json_object_get(h, "anterior")),
+               json_number_value(json_object_get(h, "middle")),
+               json_number_value(json_object_get(h, "posterior")), (int)g,
+               json_number_value(json_object_get(al, "translation_mm")),
+               json_number_value(json_object_get(al, "kyphosis_deg")),
+               json_string_value(json_object_get(al, "class")));
+        if (lev && lev[0] == 'L' && lev[1] >= '1' && lev[1] <= '5' && lev[2] == '\0') {
+            assert_true(json_is_integer(json_object_get(v, "genant_grade")));
+            assert_int_equal(g, 0);
+            if (lev[1] <= '4') {
+                json_t *t = json_object_get(al, "translation_mm");
+                assert_true(json_is_number(t));
+                assert_true(json_number_value(t) < 3.0); /* SINS subluxation threshold */
+                assert_string_equal(json_string_value(json_object_get(al, "class")), "normal");
+            }
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 5);
+    json_decref(doc);
+}
+
+static void test_realct_builtin(void **state)
+{
+    (void)state;
+    char ct[600], out[700], args[1400];
+    if (!sm_test_shared("ct-totalseg-example/ct.nii.gz", ct, sizeof ct))
+        skip();
+    snprintf(out, sizeof out, "%s/out-builtin", g_tmp);
+    snprintf(args, sizeof args, "%s", ct);
+    run_and_check(args, out);
+}
+
+static void test_realct_imported(void **state)
+{
+    (void)state;
+    char ct[600], labels[600], out[700], args[1400];
+    if (!sm_test_shared("ct-totalseg-example/ct.nii.gz", ct, sizeof ct))
+        skip();
+    assert_true(sm_test_shared("ct-totalseg-example/labels/total.nii.gz", labels, sizeof labels));
+    snprintf(out, sizeof out, "%s/out-imported", g_tmp);
+    snprintf(args, sizeof args, "%s --labels %s --label-map total", ct, labels);
+    run_and_check(args, out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_realct_builtin),
+        cmocka_unit_test(test_realct_imported),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
