@@ -380,6 +380,13 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
                            st[i].n_body, st[i - 1].n_body);
             continue;
         }
+        if (in->extent_doubtful && in->extent_doubtful[i]) {
+            /* a segment that may hold two bodies, or part of one: its extent is not a
+             * height and its axis is no reference (segmentation's reason in confidence) */
+            sm_strlist_add(&v->notes, "vertebra extent doubtful (a disc plane may be missed "
+                                      "or misplaced): frame, heights and alignment not measured");
+            continue;
+        }
         if (st[i].n_body_border > 0) {
             /* a body that reaches a face of the grid is cut by the field of view: its
              * extents are not its heights and its axis is fitted to a fragment */

@@ -33,6 +33,9 @@ typedef struct SmMetricsInput {
     const int *verse_labels;     /* their VerSe ids */
     const char *const *level_names; /* "L1", ... (borrowed) */
     int threads;                 /* <= 0: sm_omp_threads() */
+    const bool *extent_doubtful; /* per level or NULL: the segmentation doubts the
+                                  * vertebra's extent (a disc plane missed or misplaced);
+                                  * such a level is not measured for heights/alignment */
 } SmMetricsInput;
 
 /* --- heights, collapse, alignment (metrics/heights.c, metrics/alignment.c) --- */

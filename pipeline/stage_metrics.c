@@ -114,21 +114,25 @@ bool sm_stage_metrics(SmError **error, const SmVolume *ct, const struct SmSpineS
     size_t n = seg->n_vertebrae;
     int *ids = calloc(n ? n : 1, sizeof *ids);
     const char **names = calloc(n ? n : 1, sizeof *names);
-    if (!ids || !names) {
+    bool *doubtful = calloc(n ? n : 1, sizeof *doubtful);
+    if (!ids || !names || !doubtful) {
         free(ids);
         free((void *)names);
+        free(doubtful);
         sm_error_set(error, SM_ERR_NOMEM, "out of memory");
         return false;
     }
     for (size_t i = 0; i < n; i++) {
         ids[i] = seg->vertebrae[i].verse_label;
         names[i] = seg->vertebrae[i].level;
+        doubtful[i] = seg->vertebrae[i].extent_doubtful;
     }
     SmMetricsInput in = {.ct = ct, .labels = seg->labels, .subregions = seg->subregions,
                          .n_levels = n, .verse_labels = ids, .level_names = names,
-                         .threads = opt->threads};
+                         .extent_doubtful = doubtful, .threads = opt->threads};
     SmSeriesMetrics *m = NULL;
     bool ok = sm_metrics_run(error, &in, &m);
+    free(doubtful);
     free(ids);
     free((void *)names);
     if (!ok)

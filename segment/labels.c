@@ -335,6 +335,7 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         if (lowest_rib >= 0 && (long)a > lowest_rib && (long)a < highest_rib &&
             (vt->rib_runs == 0 || vt->rib_runs > 2)) {
             c -= 0.1;
+            vt->extent_doubtful = true;
             sm_strlist_add(&vt->reasons, "%d rib crossings at a rib-bearing level: a disc "
                            "plane may be missed or misplaced here", vt->rib_runs);
         }

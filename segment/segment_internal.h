@@ -83,6 +83,7 @@ typedef struct SegVert {
     double dens_radius_mm; /* dens half-width (NAN: not measured) */
     int verse;            /* assigned VerSe id */
     double confidence;
+    bool extent_doubtful; /* a bounding disc plane may be missed or misplaced (labels.c) */
     SmStrList anchors;
     SmStrList reasons;
 } SegVert;

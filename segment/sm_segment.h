@@ -56,6 +56,8 @@ typedef struct SmVertebra {
     size_t n_voxels;            /* whole vertebra voxels on the CT grid */
     size_t n_body_voxels;       /* sub-region 1 voxels */
     bool partial;               /* touches the edge of the field of view */
+    bool extent_doubtful;       /* a disc plane bounding it may be missed or misplaced
+                                 * (reason in `reasons`): its extent is no body's height */
 } SmVertebra;
 
 typedef struct SmSpineSeg {

@@ -804,6 +804,8 @@ static bool build_records(SmError **error, SegRun *r, SmSpineSeg *seg, const Lab
                 if (sv->confidence > 0)
                     conf = sv->confidence;
             }
+            if (sv->extent_doubtful)
+                vt->extent_doubtful = true;
             found = true;
             if (s > 0 && (r->discs[s - 1].inserted))
                 conf -= 0.1;

@@ -730,7 +730,7 @@ static void study_run(const SmPhantomSpec *spec, Study *st, bool osteoporotic)
         sm_error_destroy(err);
         err = NULL;
     }
-    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2};
+    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2, NULL};
     SmSeriesMetrics *m = NULL;
     ok = sm_metrics_run(&err, &in, &m);
     if (!ok)

@@ -138,7 +138,7 @@ static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double h
 
 static SmMetricsInput syn_input(const Syn *s, int threads)
 {
-    SmMetricsInput in = {s->ct, s->labels, s->sub, SYN_LEVELS, s->verse, s->names, threads};
+    SmMetricsInput in = {s->ct, s->labels, s->sub, SYN_LEVELS, s->verse, s->names, threads, NULL};
     return in;
 }
 
@@ -241,6 +241,43 @@ static void test_synthetic_breach(void **state)
     assert_int_equal(m->v[2].lesion_class, SM_LESION_LYTIC);
     assert_true(fabs(m->v[2].lytic_fraction - n / bn) <= tol / bn);
     free_metrics(m);
+    syn_free(&s);
+}
+
+/* A level whose extent the segmentation doubts (a disc plane missed or misplaced) gets no
+ * heights, grade or alignment, and is no reference; its neighbours are still measured
+ * (synthetic bodies of known height SYN_BODY_MM). */
+static void test_extent_doubtful(void **state)
+{
+    (void)state;
+    Syn s;
+    syn_build(&s, 220.0, NULL, 15.0, 17);
+    for (int pass = 0; pass < 2; pass++) {
+        bool doubtful[SYN_LEVELS] = {false};
+        doubtful[2] = pass == 1;
+        SmMetricsInput in = syn_input(&s, 2);
+        in.extent_doubtful = doubtful;
+        SmSeriesMetrics *m = NULL;
+        SmError *e = NULL;
+        assert_true(sm_metrics_run(&e, &in, &m));
+        for (int l = 1; l <= 3; l++) {
+            const SmVertebraMetrics *v = &m->v[l];
+            bool notes = false;
+            for (size_t q = 0; q < v->notes.n; q++)
+                notes = notes || strstr(v->notes.items[q], "extent doubtful") != NULL;
+            if (pass == 1 && l == 2) {
+                assert_true(isnan(v->height_anterior_mm) && isnan(v->height_posterior_mm));
+                assert_int_equal(v->genant_grade, -1);
+                assert_true(isnan(v->translation_mm));
+                assert_true(notes);
+            } else {
+                assert_true(fabs(v->height_middle_mm - SYN_BODY_MM) <= 1.5);
+                assert_int_equal(v->genant_grade, 0);
+                assert_false(notes);
+            }
+        }
+        sm_metrics_destroy(m);
+    }
     syn_free(&s);
 }
 
@@ -422,7 +459,7 @@ static void test_real_no_lesion(void **state)
         skip();
         return;
     }
-    SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2};
+    SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2, NULL};
     SmSeriesMetrics *m = run_lesions(&in);
     printf("  real CT reference %.1f HU spread %.1f\n", m->reference_cancellous_hu, m->reference_spread_hu);
     for (size_t q = 0; q < m->reference_method.n; q++)
@@ -489,7 +526,7 @@ static void test_real_implants(void **state)
         double achieved = sm_test_implant_fit(r.ct, mask, 1, &imp, frac);
         sm_test_implant(r.ct, mask, 1, &imp, false);
         sm_volume_destroy(mask);
-        SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2};
+        SmMetricsInput in = {r.ct, r.labels, r.sub, r.n, r.verse, r.names, 2, NULL};
         SmSeriesMetrics *m = run_lesions(&in);
         SmLesionClass want = lytic ? SM_LESION_LYTIC : SM_LESION_BLASTIC;
         bool ok_class = m->v[l].lesion_class == want;
@@ -551,7 +588,7 @@ static void test_real_driver_posterolateral(void **state)
     SmError *err = NULL;
     if (!sm_seg_from_labels(&err, r.ct, verse, &opt, &seg))
         fail_msg("sm_seg_from_labels: %s", err ? err->message : "?");
-    SmMetricsInput in = {r.ct, seg->labels, seg->subregions, r.n, r.verse, r.names, 2};
+    SmMetricsInput in = {r.ct, seg->labels, seg->subregions, r.n, r.verse, r.names, 2, NULL};
     SmSeriesMetrics *m = NULL;
     if (!sm_metrics_run(&err, &in, &m))
         fail_msg("metrics: %s", err ? err->message : "?");
@@ -793,7 +830,7 @@ static void run_phantom(const SmPhantomSpec *spec, Tally *t, bool osteoporotic)
         names[n] = ph->vertebrae[q].name;
         n++;
     }
-    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2};
+    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2, NULL};
     SmSeriesMetrics *m = NULL;
     if (!sm_metrics_run(&err, &in, &m))
         fail_msg("metrics: %s", err ? err->message : "?");
@@ -974,7 +1011,7 @@ static void test_lidc_no_lesion(void **state)
         ids[l] = seg->vertebrae[l].verse_label;
         names[l] = seg->vertebrae[l].level;
     }
-    SmMetricsInput in = {ct, seg->labels, seg->subregions, n, ids, names, 2};
+    SmMetricsInput in = {ct, seg->labels, seg->subregions, n, ids, names, 2, NULL};
     SmSeriesMetrics *m = NULL;
     SmError *err = NULL;
     if (!sm_metrics_run(&err, &in, &m))
@@ -1096,6 +1133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_synthetic_planted),
         cmocka_unit_test(test_synthetic_breach),
+        cmocka_unit_test(test_extent_doubtful),
         cmocka_unit_test(test_synthetic_noise_and_osteoporosis),
         cmocka_unit_test(test_synthetic_posterolateral),
         cmocka_unit_test(test_threads_identical),
