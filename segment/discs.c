@@ -15,6 +15,7 @@
 /* disc candidates: valleys at least this fraction of the profile's 5-95% range deep */
 #define DISC_CAND_FRACTION 0.10
 #define DISC_MAX_GAP_MM 100.0
+#define DISC_END_WEAK 0.25 /* chain-end valley weaker than this of the median: not a disc */
 /* weight of the spacing-regularity penalty (ln of consecutive spacing ratio, squared) */
 #define DISC_REGULARITY 1.0
 /* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
@@ -515,6 +516,36 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
+    }
+    /* A chain end with less than half a vertebral spacing of track beyond it and a valley
+     * far weaker than the chain's others (below DISC_END_WEAK of their median strength) is
+     * not a disc: at the cranial end of a cervical track the dens's waist and the C1/C2
+     * joints give a faint valley about one spacing above C2/C3, and the 5 mm "vertebra"
+     * beyond it would take the dens from C2. */
+    if (nfinal >= 4) {
+        double *sv = malloc(nfinal * sizeof *sv);
+        if (sv) {
+            for (size_t d = 0; d < nfinal; d++)
+                sv[d] = discs[d].strength;
+            qsort(sv, nfinal, sizeof *sv, sm_cmp_double);
+            double med = sv[nfinal / 2];
+            free(sv);
+            double spacing = DISC_SPACING_PER_DEPTH * frame->body_depth_med;
+            if (len - discs[nfinal - 1].s < 0.5 * spacing &&
+                discs[nfinal - 1].strength < DISC_END_WEAK * med) {
+                sm_strlist_add(notes, "faint valley at the track's top end (arc %.0f mm, strength "
+                               "%.2f) not taken as a disc", discs[nfinal - 1].s,
+                               discs[nfinal - 1].strength);
+                nfinal--;
+            }
+            if (discs[0].s < 0.5 * spacing && discs[0].strength < DISC_END_WEAK * med) {
+                sm_strlist_add(notes, "faint valley at the track's bottom end (arc %.0f mm, "
+                               "strength %.2f) not taken as a disc", discs[0].s,
+                               discs[0].strength);
+                memmove(&discs[0], &discs[1], (nfinal - 1) * sizeof *discs);
+                nfinal--;
+            }
+        }
     }
     /* insert missing discs where the spacing is far larger than its neighbours' */
     bool changed = true;

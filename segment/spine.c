@@ -214,16 +214,25 @@ static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *
     return false;
 }
 
-/* Frame slice at LPS z, extended by the nearest end within 10 mm of the tracked range. */
-static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, SegSlice *sl)
+#define DENS_TOP_MM 25.0 /* frame extension above the track end when the top vertebra is C2 */
+
+/* Frame slice at LPS z, extended by the nearest end within 10 mm of the tracked range
+ * (top_mm above its top). */
+static bool frame_at_ext_top(const SegFrame *frame, const SegGrid *grid, double z, double top_mm,
+                             SegSlice *sl)
 {
     if (sm_seg_frame_at(frame, grid, z, sl))
         return true;
     double z0 = grid->origin[2] + grid->g * (double)frame->k0;
     double z1 = grid->origin[2] + grid->g * (double)frame->k1;
-    if (z < z0 - 10.0 || z > z1 + 10.0)
+    if (z < z0 - 10.0 || z > z1 + top_mm)
         return false;
     return sm_seg_frame_at(frame, grid, z < z0 ? z0 : z1, sl);
+}
+
+static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, SegSlice *sl)
+{
+    return frame_at_ext_top(frame, grid, z, 10.0, sl);
 }
 
 /* Limits a CT row (j, k) to the columns that can hold spine (the box around the canal
@@ -237,8 +246,9 @@ typedef struct MidFrame {
     double c[3], t[3];
 } MidFrame;
 
-static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A[3][4],
-                      size_t nx, size_t j, size_t k, size_t *i_lo, size_t *i_hi)
+static bool row_range(const SegGrid *grid, const SegFrame *frame, double top_mm,
+                      const double A[3][4], size_t nx, size_t j, size_t k, size_t *i_lo,
+                      size_t *i_hi)
 {
     double p0[3];
     for (int a = 0; a < 3; a++)
@@ -246,7 +256,7 @@ static bool row_range(const SegGrid *grid, const SegFrame *frame, const double A
     if (fabs(A[2][0]) * (double)nx > 0.25)
         return true; /* oblique row: tested voxel by voxel */
     SegSlice sl;
-    if (!frame_at_ext(frame, grid, p0[2], &sl))
+    if (!frame_at_ext_top(frame, grid, p0[2], top_mm, &sl))
         return false;
     double lo = 0, hi = (double)nx - 1;
     const double bounds[2][2] = {{-64.0, 64.0},
@@ -499,27 +509,36 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         memset(inv, 0, sizeof inv);
         walk_step = 0; /* no walk (sm_seg_rib_head_gap returns false) */
     }
+    /* The dens rises above the end of the canal track (into C1's ring, where the track may
+     * stop): when the top vertebra is C2 the frame's top slice serves up to DENS_TOP_MM above
+     * the track, and beyond the usual 10 mm only bone near the body axis (the dens, within
+     * 0.6 of the body half-width, or its own measured width) is C2. */
+    const bool c2_top = !in_labels && n_verts > 0 && seg_label[n_verts - 1] == 2;
+    const double top_ext = c2_top ? DENS_TOP_MM : 10.0;
+    const double z_ext = grid->origin[2] + grid->g * (double)frame->k1 + 10.0;
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, frame_trk, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
            ct, inv, \
            mids, \
            s1body) \
-    firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype, walk_step) schedule(static)
+    firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype, walk_step, top_ext, \
+                 z_ext) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
         const double g = grid->g;
         const size_t cdims[3] = {nx, ny, nz};
         for (size_t j = 0; j < ny; j++) {
             size_t i_lo = 0, i_hi = nx;
-            if (!inl && !row_range(grid, frame, A, nx, j, k, &i_lo, &i_hi))
+            if (!inl && !row_range(grid, frame, top_ext, A, nx, j, k, &i_lo, &i_hi))
                 continue;
             /* an axial row shares one frame slice */
             bool row_axial = fabs(A[2][0]) * (double)nx <= 0.25;
             SegSlice row_sl;
             bool row_have = false;
             if (row_axial)
-                row_have = frame_at_ext(frame, grid, A[2][1] * (double)j + A[2][2] * (double)k +
-                                                         A[2][3], &row_sl);
+                row_have = frame_at_ext_top(frame, grid,
+                                            A[2][1] * (double)j + A[2][2] * (double)k + A[2][3],
+                                            top_ext, &row_sl);
             for (size_t i = i_lo; i < i_hi; i++) {
                 size_t v = i + nx * (j + ny * k);
                 double p[3];
@@ -540,7 +559,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     have = row_have;
                     sl = row_sl;
                 } else {
-                    have = frame_at_ext(frame, grid, p[2], &sl);
+                    have = frame_at_ext_top(frame, grid, p[2], top_ext, &sl);
                 }
                 double dx = 0, dy = 0;
                 if (have) {
@@ -616,21 +635,15 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     /* lateral to the body and in front of the pedicles lie rib heads (or
                      * osteophytes and vessels), not vertebra. Judged in front of the
                      * tracked canal's front (the body's posterolateral corners between it
-                     * and a wall found further back stay) and, for rib-free segments,
-                     * against the vertebra's median body where the per-slice frame runs
-                     * narrow (as for the sub-regions). */
+                     * and a wall found further back stay), against the per-slice body
+                     * width: not the vertebra's median body (mids), whose width on a
+                     * thoracic segment whose ribs the rib search missed holds the rib
+                     * heads and would keep them. */
                     if (member && have && dy < -sl.ry_ant && fabs(p[0] - sl.bx) > sl.half_width &&
                         sm_seg_body_shape(&sl, p) > 1.3) {
                         SegSlice slw;
                         if (frame_trk == frame || !frame_at_ext(frame_trk, grid, p[2], &slw))
                             slw = sl;
-                        size_t s0 = sm_seg_segment_of(discs, n_discs, p);
-                        if (s0 < n_verts && mids[s0].ok) {
-                            if (mids[s0].sl.half_width > slw.half_width)
-                                slw.half_width = mids[s0].sl.half_width;
-                            if (mids[s0].sl.depth > slw.depth)
-                                slw.depth = mids[s0].sl.depth;
-                        }
                         if (p[1] - slw.cy < -slw.ry_ant && fabs(p[0] - slw.bx) > slw.half_width &&
                             sm_seg_body_shape(&slw, p) > 1.3)
                             member = false;
@@ -672,6 +685,19 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                                 /* the hole filling closes the C1 ring around the dens:
                                  * there only bone is vertebra, not the soft tissue inside */
                                 if (hu[v] < edge)
+                                    label = 0;
+                            }
+                            /* above the usual frame extension: the dens only */
+                            if (label == 2 && p[2] > z_ext && have) {
+                                double ddx = p[0] - sl.bx, ddy = p[1] - sl.by;
+                                double rd = 0.6 * sl.half_width;
+                                double rdens = seg_c1z[3 * (n_verts + 1) + s] + 1.0;
+                                if (!isnan(seg_c1z[s]) && isfinite(rdens)) {
+                                    ddx -= seg_c1z[2 * (n_verts + 1) + s];
+                                    if (rdens < rd) rd = rdens;
+                                }
+                                if (rd < 4.0) rd = 4.0;
+                                if (ddx * ddx + ddy * ddy > rd * rd)
                                     label = 0;
                             }
                         }

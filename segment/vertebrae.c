@@ -26,10 +26,14 @@ size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double
     return c;
 }
 
+/* The frame slice for working slice k: beyond the tracked range the end slice, up to 10 mm
+ * below it and VERT_TOP_MM above it (the dens rises above the track end, into C1's ring;
+ * spine.c labels bone there only when the top vertebra is C2, and then only near the axis). */
+#define VERT_TOP_MM 25.0
 static const SegSlice *slice_near(const SegFrame *fr, size_t k, double g)
 {
-    long margin = (long)(10.0 / g);
-    if ((long)k < (long)fr->k0 - margin || (long)k > (long)fr->k1 + margin)
+    long margin = (long)(10.0 / g), top = (long)(VERT_TOP_MM / g);
+    if ((long)k < (long)fr->k0 - margin || (long)k > (long)fr->k1 + top)
         return NULL;
     if (k < fr->k0) return &fr->s[fr->k0];
     if (k > fr->k1) return &fr->s[fr->k1];

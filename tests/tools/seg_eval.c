@@ -629,7 +629,10 @@ int main(int argc, char **argv)
                     d += (pv->centroid_lps[c] - tv->body_centroid[c]) *
                          (pv->centroid_lps[c] - tv->body_centroid[c]);
                 d = sqrt(d);
-                printf("phantom %s: body centroid error %.2f mm\n", tv->name, d);
+                printf("phantom %s: body centroid error %.2f mm (LPS %+.1f %+.1f %+.1f)\n", tv->name,
+                       d, pv->centroid_lps[0] - tv->body_centroid[0],
+                       pv->centroid_lps[1] - tv->body_centroid[1],
+                       pv->centroid_lps[2] - tv->body_centroid[2]);
                 if (d > worst) worst = d;
                 named++;
             }

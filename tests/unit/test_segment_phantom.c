@@ -245,6 +245,36 @@ static void test_rib_anchor_variants(void **state)
     sm_phantom_destroy(ph);
 }
 
+/* A field starting at C2 (C1 not in view): the dens rises more than 10 mm above the end
+ * of the canal track and belongs to C2's body (phantom truth: body + dens). Spec not used
+ * to set any constant (the rule was found on random sweep cases 4 and 8). */
+static void test_c2_field_start(void **state)
+{
+    (void)state;
+    SmPhantomSpec spec;
+    sm_phantom_spec_default(&spec);
+    spec.seed = 77;
+    spec.level_first = sm_phantom_level_parse("C2");
+    spec.level_last = sm_phantom_level_parse("T1");
+    spec.dims[0] = spec.dims[1] = 240;
+    spec.dims[2] = 0;
+    spec.pixel_mm = 0.8;
+    spec.slice_mm = 1.5;
+    spec.noise_sigma_hu = 12;
+    SmError *err = NULL;
+    SmPhantom *ph = NULL;
+    assert_true(sm_phantom_generate(&err, &spec, &ph));
+    SmSegOptions o = {2, false, NULL, 0};
+    SmSpineSeg *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    Score sc = score(ph, seg, SM_VERSE_C1 + 1, SM_VERSE_C1 + 1);
+    assert_int_equal(sc.named, 1);
+    assert_true(sc.worst_centroid_mm <= 2.0);
+    assert_true(sc.worst_body_dice >= 0.90);
+    sm_seg_spine_destroy(seg);
+    sm_phantom_destroy(ph);
+}
+
 /* A user anchor overrides the anatomy: the vertebra at the L3 centroid called L2 shifts
  * every name by one. */
 static void test_user_anchor(void **state)
@@ -281,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_user_anchor),
         cmocka_unit_test(test_thoracic_first_rib),
         cmocka_unit_test(test_rib_anchor_variants),
+        cmocka_unit_test(test_c2_field_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
