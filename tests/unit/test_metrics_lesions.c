@@ -1109,7 +1109,7 @@ int main(void)
 {
 #ifdef SM_TEST_PHANTOMS
     /* this executable runs only the phantom study; the others run in test_metrics_lesions */
-    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach,
+    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach, test_extent_doubtful,
                                 test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
                                 test_threads_identical, test_driver_errors, test_sins_range,
                                 test_sins_assembly, test_real_no_lesion, test_real_implants,
@@ -1120,7 +1120,7 @@ int main(void)
     };
 #elif defined(SM_TEST_LIDC)
     /* this executable runs only the LIDC chest CT study (slow: DICOM load + segmentation) */
-    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach,
+    void (*other[])(void **) = {test_synthetic_planted, test_synthetic_breach, test_extent_doubtful,
                                 test_synthetic_noise_and_osteoporosis, test_synthetic_posterolateral,
                                 test_threads_identical, test_driver_errors, test_sins_range,
                                 test_sins_assembly, test_real_no_lesion, test_real_implants,
