@@ -458,9 +458,13 @@ static void shape_collapse(LevelShape *s, int type, double pct)
 /* The body shape of level l as generated (collapse applied) or pre-morbid. */
 static LevelShape level_shape_of(const SmPhantomSpec *sp, int l, bool premorbid)
 {
+    /* L6 / T13: the C7 slot is the first thoracic vertebra (it carries the first rib) and
+     * takes the T1 shape */
+    int shape_l = l == 6 && (sp->transitional == SM_PHANTOM_TRANS_L6 ||
+                             sp->transitional == SM_PHANTOM_TRANS_T13) ? 7 : l;
     if (premorbid)
-        return level_shape(l, 1.0);
-    LevelShape s = level_shape(l, sp->vertebra[l].height_scale);
+        return level_shape(shape_l, 1.0);
+    LevelShape s = level_shape(shape_l, sp->vertebra[l].height_scale);
     shape_collapse(&s, sp->vertebra[l].collapse_type, sp->vertebra[l].collapse_pct);
     return s;
 }
@@ -833,10 +837,6 @@ static void build_chain(Model *m, const SmPhantomSpec *sp, bool patho)
 
 /* ---- vertebrae ---- */
 
-static int verse_id(int level)
-{
-    return level == SM_PHANTOM_LEVEL_S1 ? 26 : level + 1;
-}
 
 static double cancellous_of(const SmPhantomSpec *sp, int l)
 {
@@ -855,7 +855,7 @@ static double body_cortex_mm(const SmPhantomSpec *sp)
 static void add_body(Model *m, const SmPhantomSpec *sp, int l)
 {
     const LevelShape *s = &m->shape[l];
-    int lab = verse_id(l);
+    int lab = sm_phantom_verse_id(sp, l);
     Obj *o = obj_new(m, OBJ_ECYL, LAYER_BODY_OUT, &m->vf[l], sp->hu.cortical, lab,
                      SM_PHANTOM_SUB_BODY, l);
     if (!o)
@@ -927,7 +927,7 @@ static void add_facet(Model *m, const SmPhantomSpec *sp, const Frame *J, double 
 {
     double p0[3] = {x, y, z0}, p1[3] = {x, y, z1}, u[3] = {1, 0, 0};
     int sub = x > 0 ? SM_PHANTOM_SUB_POSTEROLATERAL_LEFT : SM_PHANTOM_SUB_POSTEROLATERAL_RIGHT;
-    add_bone_rod(m, sp, J, p0, p1, u, r, r * 0.85, 0.0, LAYER_POST_OUT, verse_id(l), sub, l,
+    add_bone_rod(m, sp, J, p0, p1, u, r, r * 0.85, 0.0, LAYER_POST_OUT, sm_phantom_verse_id(sp, l), sub, l,
                  cancellous_of(sp, l));
 }
 
@@ -961,7 +961,7 @@ static void add_posterior(Model *m, const SmPhantomSpec *sp, int l)
 {
     const LevelShape *s = &m->shape[l];
     const Frame *F = &m->vf[l];
-    int lab = verse_id(l);
+    int lab = sm_phantom_verse_id(sp, l);
     double can = cancellous_of(sp, l);
     double zp = s->hm * 0.12;
     double up[3] = {0, 0, 1};
@@ -1023,7 +1023,7 @@ static void add_c1(Model *m, const SmPhantomSpec *sp)
 {
     const Frame *F = &m->vf[0];
     double can = cancellous_of(sp, 0), up[3] = {0, 0, 1};
-    int lab = verse_id(0);
+    int lab = sm_phantom_verse_id(sp, 0);
     double a0[3] = {-9, -12, 0}, a1[3] = {9, -12, 0};
     add_bone_rod(m, sp, F, a0, a1, up, 5, 3.2, 3, LAYER_POST_OUT, lab, SM_PHANTOM_SUB_ARCH, 0, can);
     for (int side = -1; side <= 1; side += 2) {
@@ -1061,19 +1061,56 @@ static void add_dens(Model *m, const SmPhantomSpec *sp)
     const LevelShape *s = &m->shape[1];
     double d0[3] = {0, -1.5, s->hm / 2 - 3}, d1[3] = {0, -1.5, s->hm / 2 + m->disc[0] + 16};
     double up[3] = {0, 1, 0};
-    add_bone_rod(m, sp, &m->vf[1], d0, d1, up, 5.0, 5.0, 0, LAYER_BODY_OUT, verse_id(1),
+    add_bone_rod(m, sp, &m->vf[1], d0, d1, up, 5.0, 5.0, 0, LAYER_BODY_OUT, sm_phantom_verse_id(sp, 1),
                  SM_PHANTOM_SUB_BODY, 1, cancellous_of(sp, 1));
 }
 
 /* ---- ribs ---- */
 
 static const double RIB_LEN[12] = {140, 200, 240, 265, 280, 290, 290, 280, 260, 225, 160, 90};
+/* 13 rib pairs (T13): the lower ribs shorten over one more level */
+static const double RIB_LEN13[13] = {140, 200, 240, 265, 280, 290, 290, 280, 260, 235, 195, 150,
+                                     90};
 
-static void add_rib(Model *m, const SmPhantomSpec *sp, int l, int side)
+/* The rib of slot l under the spec's transitional anatomy: false when the slot carries none;
+ * else its number t (0 = first rib) and length. */
+static bool rib_of(const SmPhantomSpec *sp, int l, int *t, double *total)
+{
+    switch (sp->transitional) {
+    case SM_PHANTOM_TRANS_L6: /* ribs one slot higher: C7 shape = T1 .. T11 shape = T12 */
+        if (l < 6 || l > 17)
+            return false;
+        *t = l - 6;
+        *total = RIB_LEN[*t];
+        return true;
+    case SM_PHANTOM_TRANS_T13: /* C7 shape = T1 .. T12 shape = T13 */
+        if (l < 6 || l > 18)
+            return false;
+        *t = l - 6;
+        *total = RIB_LEN13[*t];
+        return true;
+    case SM_PHANTOM_TRANS_RIBS_11:
+        if (l == 18) { /* T12: none, or a rudimentary stub */
+            *t = 11;
+            *total = sp->t12_rib_mm;
+            return sp->t12_rib_mm > 0;
+        }
+        break;
+    default:
+        break;
+    }
+    if (!is_thoracic(l))
+        return false;
+    *t = l - 7;
+    *total = RIB_LEN[*t];
+    return true;
+}
+
+/* Rib number t (0 = first rib) of total length `total` mm on the vertebra of slot l. */
+static void add_rib(Model *m, const SmPhantomSpec *sp, int l, int side, int t, double total)
 {
     const LevelShape *s = &m->shape[l];
     const Frame *F = &m->vf[l];
-    int t = l - 7;
     double rh = 4.6;
     double hz = (t >= 1 && t <= 8) ? s->hm / 2 + m->disc[l] / 2 : s->hm / 2 - 4;
     double head[3] = {side * (s->a * (1 - s->waist * 0.3) + 1.8 + rh), s->b * 0.1, hz};
@@ -1110,7 +1147,6 @@ static void add_rib(Model *m, const SmPhantomSpec *sp, int l, int side)
     double phi = acos(xs / A);
     double Bp = clampd((pts[1][1] + 8 - cy) / sin(phi), 0.3 * B, B);
     double len = 0;
-    double total = RIB_LEN[t];
     double drop = total * (t == 0 ? 0.15 : (t >= 10 ? 0.3 : 0.34));
     double prev[3];
     memcpy(prev, pts[1], sizeof prev);
@@ -1187,12 +1223,38 @@ static void add_sternum(Model *m, const SmPhantomSpec *sp)
 
 /* ---- sacrum and pelvis ---- */
 
+/* Sacralised L5: a broad bar of bone from the L5 transverse process down into the sacral
+ * ala on the chosen side(s), without a joint gap (fused). Labelled L5 (transverse
+ * process); the part inside the ala stays sacrum (the ala is painted after it). */
+static void add_sacralisation(Model *m, const SmPhantomSpec *sp)
+{
+    const int l = 23;
+    const LevelShape *s = &m->shape[l], *s1 = &m->shape[SM_PHANTOM_LEVEL_S1];
+    double ang = s->tp_angle * M_PI / 180;
+    for (int side = -1; side <= 1; side += 2) {
+        int code = side > 0 ? SM_PHANTOM_SIDE_LEFT : SM_PHANTOM_SIDE_RIGHT;
+        if (sp->sacralised_side != code && sp->sacralised_side != SM_PHANTOM_SIDE_BILATERAL)
+            continue;
+        double x0 = side * (s->ped_x + s->ped_w * 0.3 + 0.7 * s->tp_len * cos(ang));
+        double a0[3] = {x0, s->yc + s->ca * 0.15 + 0.7 * s->tp_len * sin(ang), s->hm * 0.12};
+        double a1[3] = {side * (s1->a + 16), 3, 8};
+        double p0[3], p1[3], u[3];
+        frame_point(&m->vf[l], a0, p0);
+        frame_point(&m->vf[SM_PHANTOM_LEVEL_S1], a1, p1);
+        frame_dir(&m->vf[l], (double[3]){1, 0, 0}, u);
+        Frame W = world_frame((double[3]){0, 0, 0});
+        add_bone_rod(m, sp, &W, p0, p1, u, 7.0, 6.0, 3.0, LAYER_POST_OUT,
+                     sm_phantom_verse_id(sp, l), SM_PHANTOM_SUB_TRANSVERSE, l,
+                     cancellous_of(sp, l));
+    }
+}
+
 static void add_sacrum_pelvis(Model *m, const SmPhantomSpec *sp)
 {
     const int l = SM_PHANTOM_LEVEL_S1;
     const LevelShape *s = &m->shape[l];
     const Frame *F = &m->vf[l];
-    int lab = verse_id(l);
+    int lab = sm_phantom_verse_id(sp, l);
     double can = cancellous_of(sp, l);
     /* alae */
     for (int side = -1; side <= 1; side += 2) {
@@ -1396,7 +1458,26 @@ static double ramp(double x, double a0, double a1, double b0, double b1)
     return 1;
 }
 
-static bool build_rows(Model *m, double zmin, double zmax)
+/* Soft-tissue profile coordinate of slot coordinate u: with L6 / T13 the thorax starts one
+ * slot higher (the C7 slot is T1) and the thoracic (T13) or lumbar (L6) profile stretches
+ * over one more slot; identity otherwise. */
+static double profile_u(const SmPhantomSpec *sp, double u)
+{
+    if (sp->transitional == SM_PHANTOM_TRANS_L6) {
+        if (u <= 17)
+            return u + 1;
+        if (u <= 24)
+            return 18 + (u - 17) * (6.0 / 7.0);
+    } else if (sp->transitional == SM_PHANTOM_TRANS_T13) {
+        if (u <= 6)
+            return u + 1;
+        if (u <= 19)
+            return 7 + (u - 6) * (12.0 / 13.0);
+    }
+    return u;
+}
+
+static bool build_rows(Model *m, const SmPhantomSpec *sp, double zmin, double zmax)
 {
     zmin -= 20;
     zmax += 20;
@@ -1436,6 +1517,7 @@ static bool build_rows(Model *m, double zmin, double zmax)
         row->ba = lerp(T_WIDTH[li > 0 ? li : 1], T_WIDTH[lj > 0 ? lj : 1], lt) / 2;
         row->bb = lerp(T_DEPTH[li > 0 ? li : 1], T_DEPTH[lj > 0 ? lj : 1], lt) / 2;
         double ca = lerp(T_CANAL_AP[li], T_CANAL_AP[lj], lt);
+        u = profile_u(sp, u);
         row->oa = profile(U, OA, NP, u);
         row->ob = profile(U, OB, NP, u);
         double back = profile(U, BACK, NP, u);
@@ -1560,7 +1642,7 @@ static void rows_compile(Model *m, const SmPhantomSpec *sp, double w)
         ZRow *row = &m->rows[r];
         Ell *e = row->e;
         double cav_a = row->oa - row->fat - row->mus, cav_b = row->ob - row->fat - row->mus;
-        bool neck = row->u < 6.5;
+        bool neck = profile_u(sp, row->u) < 6.5;
         ell_set(&e[E_OUTLINE], row->ocx, row->ocy, row->oa, row->ob, hu->fat, w);
         ell_set(&e[E_WALL], row->ocx, row->ocy, row->oa - row->fat, row->ob - row->fat,
                 hu->muscle, w);
@@ -1940,7 +2022,7 @@ static bool add_lesion(Model *m, const SmPhantomSpec *sp, int l, size_t k)
         Lesion *ls = &m->lesions[m->n_lesions];
         memset(ls, 0, sizeof *ls);
         ls->level = l;
-        ls->label = verse_id(l);
+        ls->label = sm_phantom_verse_id(sp, l);
         ls->f = m->vf[l];
         int type = spec->type == SM_PHANTOM_LESION_MIXED
                        ? (comp == 0 ? SM_PHANTOM_LESION_LYTIC : SM_PHANTOM_LESION_BLASTIC)
@@ -2087,7 +2169,7 @@ static bool model_build(SmError **error, const SmPhantomSpec *sp, Model *m)
     memset(m, 0, sizeof *m);
     build_chain(m, sp, true);
     double zmin = m->vf[28].o[2] - 120, zmax = m->vf[0].o[2] + 120;
-    if (!build_rows(m, zmin, zmax)) {
+    if (!build_rows(m, sp, zmin, zmax)) {
         sm_error_set(error, SM_ERR_NOMEM, "phantom: out of memory");
         return false;
     }
@@ -2119,21 +2201,26 @@ static bool model_build(SmError **error, const SmPhantomSpec *sp, Model *m)
                     double q0[3] = {side * (s->cw / 2 + 3), s->yc + s->ca * 0.2, 0};
                     double q1[3] = {0, s->yc + s->ca / 2 + 3, -2};
                     add_bone_rod(m, sp, &m->vf[i], q0, q1, up, 9, 3.5, 2, LAYER_POST_OUT,
-                                 verse_id(i), SM_PHANTOM_SUB_ARCH, i, cancellous_of(sp, i));
+                                 sm_phantom_verse_id(sp, i), SM_PHANTOM_SUB_ARCH, i, cancellous_of(sp, i));
                 }
                 double c0[3] = {0, s->yc + s->ca / 2 + 2, -2};
                 double c1[3] = {0, s->yc + s->ca / 2 + 12, -6};
-                add_bone_rod(m, sp, &m->vf[i], c0, c1, up, 7, 3, 1, LAYER_POST_OUT, verse_id(i),
+                add_bone_rod(m, sp, &m->vf[i], c0, c1, up, 7, 3, 1, LAYER_POST_OUT, sm_phantom_verse_id(sp, i),
                              SM_PHANTOM_SUB_ARCH, i, cancellous_of(sp, i));
                 add_sacrum_pelvis(m, sp);
             }
         }
         if (i < l && i >= 1)
             add_disc(m, sp, i);
-        if (is_thoracic(i)) {
-            add_rib(m, sp, i, 1);
-            add_rib(m, sp, i, -1);
+        int rib_t;
+        double rib_len;
+        if (rib_of(sp, i, &rib_t, &rib_len)) {
+            add_rib(m, sp, i, 1, rib_t, rib_len);
+            add_rib(m, sp, i, -1, rib_t, rib_len);
         }
+        if (i == 23 && sp->transitional == SM_PHANTOM_TRANS_SACRALISED_L5 &&
+            sp->level_last == SM_PHANTOM_LEVEL_S1)
+            add_sacralisation(m, sp);
         add_canal_piece(m, sp, i, i == f, i == l);
     }
     if (m->oom) {
@@ -2416,8 +2503,8 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
 {
     memset(v, 0, sizeof *v);
     v->level = l;
-    snprintf(v->name, sizeof v->name, "%s", sm_phantom_level_name(l));
-    v->verse_id = verse_id(l);
+    snprintf(v->name, sizeof v->name, "%s", sm_phantom_verse_name(sm_phantom_verse_id(sp, l)));
+    v->verse_id = sm_phantom_verse_id(sp, l);
     v->cancellous_hu = cancellous_of(sp, l);
     const Frame *F = &m->vf[l];
     const LevelShape *s = &m->shape[l];
@@ -2500,7 +2587,7 @@ static void vertebra_truth(const Model *m, const SmPhantomSpec *sp, int l, size_
     const double step = 0.6;
     double sum[3] = {0, 0, 0};
     double count = 0;
-    int lab = verse_id(l);
+    int lab = sm_phantom_verse_id(sp, l);
     for (double z = lo[2] + step / 2; z < hi[2]; z += step)
         for (double y = lo[1] + step / 2; y < hi[1]; y += step)
             for (double x = lo[0] + step / 2; x < hi[0]; x += step) {
@@ -2722,6 +2809,11 @@ static uint64_t spec_hash(const SmPhantomSpec *s)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         h = mix_double(h, v[i]);
     h = mix_double(h, s->osteoporotic ? s->osteoporotic_hu : -1);
+    if (s->transitional != SM_PHANTOM_TRANS_NONE) { /* absent: UIDs of older specs unchanged */
+        h = mix_double(h, 1000.0 + s->transitional);
+        h = mix_double(h, s->t12_rib_mm);
+        h = mix_double(h, s->sacralised_side);
+    }
     for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
         const SmPhantomVertebraSpec *vs = &s->vertebra[l];
         double c = vs->cancellous_hu;

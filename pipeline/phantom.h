@@ -37,6 +37,21 @@ enum { SM_PHANTOM_COLLAPSE_NONE = 0, SM_PHANTOM_COLLAPSE_WEDGE = 1,
 
 #define SM_PHANTOM_MAX_LESIONS 4
 
+/* Transitional anatomy (docs/phantom.md "Transitional anatomy"). The model keeps its 25
+ * level slots (0..24 = C1..S1 shapes); the anomaly moves the ribs, the fusion and the true
+ * labels:
+ *  L6             ribs on the C7..T11 slots (12 pairs), the T12..L5 slots are six rib-free
+ *                 lumbar vertebrae: true labels T1 at the C7 slot .. L6 (25) at the L5 slot;
+ *  T13            ribs on the C7..T12 slots (13 pairs): T1 at the C7 slot, T13 (28) at the
+ *                 T12 slot, L1..L5 at the L1..L5 slots;
+ *  RIBS_11        T12 without ribs (or with a rudimentary rib of t12_rib_mm < 40 mm): 11
+ *                 rib pairs, labels unchanged (T12 is the 12th thoracic vertebra);
+ *  SACRALISED_L5  the L5 transverse process fused to the sacral ala (sacralised_side),
+ *                 labels unchanged.
+ * L6 and T13 use the C7 slot as T1, so the levels must start at C7 or below. */
+enum { SM_PHANTOM_TRANS_NONE = 0, SM_PHANTOM_TRANS_L6 = 1, SM_PHANTOM_TRANS_T13 = 2,
+       SM_PHANTOM_TRANS_RIBS_11 = 3, SM_PHANTOM_TRANS_SACRALISED_L5 = 4 };
+
 /* One lesion of a vertebra. The shape is a union of a few ellipsoids drawn from `seed`,
  * scaled so its volume inside the body is `fraction` of the body volume. */
 typedef struct SmPhantomLesionSpec {
@@ -97,15 +112,18 @@ typedef struct SmPhantomSpec {
     double osteoporotic_hu;         /* 40..150, default 75 */
     SmPhantomVertebraSpec vertebra[SM_PHANTOM_N_LEVELS];
     char series_description[64];
+    int transitional;               /* SM_PHANTOM_TRANS_* (0: none) */
+    double t12_rib_mm;              /* RIBS_11: rudimentary T12 rib length, 0 (none)..39 */
+    int sacralised_side;            /* SACRALISED_L5: SM_PHANTOM_SIDE_LEFT/RIGHT/BILATERAL */
 } SmPhantomSpec;
 
 /* Ground truth of one vertebra (LPS mm). has_body is false for C1 (no body): its body
  * fields are NAN. Heights are along the vertebra's own axis at 15 % / 50 % / 85 % of the
  * midline AP depth (anterior / middle / posterior). */
 typedef struct SmPhantomVertebra {
-    int level;                      /* 0..24 */
-    char name[4];                   /* "C1" ... "S1" */
-    int verse_id;                   /* 1..24, 26 for S1 (sacrum) */
+    int level;                      /* 0..24: the model slot (shape), not the true level */
+    char name[4];                   /* true level: "C1" ... "L6", "T13", "S1" */
+    int verse_id;                   /* true VerSe id: 1..25, 26 for S1 (sacrum), 28 T13 */
     bool has_body;
     double body_centroid[3];        /* centroid of the body subregion (incl. the dens on C2) */
     double body_volume_mm3;
@@ -187,6 +205,12 @@ const char *sm_phantom_level_name(int level);
 const char *sm_phantom_lesion_type_name(int type);
 const char *sm_phantom_collapse_name(int type);
 const char *sm_phantom_side_name(int side);
+/* "none", "L6", "T13", "11_ribs", "sacralised_L5"; "?" when out of range. */
+const char *sm_phantom_transitional_name(int code);
+/* True VerSe id of model slot `level` (0..24) under spec->transitional. */
+int sm_phantom_verse_id(const SmPhantomSpec *spec, int level);
+/* VerSe id -> name ("C1".."L6", "S1" for 26, "T13" for 28; "?" otherwise). */
+const char *sm_phantom_verse_name(int verse_id);
 /* Parses "T10-S1" or "L3" into a range; false when malformed. */
 bool sm_phantom_levels_parse(const char *text, int *first, int *last);
 

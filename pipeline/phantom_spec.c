@@ -19,6 +19,43 @@ const char *sm_phantom_level_name(int level)
     return level_names[level];
 }
 
+static const char *const transitional_names[] = {"none", "L6", "T13", "11_ribs",
+                                                   "sacralised_L5"};
+
+const char *sm_phantom_transitional_name(int code)
+{
+    if (code < 0 || code > SM_PHANTOM_TRANS_SACRALISED_L5)
+        return "?";
+    return transitional_names[code];
+}
+
+int sm_phantom_verse_id(const SmPhantomSpec *spec, int level)
+{
+    if (level == SM_PHANTOM_LEVEL_S1)
+        return 26;
+    int t = spec ? spec->transitional : SM_PHANTOM_TRANS_NONE;
+    if (t == SM_PHANTOM_TRANS_L6 && level >= 6)
+        return level + 2; /* C7 slot = T1 (8) .. T11 slot = T12, T12 slot = L1 .. L5 slot = L6 */
+    if (t == SM_PHANTOM_TRANS_T13 && level >= 6) {
+        if (level <= 17)
+            return level + 2; /* C7 slot = T1 .. T11 slot = T12 */
+        if (level == 18)
+            return 28; /* T13 */
+    }
+    return level + 1;
+}
+
+const char *sm_phantom_verse_name(int verse_id)
+{
+    static const char *const n[29] = {
+        "?", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "T1", "T2", "T3", "T4", "T5", "T6",
+        "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "L6", "S1",
+        "?", "T13"};
+    if (verse_id < 1 || verse_id > 28)
+        return "?";
+    return n[verse_id];
+}
+
 int sm_phantom_level_parse(const char *name)
 {
     if (!name)
@@ -473,6 +510,80 @@ static bool parse_vertebrae(SmError **error, const char *path, json_t *o, SmPhan
     return true;
 }
 
+static bool name_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
+/* "transitional": "L6" or {"anomaly": "...", "t12_rib_mm": N, "side": "..."} */
+static bool parse_transitional(SmError **error, const char *path, json_t *v,
+                               SmPhantomSpec *spec)
+{
+    json_t *a = json_is_object(v) ? json_object_get(v, "anomaly") : v;
+    if (json_is_object(v)) {
+        const char *field;
+        json_t *val;
+        json_object_foreach(v, field, val) {
+            if (strcmp(field, "anomaly") && strcmp(field, "t12_rib_mm") && strcmp(field, "side")) {
+                sm_error_set(error, SM_ERR_FORMAT, "%s: field \"transitional.%s\": unknown key",
+                             path, field);
+                return false;
+            }
+        }
+    }
+    const char *name = a && json_is_string(a) ? json_string_value(a) : NULL;
+    int code = -1;
+    for (int i = 0; name && i <= SM_PHANTOM_TRANS_SACRALISED_L5; i++)
+        if (name_ieq(name, transitional_names[i]))
+            code = i;
+    if (code < 0 && name && name_ieq(name, "sacralized_L5"))
+        code = SM_PHANTOM_TRANS_SACRALISED_L5;
+    if (code < 0) {
+        sm_error_set(error, SM_ERR_FORMAT,
+                     "%s: field \"transitional\": expected none | L6 | T13 | 11_ribs | "
+                     "sacralised_L5 (a string, or an object with \"anomaly\")", path);
+        return false;
+    }
+    spec->transitional = code;
+    if (json_is_object(v)) {
+        json_t *r = json_object_get(v, "t12_rib_mm");
+        if (r) {
+            if (!json_is_number(r)) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"transitional.t12_rib_mm\": expected a number", path);
+                return false;
+            }
+            spec->t12_rib_mm = json_number_value(r);
+        }
+        json_t *sd = json_object_get(v, "side");
+        if (sd) {
+            const char *sn = json_is_string(sd) ? json_string_value(sd) : "";
+            int side = -1;
+            for (int i = 1; i <= 3; i++)
+                if (!strcmp(sn, side_names[i]))
+                    side = i;
+            if (!strcmp(sn, "both"))
+                side = SM_PHANTOM_SIDE_BILATERAL;
+            if (side < 0) {
+                sm_error_set(error, SM_ERR_FORMAT,
+                             "%s: field \"transitional.side\": expected left | right | "
+                             "bilateral", path);
+                return false;
+            }
+            spec->sacralised_side = side;
+        }
+    }
+    if (code == SM_PHANTOM_TRANS_SACRALISED_L5 && spec->sacralised_side == SM_PHANTOM_SIDE_NONE)
+        spec->sacralised_side = SM_PHANTOM_SIDE_BILATERAL;
+    return true;
+}
+
 bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec)
 {
     json_error_t jerr;
@@ -499,7 +610,7 @@ bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec
         "aorta",
         "contrast", "conus_level", "hu", "vertebrae", "series_description", "comment",
         "epidural_tumours", /* applied after generation (phantom_tumour.c) */
-        "osteoporotic", "osteoporotic_hu"};
+        "osteoporotic", "osteoporotic_hu", "transitional"};
     const char *key;
     json_t *val;
     json_object_foreach(root, key, val) {
@@ -537,6 +648,8 @@ bool sm_phantom_spec_load(SmError **error, const char *path, SmPhantomSpec *spec
         !get_number(error, path, root, "osteoporotic_hu", "osteoporotic_hu",
                     &spec->osteoporotic_hu) ||
         !get_level(error, path, root, "conus_level", "conus_level", &spec->conus_level))
+        goto done;
+    if ((v = json_object_get(root, "transitional")) && !parse_transitional(error, path, v, spec))
         goto done;
     if ((v = json_object_get(root, "fov_center"))) {
         if (json_is_null(v)) {
@@ -693,6 +806,32 @@ bool sm_phantom_spec_validate(SmError **error, const SmPhantomSpec *s)
                          sm_phantom_level_name(i), s->vertebra[i].height_scale);
             return false;
         }
+    if (s->transitional < 0 || s->transitional > SM_PHANTOM_TRANS_SACRALISED_L5) {
+        sm_error_set(error, SM_ERR_USAGE, "phantom spec: transitional %d: unknown anomaly",
+                     s->transitional);
+        return false;
+    }
+    if ((s->transitional == SM_PHANTOM_TRANS_L6 || s->transitional == SM_PHANTOM_TRANS_T13) &&
+        s->level_first < 6) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "phantom spec: transitional %s: levels must start at C7 or below (the "
+                     "C7 shape carries the first rib)", sm_phantom_transitional_name(s->transitional));
+        return false;
+    }
+    if (!(s->t12_rib_mm >= 0 && s->t12_rib_mm < 40)) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "phantom spec: transitional.t12_rib_mm %g: expected 0..39 (a rib >= 40 mm "
+                     "is a normal T12 rib by the VerSe rule)", s->t12_rib_mm);
+        return false;
+    }
+    if (s->transitional == SM_PHANTOM_TRANS_SACRALISED_L5 &&
+        (s->sacralised_side < SM_PHANTOM_SIDE_LEFT || s->sacralised_side > SM_PHANTOM_SIDE_BILATERAL ||
+         s->level_first > 23 || s->level_last < SM_PHANTOM_LEVEL_S1)) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "phantom spec: transitional sacralised_L5 needs L5 and S1 in the levels "
+                     "and a side (left, right, bilateral)");
+        return false;
+    }
     if (!(s->osteoporotic_hu >= 40 && s->osteoporotic_hu <= 150)) {
         sm_error_set(error, SM_ERR_USAGE, "phantom spec: osteoporotic_hu %g: expected 40..150",
                      s->osteoporotic_hu);

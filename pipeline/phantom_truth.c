@@ -79,6 +79,15 @@ static json_t *spec_json(const SmPhantomSpec *s)
     json_object_set_new(o, "hu", hu);
     json_object_set_new(o, "osteoporotic", json_boolean(s->osteoporotic));
     json_object_set_new(o, "osteoporotic_hu", num(s->osteoporotic_hu));
+    if (s->transitional != SM_PHANTOM_TRANS_NONE) { /* absent when none: older truths unchanged */
+        json_t *tr = json_object();
+        json_object_set_new(tr, "anomaly", json_string(sm_phantom_transitional_name(s->transitional)));
+        if (s->transitional == SM_PHANTOM_TRANS_RIBS_11)
+            json_object_set_new(tr, "t12_rib_mm", num(s->t12_rib_mm));
+        if (s->transitional == SM_PHANTOM_TRANS_SACRALISED_L5)
+            json_object_set_new(tr, "side", json_string(sm_phantom_side_name(s->sacralised_side)));
+        json_object_set_new(o, "transitional", tr);
+    }
     json_t *vs = json_object();
     for (int l = 0; l < SM_PHANTOM_N_LEVELS; l++) {
         const SmPhantomVertebraSpec *v = &s->vertebra[l];
@@ -225,14 +234,67 @@ static json_t *truth_json(const SmPhantom *ph)
                         json_string("a side is involved when >= 20 % of its posterolateral "
                                     "subregion voxels are lesion"));
     json_object_set_new(doc, "rules", rules);
-    json_object_set_new(doc, "label_scheme",
-                        json_string("VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5, 26 sacrum"));
+    if (ph->spec.transitional == SM_PHANTOM_TRANS_NONE) {
+        json_object_set_new(doc, "label_scheme",
+                            json_string("VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-24 L1-L5, 26 sacrum"));
+    } else {
+        const SmPhantomSpec *s = &ph->spec;
+        json_object_set_new(doc, "label_scheme",
+                            json_string("VerSe: 1-7 C1-C7, 8-19 T1-T12, 20-25 L1-L6, 26 sacrum, "
+                                        "28 T13"));
+        json_t *tr = json_object();
+        json_object_set_new(tr, "anomaly", json_string(sm_phantom_transitional_name(s->transitional)));
+        int ribs = s->transitional == SM_PHANTOM_TRANS_T13 ? 13
+                   : s->transitional == SM_PHANTOM_TRANS_RIBS_11 ? 11 : 12;
+        int lumbar = s->transitional == SM_PHANTOM_TRANS_L6 ? 6 : 5;
+        json_object_set_new(tr, "rib_pairs", json_integer(ribs));
+        json_object_set_new(tr, "thoracic_vertebrae",
+                            json_integer(s->transitional == SM_PHANTOM_TRANS_T13 ? 13 : 12));
+        json_object_set_new(tr, "lumbar_vertebrae", json_integer(lumbar));
+        json_object_set_new(tr, "presacral_vertebrae",
+                            json_integer(7 + (s->transitional == SM_PHANTOM_TRANS_T13 ? 13 : 12) +
+                                         lumbar));
+        const char *what = "";
+        int flagged = 0;
+        switch (s->transitional) {
+        case SM_PHANTOM_TRANS_L6:
+            what = "six lumbar vertebrae: the sixth (L6, VerSe 25) sits on the sacrum; 12 rib "
+                   "pairs (the C7 model shape is T1)";
+            flagged = 25;
+            break;
+        case SM_PHANTOM_TRANS_T13:
+            what = "13 rib-bearing thoracic vertebrae: the 13th is T13 (VerSe 28), five lumbar "
+                   "below (the C7 model shape is T1)";
+            flagged = 28;
+            break;
+        case SM_PHANTOM_TRANS_RIBS_11:
+            what = s->t12_rib_mm > 0 ? "11 rib pairs: T12 carries only a rudimentary rib "
+                                       "(< 40 mm, not a rib by the VerSe rule)"
+                                     : "11 rib pairs: T12 carries no rib";
+            flagged = 19;
+            break;
+        default:
+            what = "sacralised L5: its transverse process is fused to the sacral ala";
+            flagged = 24;
+            break;
+        }
+        json_object_set_new(tr, "description", json_string(what));
+        json_object_set_new(tr, "transitional_level", json_string(sm_phantom_verse_name(flagged)));
+        json_object_set_new(tr, "transitional_verse_id", json_integer(flagged));
+        if (s->transitional == SM_PHANTOM_TRANS_RIBS_11)
+            json_object_set_new(tr, "t12_rib_mm", num(s->t12_rib_mm));
+        if (s->transitional == SM_PHANTOM_TRANS_SACRALISED_L5)
+            json_object_set_new(tr, "side", json_string(sm_phantom_side_name(s->sacralised_side)));
+        json_object_set_new(doc, "transitional", tr);
+    }
     json_t *arr = json_array();
     for (size_t i = 0; i < ph->n_vertebrae; i++) {
         const SmPhantomVertebra *v = &ph->vertebrae[i];
         json_t *e = json_object();
         json_object_set_new(e, "level", json_string(v->name));
         json_object_set_new(e, "verse_id", json_integer(v->verse_id));
+        if (ph->spec.transitional != SM_PHANTOM_TRANS_NONE)
+            json_object_set_new(e, "model_shape", json_string(sm_phantom_level_name(v->level)));
         json_object_set_new(e, "has_body", json_boolean(v->has_body));
         json_object_set_new(e, "body_centroid_lps", vec3(v->body_centroid));
         json_object_set_new(e, "body_centroid_in_grid",
@@ -289,7 +351,8 @@ static json_t *truth_json(const SmPhantom *ph)
         json_object_set_new(e, "posterolateral", pl);
         if (v->has_below) {
             json_t *al = json_object();
-            json_object_set_new(al, "level_below", json_string(sm_phantom_level_name(v->level + 1)));
+            json_object_set_new(al, "level_below", json_string(sm_phantom_verse_name(
+                                                        sm_phantom_verse_id(&ph->spec, v->level + 1))));
             json_object_set_new(al, "translation_mm", num(v->translation_mm));
             json_object_set_new(al, "translation_lateral_mm", num(v->translation_lateral_mm));
             json_object_set_new(al, "translation_ap_mm", num(v->translation_ap_mm));

@@ -39,6 +39,13 @@ static int label_of(int base, size_t i)
     return base - (int)i;
 }
 
+/* Bone of a pelvic component in the attachment shell of the vertebra above the sacrum, per
+ * side (counted only over >= 12 mm of height, ribs.c): a fused transverse process is a bar
+ * of >= ~10 x 10 mm crossing the 8 mm shell over >= 12 mm (>= ~1000 mm3; generated
+ * fusions 1590-2500 mm3); less is contact (the real T11-S1 CT: 552 mm3 on one side). */
+#define SACRALISED_MM3 1000.0
+#define PELVIS_CONTACT_MM3 300.0
+
 typedef struct Anchor {
     const char *what;
     int base;       /* label of the lowest valid vertebra implied by this anchor */
@@ -58,6 +65,9 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
     }
     size_t nv = 0;
     long s1 = -1;  /* index in vi of the sacrum */
+    long sacralised = -1; /* index in vi of a vertebra fused to (or touching) the sacrum */
+    double sacral_cap = 1.0; /* its confidence cap */
+    char sacbuf[160];
     for (size_t s = 0; s < n_verts; s++) {
         if (verts[s].verse < 0)
             continue; /* rejected segment */
@@ -79,11 +89,40 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             }
         if (s1 >= 0 && (long)vi[s1] != seg)
             s1 = -1;
-        if (s1 >= 0 && s1 + 1 < (long)nv && verts[vi[s1 + 1]].touches_pelvis) {
-            sm_strlist_add(notes, "vertebra above the sacrum touches the pelvis: lumbar "
-                           "vertebra with transverse process contact or sacralisation");
-            sm_strlist_add(&verts[vi[s1 + 1]].reasons,
-                           "touches the pelvis: possible sacralisation (transitional vertebra)");
+        if (s1 >= 0 && s1 + 1 < (long)nv) {
+            SegVert *up = &verts[vi[s1 + 1]];
+            /* a transverse process joined to the sacral ala (bone of the pelvic component
+             * in this vertebra's attachment shell; a free process is a separate component:
+             * 0 mm3 on the normal phantoms, ~2000 mm3 per fused side) */
+            bool fl = up->pelvis_join_mm3[0] >= SACRALISED_MM3;
+            bool fr = up->pelvis_join_mm3[1] >= SACRALISED_MM3;
+            bool cl = up->pelvis_join_mm3[0] >= PELVIS_CONTACT_MM3;
+            bool cr = up->pelvis_join_mm3[1] >= PELVIS_CONTACT_MM3;
+            if (fl || fr) {
+                snprintf(sacbuf, sizeof sacbuf, "sacralisation: transverse process fused to the "
+                         "sacral ala on the %s (transitional lumbosacral vertebra)",
+                         fl && fr ? "left and right" : fl ? "left" : "right");
+                sm_strlist_add(notes, "vertebra above the sacrum: %s (%.0f / %.0f mm3 of "
+                               "pelvic bone in its attachment shell, left / right)", sacbuf,
+                               up->pelvis_join_mm3[0], up->pelvis_join_mm3[1]);
+                sacralised = s1 + 1;
+                sacral_cap = 0.5;
+            } else if (cl || cr) {
+                snprintf(sacbuf, sizeof sacbuf, "lateral bone joins the pelvis on the %s: "
+                         "transverse process contact with the sacrum or ilium, possible "
+                         "sacralisation", cl && cr ? "left and right" : cl ? "left" : "right");
+                sm_strlist_add(notes, "vertebra above the sacrum: %s (%.0f / %.0f mm3, left / "
+                               "right)", sacbuf, up->pelvis_join_mm3[0], up->pelvis_join_mm3[1]);
+                sacralised = s1 + 1;
+                sacral_cap = 0.7;
+            } else if (up->touches_pelvis) {
+                snprintf(sacbuf, sizeof sacbuf, "touches the pelvis: possible sacralisation "
+                         "(transitional vertebra)");
+                sm_strlist_add(notes, "vertebra above the sacrum touches the pelvis: lumbar "
+                               "vertebra with transverse process contact or sacralisation");
+                sacralised = s1 + 1;
+                sacral_cap = 0.5;
+            }
         }
     }
     if (s1 > 0) {
@@ -186,7 +225,9 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
     double conf0 = 0.2;
     const char *transitional = NULL;
     bool t13 = false;
-    char trbuf[160];
+    char trbuf[200];
+    bool sacrum_confirmed = false;
+    bool used[8] = {false, false, false, false, false, false, false, false};
     if (na == 0) {
         /* unanchored: guess from morphology, say so */
         bool any_rib = false;
@@ -212,81 +253,112 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             else if (!strncmp(anc[q].what, "first rib", 9)) t1_base = anc[q].base;
             else if (!strncmp(anc[q].what, "C2", 2)) c2_base = anc[q].base;
         }
-        int agree = 0;
-        if (s_base) {
+        if (s_base)
             base = s_base;
-            sm_strlist_add(anchors, "sacrum");
-        } else if (t12_base) {
+        else if (t12_base)
             base = t12_base;
-        } else if (t1_base) {
+        else if (t1_base)
             base = t1_base;
-        } else {
+        else
             base = c2_base;
-        }
-        if (t12_base) {
-            sm_strlist_add(anchors, "last rib-bearing vertebra = T12");
-            if (t12_base == base) agree++;
-            else if (s_base) {
-                int lumbar = (int)(t12 - s1 - 1);
-                snprintf(trbuf, sizeof trbuf,
-                         "transitional lumbosacral anatomy: %d rib-free vertebrae between the "
-                         "last rib and the sacrum", lumbar);
-                transitional = trbuf;
-                sm_strlist_add(notes, "%s", trbuf);
-                /* the count between the anchors is only anatomy when every segment there
-                 * is one vertebra: one as tall as two (> 1.7 x the median rib-free one; a
-                 * disc plane missed, e.g. in a lytic body) or half as tall (< 0.55 x; an
-                 * extra plane) makes the count, not the spine, off by one: the sacrum
-                 * decides */
-                bool miscount = false;
-                {
-                    double hts[64];
-                    size_t nh = 0;
-                    for (long a = s1 + 1; a < t12 && nh < 64; a++)
-                        hts[nh++] = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
-                    if (nh >= 3) {
-                        qsort(hts, nh, sizeof hts[0], sm_cmp_double);
-                        double ref = hts[nh / 2];
-                        for (long a = s1 + 1; a <= t12; a++) {
-                            double h = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
-                            if (h > 1.7 * ref || (h < 0.55 * ref && !verts[vi[a]].partial)) {
-                                miscount = true;
-                                sm_strlist_add(notes, "vertebra %ld between the sacrum and the "
-                                               "last rib is %.0f mm tall (median %.0f mm): a "
-                                               "disc plane is missed or extra there; the "
-                                               "sacrum decides", a, h, ref);
-                                sm_strlist_add(&verts[vi[a]].reasons, "%.0f mm tall against a "
-                                               "median of %.0f mm: disc plane missed or extra "
-                                               "(level count between the anchors doubtful)",
-                                               h, ref);
-                            }
+        /* the count from the first rib holds only when every vertebra between the
+         * first and the last rib shows one rib crossing per side (none, or more than
+         * two, means a disc plane missed or misplaced there: thin thoracic discs on
+         * thick slices) */
+        bool t1_count_ok = t1_base != 0 && t12_base != 0;
+        for (long a = t12 + 1; t1_count_ok && a < t1; a++)
+            if (verts[vi[a]].rib_runs == 0 || verts[vi[a]].rib_runs > 2)
+                t1_count_ok = false;
+        if (t1_base && t12_base && t1_base != t12_base && !t1_count_ok)
+            sm_strlist_add(notes, "a disc plane may be missed between the first and the "
+                       "last rib: the count from the first rib is not used");
+        if (t12_base && s_base && t12_base != s_base) {
+            int lumbar = (int)(t12 - s1 - 1);
+            /* the count between the anchors is only anatomy when every segment there
+             * is one vertebra: one as tall as two (> 1.7 x the median rib-free one; a
+             * disc plane missed, e.g. in a lytic body) or half as tall (< 0.55 x; an
+             * extra plane) makes the count, not the spine, off by one: the sacrum
+             * decides */
+            bool miscount = false;
+            {
+                double hts[64];
+                size_t nh = 0;
+                for (long a = s1 + 1; a < t12 && nh < 64; a++)
+                    hts[nh++] = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
+                if (nh >= 3) {
+                    qsort(hts, nh, sizeof hts[0], sm_cmp_double);
+                    double ref = hts[nh / 2];
+                    for (long a = s1 + 1; a <= t12; a++) {
+                        double h = verts[vi[a]].s_hi - verts[vi[a]].s_lo;
+                        if (h > 1.7 * ref || (h < 0.55 * ref && !verts[vi[a]].partial)) {
+                            miscount = true;
+                            sm_strlist_add(notes, "vertebra %ld between the sacrum and the "
+                                           "last rib is %.0f mm tall (median %.0f mm): a "
+                                           "disc plane is missed or extra there; the "
+                                           "sacrum decides", a, h, ref);
+                            sm_strlist_add(&verts[vi[a]].reasons, "%.0f mm tall against a "
+                                           "median of %.0f mm: disc plane missed or extra "
+                                           "(level count between the anchors doubtful)",
+                                           h, ref);
                         }
                     }
                 }
+            }
+            if (t1_base && t1_base == s_base && !miscount && t1_count_ok) {
+                /* the first rib and the sacrum agree: the count from T1 holds, the last
+                 * rib is what varies (11 or 13 rib pairs) */
+                snprintf(trbuf, sizeof trbuf,
+                         "%d rib-bearing vertebrae (%s): the last rib-bearing vertebra is not "
+                         "T12; first rib and sacrum agree", (int)(t1 - t12 + 1),
+                         t1 - t12 + 1 < 12 ? "11 rib pairs, T12 without a rib of >= 4 cm"
+                                           : "13 rib pairs, ribs on L1");
+            } else {
+                snprintf(trbuf, sizeof trbuf,
+                         "transitional lumbosacral anatomy: %d rib-free vertebrae between the "
+                         "last rib and the sacrum%s", lumbar,
+                         (lumbar == 6 || lumbar == 4) && !miscount
+                             ? (lumbar == 6 ? " (named by the last rib, VerSe rule: L6; or "
+                                              "11 rib pairs)"
+                                            : " (named by the last rib, VerSe rule: four "
+                                              "lumbar; or a sacralised L5 / 13 rib pairs)")
+                             : " (named from the sacrum)");
                 if ((lumbar == 6 || lumbar == 4) && !miscount)
                     base = t12_base; /* VerSe: T12 by its rib, L6 / 4 lumbar below */
             }
+            transitional = trbuf;
+            sm_strlist_add(notes, "%s", trbuf);
         }
-        if (t1_base) {
-            sm_strlist_add(anchors, "first rib-bearing vertebra = T1");
-            if (t1_base == base) agree++;
-            else if (t12_base && t1 - t12 == 12) {
-                sm_strlist_add(notes, "13 rib-bearing vertebrae: T13 present");
-                transitional = "13 rib-bearing vertebrae (T13)";
-                t13 = true;
-            } else if (t12_base && t1 - t12 == 10) {
-                sm_strlist_add(notes, "11 rib-bearing vertebrae");
-                transitional = "11 rib-bearing vertebrae";
-            }
+        if (t1_base && t1_base != base && t12_base && t1 - t12 == 12 && t1_count_ok) {
+            sm_strlist_add(notes, "13 rib-bearing vertebrae: T13 present");
+            transitional = "13 rib-bearing vertebrae: T13 present (counted from the first rib)";
+            t13 = true;
+        } else if (t1_base && t1_base != base && t12_base && t1 - t12 == 10 && !transitional &&
+                   t1_count_ok) {
+            sm_strlist_add(notes, "11 rib-bearing vertebrae");
+            transitional = "11 rib-bearing vertebrae: the first rib and the last rib disagree "
+                           "by one level";
         }
-        if (c2_base) {
-            sm_strlist_add(anchors, "C2 (dens with the C1 arch in front)");
-            if (c2_base == base) agree++;
+        /* anchors: which ones the names follow (T1 counts with T13 present) */
+        for (int q = 0; q < na; q++) {
+            bool is_t1 = !strncmp(anc[q].what, "first rib", 9);
+            used[q] = anc[q].base == base || (t13 && is_t1);
+            const char *list = !strncmp(anc[q].what, "sacrum", 6)     ? "sacrum"
+                               : !strncmp(anc[q].what, "last rib", 8)
+                                   ? (t13 ? "last rib-bearing vertebra = T13 (13 rib pairs)"
+                                          : "last rib-bearing vertebra = T12")
+                               : is_t1                                ? "first rib-bearing vertebra = T1"
+                                                                      : "C2 (dens with the C1 arch in front)";
+            if (used[q])
+                sm_strlist_add(anchors, "%s", list);
+            else
+                sm_strlist_add(anchors, "%s (disagrees by %d level%s: not used for the names)",
+                               list, abs(anc[q].base - base),
+                               abs(anc[q].base - base) == 1 ? "" : "s");
         }
-        /* agreeing anchors besides the one chosen (the chosen one always matches) */
-        (void)agree;
-        int n_agree = (s_base == base) + (t12_base == base) + (t1_base == base) +
-                      (c2_base == base);
+        int n_agree = 0;
+        for (int q = 0; q < na; q++)
+            n_agree += used[q];
+        sacrum_confirmed = s_base && n_agree >= 2 && s_base == base;
         conf0 = n_agree >= 2 ? 0.95 : 0.85;
         if (s_base && t12_base && t12_base != s_base)
             conf0 = 0.5;
@@ -320,14 +392,30 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                 if (d < far) far = d;
             }
             c -= 0.02 * (double)far;
-            for (int q = 0; q < na; q++)
-                sm_strlist_add(&vt->anchors, "%s", anc[q].what);
+            for (int q = 0; q < na; q++) {
+                if (used[q] || na == 1 || (opt && opt->has_anchor))
+                    sm_strlist_add(&vt->anchors, "%s", anc[q].what);
+                else
+                    sm_strlist_add(&vt->anchors, "%s: disagrees, not used for the names",
+                                   anc[q].what);
+            }
         } else {
             sm_strlist_add(&vt->reasons, "unanchored: no sacrum, rib or C2 anchor in view");
         }
         if (transitional && lab >= SM_VERSE_T12 - 1) {
             c = fmin(c, 0.5);
             sm_strlist_add(&vt->reasons, "%s", transitional);
+        }
+        if (sacralised >= 0 && (long)a == sacralised) {
+            c = fmin(c, sacral_cap);
+            sm_strlist_add(&vt->reasons, "%s", sacbuf);
+        } else if (sacralised >= 0 && sacral_cap <= 0.5 && !sacrum_confirmed && lab >= SM_VERSE_L1 &&
+                   lab <= SM_VERSE_L6) {
+            /* a fused vertebra may be counted as lumbar or as sacral: with no other anchor
+             * agreeing, the lumbar names rest on that choice */
+            c = fmin(c, 0.7);
+            sm_strlist_add(&vt->reasons, "named from the sacrum with a fused transitional "
+                           "vertebra above it, no other anchor agrees");
         }
         /* Between the highest and lowest rib-bearing vertebrae every vertebra carries one
          * rib per side: none, or more than two crossings, means a disc plane is probably
@@ -346,6 +434,17 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         if (c < 0.05) c = 0.05;
         if (c > 1) c = 1;
         vt->confidence = c;
+    }
+    /* segments merged into the sacrum (below S1) carry the sacrum's confidence, anchors and
+     * reasons: the label's record takes them from the lowest segment holding it */
+    for (long a = 0; s1 > 0 && a < s1; a++) {
+        SegVert *vt = &verts[vi[a]];
+        const SegVert *top = &verts[vi[s1]];
+        vt->confidence = top->confidence;
+        for (size_t m = 0; m < top->anchors.n; m++)
+            sm_strlist_add(&vt->anchors, "%s", top->anchors.items[m]);
+        for (size_t m = 0; m < top->reasons.n; m++)
+            sm_strlist_add(&vt->reasons, "%s", top->reasons.items[m]);
     }
     free(vi);
     return true;

@@ -185,6 +185,58 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         if ((ci[c].reach >= STUMP_REACH_MM || cut_rib) && !pelvis)
             fid[c] = ++nf;
     }
+    /* Pelvic components crossing the attachment shell of a segment above the sacrum: a
+     * lumbar transverse process fused to the sacral ala (sacralisation) joins the pelvis
+     * there; a free transverse process stays a separate, short component. */
+    for (size_t s = 0; s < n_verts; s++)
+        verts[s].pelvis_join_mm3[0] = verts[s].pelvis_join_mm3[1] = 0;
+    double *pz = !isnan(sacrum_top_z) ? malloc(4 * (n_verts ? n_verts : 1) * sizeof *pz) : NULL;
+    if (pz) {
+        for (size_t s = 0; s < 2 * n_verts; s++) {
+            pz[2 * s] = INFINITY;
+            pz[2 * s + 1] = -INFINITY;
+        }
+        for (size_t k = frame->k0; k <= frame->k1; k++) {
+            const SegSlice *sl = &frame->s[k];
+            double z = grid->origin[2] + g * (double)k;
+            if (z < sacrum_top_z - 20.0)
+                continue;
+            for (size_t j = 0; j < ny; j++)
+                for (size_t i = 0; i < nx; i++) {
+                    uint32_t c = lab[seg_idx(grid->dims, i, j, k)];
+                    if (!c || ci[c].zmin >= sacrum_top_z - 10.0)
+                        continue;
+                    double dx = grid->origin[0] + g * (double)i - sl->cx;
+                    double dy = grid->origin[1] + g * (double)j - sl->cy;
+                    if (fabs(dx) >= CORE_HALF_MM + SHELL_MM || dy < -30.0 || dy > 45.0)
+                        continue;
+                    double p[3] = {grid->origin[0] + g * (double)i, grid->origin[1] + g * (double)j, z};
+                    size_t seg = sm_seg_segment_of(discs, n_discs, p);
+                    if (seg >= n_verts)
+                        continue;
+                    int sd = dx > 0 ? 0 : 1;
+                    verts[seg].pelvis_join_mm3[sd] += g * g * g;
+                    size_t q = 2 * (2 * seg + (size_t)sd);
+                    if (z < pz[q]) pz[q] = z;
+                    if (z > pz[q + 1]) pz[q + 1] = z;
+                }
+        }
+        /* a fused process is a bar over much of the vertebra's height; the top of an ala
+         * cut by a tilted disc plane is a few mm tall: only >= 12 mm of height counts */
+        for (size_t s = 0; s < n_verts; s++)
+            for (int sd = 0; sd < 2; sd++) {
+                double v = verts[s].pelvis_join_mm3[sd];
+                if (v <= 0)
+                    continue;
+                double h = pz[2 * (2 * s + (size_t)sd) + 1] - pz[2 * (2 * s + (size_t)sd)] + g;
+                sm_strlist_add(notes, "segment %zu: pelvic bone in the %s attachment shell: "
+                               "%.0f mm3 over %.0f mm of height", s, sd == 0 ? "left" : "right",
+                               v, h);
+                if (h < 12.0)
+                    verts[s].pelvis_join_mm3[sd] = 0;
+            }
+        free(pz);
+    }
     size_t hn = (size_t)nf * 2 * nz;
     uint32_t *hist = calloc(hn ? hn : 1, sizeof *hist);
     if (!hist) {

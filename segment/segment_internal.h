@@ -71,6 +71,9 @@ typedef struct SegVert {
     bool sacral;          /* fused to the pelvis (sacrum) */
     double sacral_spread_mm; /* lateral reach of bone joined to the body (both sides) */
     bool touches_pelvis;  /* spreads like the sacrum but clearly less: L5 touching the ilia */
+    double pelvis_join_mm3[2]; /* [left, right] bone of a pelvic component (reaching below the
+                                  sacral promontory) in this segment's attachment shell:
+                                  a transverse process fused to the ala (sacralisation) */
     bool rib_left, rib_right;
     double rib_reach_mm;  /* longest rib reach (lateral mm from the canal) */
     int rib_runs;         /* shell crossings by ribs (reach >= 55 mm, or cut by the FOV) here */
