@@ -10,8 +10,12 @@
 
 /* AP positions of the three heights, fraction of the depth from the anterior wall */
 static const double Q_POS[3] = {0.15, 0.50, 0.85};
-#define N_LAT 9          /* parasagittal rays over the central LAT_SPAN of the width */
-#define LAT_SPAN 0.25
+#define N_LAT 15         /* parasagittal rays over the central LAT_SPAN[q] of the width */
+/* anterior, middle, posterior: the middle band is wider (the middle of an endplate is
+ * flat or a depression, fitted below); near the anterior and posterior walls the
+ * endplate's rim rounds off laterally (on the real example CT a 50 % band moved the
+ * anterior heights by up to 1.6 mm), so those bands stay narrow */
+static const double LAT_SPAN[3] = {0.25, 0.5, 0.25};
 #define N_AP 5           /* and AP offsets of AP_STEP of the depth around each position */
 #define AP_STEP 0.04
 /* middle height: the bowl model replaces the plane when its curvature spans more than
@@ -129,15 +133,17 @@ static bool ray_span(const SmBodyMask *mask, const double p[3], const double dir
     return *lo < *hi;
 }
 
-/* Heights of one body at the three AP positions: for each, 9 parasagittal rays over the
- * central LAT_SPAN of the width times 5 AP offsets (-8..+8 % of the depth), endplate-to-
- * endplate extents; a line in the AP offset is fitted (one pass of outlier rejection: 3
- * robust sigmas, at least 1 mm) and evaluated at the position. The band averages the
- * voxel staircase of thick slices (an endplate nearly parallel to the slices crosses a
- * slice somewhere in it), the line keeps a wedge's gradient exact, and the narrow lateral
- * band limits the flattening of a concave (biconcave) endplate; for the middle height a
- * depression that still spans more than BOWL_MIN_MM across the band is fitted with its
- * curvature (fit_bowl) and read on the midline. NAN where fewer than half the rays hit. */
+/* Heights of one body at the three AP positions: for each, N_LAT parasagittal rays over
+ * the central LAT_SPAN[q] of the width (wider for the middle) times 5 AP offsets (-8..+8 %
+ * of the depth, at most two voxels each), endplate-to-endplate extents; a line in the AP
+ * offset is fitted (one pass of outlier rejection: 3 robust sigmas, at least 1 mm) and
+ * evaluated at the position.
+ * The band averages the voxel staircase of thick slices (an endplate nearly parallel to
+ * the slices crosses a slice somewhere in it; a staircase across the band averages out
+ * with its width), and the line keeps a wedge's gradient exact. For the middle height a
+ * depression (biconcave) is fitted with its curvature (fit_bowl) and read on the midline
+ * when it spans more than BOWL_MIN_MM across the band. NAN where fewer than half the
+ * rays hit. */
 static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
 {
     double depth = f->y_ant + f->y_post;
@@ -155,7 +161,7 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         for (int a = 0; a < N_AP; a++)
             for (int b = 0; b < N_LAT; b++) {
                 double dy = (a - (N_AP - 1) / 2) * ap_step;
-                double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN * f->width;
+                double x = (-0.5 + b / (N_LAT - 1.0)) * LAT_SPAN[q] * f->width;
                 double p[3], lo, hi;
                 for (int d = 0; d < 3; d++)
                     p[d] = f->c[d] + x * f->left[d] + (y0 - dy) * f->ant[d] + f->t_mid * f->sup[d];
@@ -183,13 +189,15 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         if (!fit_line(ys, hs, use, n, c))
             continue;
         hq[q] = c[0];
+        if (q != 1)
+            continue;
         /* an endplate depression (biconcave): heights rise away from the nominal point in
-         * both directions by more than BOWL_MIN_MM across the band; the band would average
-         * the bowl's bottom away, so its curvature is fitted and the height taken on the
-         * midline */
+         * both directions by more than BOWL_MIN_MM across the band; the band would
+         * average the bowl's bottom away, so its curvature is fitted and the height taken
+         * on the midline */
         double cb[4], ymax = (N_AP - 1) / 2 * ap_step;
-        double xmax = 0.5 * LAT_SPAN * f->width;
-        if (q == 1 && fit_bowl(ys, xs, hs, use, n, cb) && cb[2] >= 0 && cb[3] >= 0 &&
+        double xmax = 0.5 * LAT_SPAN[q] * f->width;
+        if (fit_bowl(ys, xs, hs, use, n, cb) && cb[2] >= 0 && cb[3] >= 0 &&
             cb[2] * ymax * ymax + cb[3] * xmax * xmax > BOWL_MIN_MM && cb[0] < hq[q])
             hq[q] = cb[0];
     }
