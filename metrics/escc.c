@@ -115,7 +115,34 @@ typedef struct LevelWork {
     double wall_exp[SM_ESCC_BONY_RAYS];    /* expected wall from the neighbours (NAN: none) */
     bool eroded[SM_ESCC_BONY_RAYS];        /* bone edge beyond the expected wall */
     double erosion_deg;                    /* longest run of eroded rays (degrees) */
+    double off[2];                         /* plane-centre offset fitted by wall_model (mm) */
+    double ext[SM_ESCC_BONY_RAYS];         /* canal outline extent per ray (mm) */
+    double ext_exp[SM_ESCC_BONY_RAYS];     /* outline expected from the neighbours (NAN: none) */
+    bool ext_clip[SM_ESCC_BONY_RAYS];      /* no bone, outline far beyond the neighbours' */
+    int n_clip;                            /* longest run of clipped rays */
+    double ring_frac;                      /* fraction of rays that meet bone within 16 mm */
+    bool ring_open;                        /* bony ring open here but closed at the neighbours */
+    bool ext_grow[SM_ESCC_BONY_RAYS];      /* outline short of an intact wall the neighbours reach */
+    int n_grow;                            /* longest run of grown rays */
 } LevelWork;
+
+/* Extent of the canal mask along each of the SM_ESCC_BONY_RAYS rays from the plane centre. */
+static void outline_extent(const uint8_t *mask, double *ext)
+{
+    enum { NB = SM_ESCC_BONY_RAYS };
+    for (int q = 0; q < NB; q++) {
+        double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
+        double e = 0;
+        for (double d = 0; d < 0.5 * N * PX; d += 0.1) {
+            double fa = N / 2 - 0.5 + d * cx / PX, fb = N / 2 - 0.5 + d * cy / PX;
+            int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
+            if (a < 0 || b < 0 || a >= N || b >= N || !mask[b * N + a])
+                break;
+            e = d;
+        }
+        ext[q] = e;
+    }
+}
 
 /* Recentres the plane on the canal component nearest its centre; false if no canal. */
 static bool recentre(LevelWork *w)
@@ -192,6 +219,11 @@ static void level_sample(const SmVolume *ct, const SmVolume *sub, double bone_th
     if (sm_canal_plane_bony(w->hu, w->mask, bone_thr, fat_thr, w->inner, sh, w->bone_edge)) {
         memcpy(w->mask, w->inner, sizeof w->mask);
         w->bone_ok = true;
+        outline_extent(w->mask, w->ext);
+        int nbone = 0;
+        for (int q = 0; q < SM_ESCC_BONY_RAYS; q++)
+            nbone += !isnan(w->bone_edge[q]);
+        w->ring_frac = (double)nbone / SM_ESCC_BONY_RAYS;
         return;
     }
     w->bone_ok = false;
@@ -295,6 +327,7 @@ static void wall_model(LevelWork *w, size_t n, size_t i, double bone_thr)
     enum { NB = SM_ESCC_BONY_RAYS };
     LevelWork *W = &w[i];
     W->erosion_deg = 0;
+    W->off[0] = W->off[1] = 0;
     for (int q = 0; q < NB; q++) {
         W->wall_exp[q] = NAN;
         W->eroded[q] = false;
@@ -356,6 +389,8 @@ static void wall_model(LevelWork *w, size_t n, size_t i, double bone_thr)
             fb *= 3.0 / off;
         }
     }
+    W->off[0] = fa;
+    W->off[1] = fb;
     bool any = false;
     for (int q = 0; q < NB; q++) {
         if (isnan(ref[q]))
@@ -394,6 +429,117 @@ static void wall_model(LevelWork *w, size_t n, size_t i, double bone_thr)
     W->erosion_deg = 360.0 * best / NB;
 }
 
+/* The canal outline of a level against its neighbours' outlines (up to two measured levels
+ * on each side), three checks (docs/escc.md, step 1):
+ * - ring_open: the plane misses the bony ring (level not graded);
+ * - ext_grow: the outline stops short of an intact wall that the neighbours' outlines reach;
+ * - ext_clip: rays that no bone closes at this level (the outline there is the segmentation's
+ * canal or the fat edge) and whose outline reaches far beyond the neighbours' outline on the same ray
+ * (>= 2.5 mm and >= 30 % beyond scale x their median + the fitted centre offset): the
+ * segmentation's canal took in tissue outside the canal (e.g. an osteopenic body behind a
+ * posterior wall below the bone threshold, the basivertebral foramen at mid-height). These
+ * rays take the neighbours' outline. No claim of a bone lesion is made (the neighbours had no
+ * bone there either). Serial; reads ext of the neighbours only. */
+static void outline_model(LevelWork *w, size_t n, size_t i)
+{
+    enum { NB = SM_ESCC_BONY_RAYS };
+    LevelWork *W = &w[i];
+    W->n_clip = W->n_grow = 0;
+    W->ring_open = false;
+    for (int q = 0; q < NB; q++) {
+        W->ext_exp[q] = NAN;
+        W->ext_clip[q] = W->ext_grow[q] = false;
+    }
+    if (!W->in_view || !W->bone_ok)
+        return;
+    size_t idx[4], k = 0;
+    for (size_t s = 1; s <= 4 && k < 2; s++)
+        if (i >= s && w[i - s].in_view && w[i - s].bone_ok)
+            idx[k++] = i - s;
+    size_t k_up = k;
+    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
+        if (i + s < n && w[i + s].in_view && w[i + s].bone_ok)
+            idx[k++] = i + s;
+    if (k == 0)
+        return;
+    {
+        /* the plane misses the bony ring (between two arches, above or below the vertebra
+         * at the end of the field of view): bone meets under half of the rays here, on
+         * >= 80 % at the neighbours (a lytic lesion leaves bone further out on most rays) */
+        double v[4];
+        for (size_t j = 0; j < k; j++)
+            v[j] = w[idx[j]].ring_frac;
+        W->ring_open = W->ring_frac < 0.5 && sm_median_inplace(v, k) >= 0.8;
+    }
+    /* the outline stops short of an intact bony wall (first bone within 1.5 mm of the wall
+     * expected from the neighbours, not eroded) by >= 1.5 mm (the smallest reported mass
+     * thickness) where the neighbours' outlines reach their wall (median gap <= 0.6 mm): the
+     * segmentation's canal stopped at tissue in the epidural space, which is canal content;
+     * runs of >= 3 rays reach the wall */
+    for (int q = 0; q < NB; q++) {
+        if (isnan(W->bone_edge[q]) || isnan(W->wall_exp[q]) || W->eroded[q] ||
+            fabs(W->bone_edge[q] - W->wall_exp[q]) > 1.5 || W->bone_edge[q] - W->ext[q] < 1.5)
+            continue;
+        double v[4];
+        size_t nv = 0;
+        for (size_t j = 0; j < k; j++)
+            if (!isnan(w[idx[j]].bone_edge[q]))
+                v[nv++] = w[idx[j]].bone_edge[q] - w[idx[j]].ext[q];
+        W->ext_grow[q] = nv * 2 > k && sm_median_inplace(v, nv) <= 0.6;
+    }
+    /* keep only runs of >= 3 adjacent rays */
+    bool keep[NB];
+    int bg = 0;
+    for (int q = 0; q < NB; q++) {
+        int len = 0;
+        if (W->ext_grow[q]) {
+            int lo = 0, hi = 0;
+            while (lo < NB && W->ext_grow[(q - lo - 1 + NB) % NB])
+                lo++;
+            while (hi < NB && W->ext_grow[(q + hi + 1) % NB])
+                hi++;
+            len = lo + hi + 1 > NB ? NB : lo + hi + 1;
+        }
+        keep[q] = len >= 3;
+        if (len > bg)
+            bg = len;
+    }
+    for (int q = 0; q < NB; q++)
+        W->ext_grow[q] = keep[q];
+    W->n_grow = bg;
+    if (k < 2)
+        return; /* one neighbour is not a reference for an outline */
+    double ref[NB], ratio[NB];
+    size_t nr = 0;
+    for (int q = 0; q < NB; q++) {
+        double v[4];
+        for (size_t j = 0; j < k; j++)
+            v[j] = w[idx[j]].ext[q];
+        ref[q] = sm_median_inplace(v, k);
+        if (ref[q] > 0)
+            ratio[nr++] = W->ext[q] / ref[q];
+    }
+    if (nr < NB / 2)
+        return;
+    double scale = fmin(1.08, fmax(0.9, sm_median_inplace(ratio, nr)));
+    int run = 0, best = 0;
+    for (int q = 0; q < NB; q++) {
+        if (!(ref[q] > 0))
+            continue;
+        double th = 2 * M_PI * q / NB;
+        double e = scale * ref[q] + W->off[0] * cos(th) + W->off[1] * sin(th);
+        W->ext_exp[q] = e;
+        W->ext_clip[q] = isnan(W->bone_edge[q]) && isnan(W->wall_exp[q]) && W->ext[q] >= e + 2.5 &&
+                         W->ext[q] >= 1.3 * e;
+    }
+    for (int a = 0; a < 2 * NB; a++) {
+        run = W->ext_clip[a % NB] ? run + 1 : 0;
+        if (run > best)
+            best = run;
+    }
+    W->n_clip = best > NB ? NB : best;
+}
+
 /* Where the wall is eroded (>= 22 degrees), the canal outline takes the expected wall on the
  * eroded rays (the mass in the eroded notch is not canal; a segmentation that stopped short of
  * the mass is extended to the wall), keeps the current outline elsewhere, and the plane is
@@ -402,8 +548,9 @@ static void level_refine(const SmVolume *ct, const SmVolume *sub, double bone_th
                          int16_t *hu_out)
 {
     enum { NB = SM_ESCC_BONY_RAYS };
-    if (!w->in_view || !w->bone_ok || w->erosion_deg < 22.0)
+    if (!w->in_view || !w->bone_ok || (w->erosion_deg < 22.0 && w->n_clip < 2 && w->n_grow < 3))
         return;
+    bool use_eroded = w->erosion_deg >= 22.0;
     double R[NB];
     for (int q = 0; q < NB; q++) {
         double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
@@ -415,7 +562,14 @@ static void level_refine(const SmVolume *ct, const SmVolume *sub, double bone_th
                 break;
             ext = d;
         }
-        R[q] = w->eroded[q] && !isnan(w->wall_exp[q]) ? w->wall_exp[q] : ext;
+        if (use_eroded && w->eroded[q] && !isnan(w->wall_exp[q]))
+            R[q] = w->wall_exp[q];
+        else if (w->n_clip >= 2 && w->ext_clip[q])
+            R[q] = w->ext_exp[q];
+        else if (w->n_grow >= 3 && w->ext_grow[q])
+            R[q] = w->bone_edge[q];
+        else
+            R[q] = ext;
     }
     /* outline polygon in the current plane; centroid of its non-bone pixels */
     double sa = 0, sb = 0, cnt = 0;
@@ -576,6 +730,16 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                    p->canal_area, ref->ok ? ref->canal : NAN, L->sac_area_mm2,
                    ref->ok ? ref->sac : NAN, L->csf_area_mm2, ref->ok ? ref->csf : NAN);
     bool eroded = erosion_deg >= 22.0;
+    if (w->ring_open) {
+        L->grade = SM_ESCC_NONE;
+        L->confidence = 0;
+        L->position = SM_ESCC_POS_NONE;
+        sm_strlist_add(&L->reasons, "bone closes only %.0f%% of the canal outline here against "
+                                    "most of it at the neighbours: the plane misses the bony ring "
+                                    "(segmentation level or field of view); not graded",
+                       100 * w->ring_frac);
+        return;
+    }
     if (ref->ok && ref->canal > 0 && p->canal_area < 0.5 * ref->canal) {
         /* a mass fills the bony canal but does not shrink it: a section under half of the
          * neighbours' is a plane off the canal (segmentation or centreline error) */
@@ -924,6 +1088,8 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     for (size_t l = 0; l < n_levels; l++) {
         wall_model(w, n_levels, l, bone_thr);
     }
+    for (size_t l = 0; l < n_levels; l++)
+        outline_model(w, n_levels, l);
 #pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px, bone_thr) schedule(static) num_threads(nth)
     for (long l = 0; l < nl; l++) {
         LevelWork *W = &w[l];

@@ -455,6 +455,36 @@ static void test_real_ct(void **state)
     sm_escc_destroy(a);
     sm_escc_destroy(b);
     sm_seg_spine_destroy(seg);
+    seg = NULL;
+    /* the same lesion-free scan through the built-in segmentation (as `spinemets run`):
+     * without lesion flags every level in view is 0, none above; 1 and 2 threads agree */
+    SmSegOptions so = {.threads = 2};
+    assert_true(sm_seg_spine_run(&err, ct, &so, &seg));
+    n = 0;
+    for (size_t v = 0; v < seg->n_vertebrae && n < 32; v++)
+        if (seg->vertebrae[v].verse_label != SM_VERSE_SACRUM)
+            lv[n++] = seg->vertebrae[v].verse_label;
+    assert_true(sm_escc_run(&err, ct, seg->labels, seg->subregions, (const double(*)[3])seg->canal_lps,
+                            seg->n_canal, lv, n, NULL, 1, &a));
+    assert_true(sm_escc_run(&err, ct, seg->labels, seg->subregions, (const double(*)[3])seg->canal_lps,
+                            seg->n_canal, lv, n, NULL, 2, &b));
+    n_in = 0;
+    for (size_t i = 0; i < n; i++) {
+        const SmCanalLevel *A = &a->levels[i], *B = &b->levels[i];
+        print_message("built-in segmentation: %-4s grade %-2s canal %.0f mm2  tumour %.0f  %s\n",
+                      sm_seg_level_name(A->verse_label),
+                      A->grade == SM_ESCC_NONE ? "-" : sm_escc_grade_name(A->grade),
+                      A->canal_area_mm2, A->tumour_area_mm2,
+                      A->reasons.n > 1 ? A->reasons.items[1] : "");
+        assert_true(A->grade == SM_ESCC_NONE || A->grade == SM_ESCC_0);
+        assert_int_equal(A->grade, B->grade);
+        assert_memory_equal(A->classes, B->classes, sizeof A->classes);
+        n_in += A->in_view;
+    }
+    assert_true(n_in >= 3);
+    sm_escc_destroy(a);
+    sm_escc_destroy(b);
+    sm_seg_spine_destroy(seg);
     if (verse_ct != verse)
         sm_volume_destroy(verse_ct);
     sm_volume_destroy(verse);
