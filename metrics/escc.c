@@ -240,6 +240,21 @@ static void level_sample(const SmVolume *ct, const SmVolume *sub, double bone_th
 
 /* ------------------------------------------------------------------ grading */
 
+/* Up to two levels on each side of level i (within four places) that are in view with a
+ * closed bone ring: their indices in idx, the count returned. */
+static size_t bony_neighbours(const LevelWork *w, size_t n, size_t i, size_t idx[4])
+{
+    size_t k = 0;
+    for (size_t s = 1; s <= 4 && k < 2; s++)
+        if (i >= s && w[i - s].in_view && w[i - s].bone_ok)
+            idx[k++] = i - s;
+    size_t k_up = k;
+    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
+        if (i + s < n && w[i + s].in_view && w[i + s].bone_ok)
+            idx[k++] = i + s;
+    return k;
+}
+
 typedef struct Ref {
     bool ok;
     size_t n;
@@ -334,14 +349,8 @@ static void wall_model(LevelWork *w, size_t n, size_t i, double bone_thr)
     }
     if (!W->in_view || !W->bone_ok)
         return;
-    size_t idx[4], k = 0;
-    for (size_t s = 1; s <= 4 && k < 2; s++)
-        if (i >= s && w[i - s].in_view && w[i - s].bone_ok)
-            idx[k++] = i - s;
-    size_t k_up = k;
-    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
-        if (i + s < n && w[i + s].in_view && w[i + s].bone_ok)
-            idx[k++] = i + s;
+    size_t idx[4];
+    size_t k = bony_neighbours(w, n, i, idx);
     if (k == 0)
         return;
     double ref[NB], ratio[NB];
@@ -452,14 +461,8 @@ static void outline_model(LevelWork *w, size_t n, size_t i)
     }
     if (!W->in_view || !W->bone_ok)
         return;
-    size_t idx[4], k = 0;
-    for (size_t s = 1; s <= 4 && k < 2; s++)
-        if (i >= s && w[i - s].in_view && w[i - s].bone_ok)
-            idx[k++] = i - s;
-    size_t k_up = k;
-    for (size_t s = 1; s <= 4 && k < k_up + 2; s++)
-        if (i + s < n && w[i + s].in_view && w[i + s].bone_ok)
-            idx[k++] = i + s;
+    size_t idx[4];
+    size_t k = bony_neighbours(w, n, i, idx);
     if (k == 0)
         return;
     {
