@@ -482,6 +482,17 @@ static unsigned char *read_all(const char *path, size_t *n)
     return buf;
 }
 
+/* Offset of the first explicit-VR element (group,elem) after the preamble. */
+static size_t tag_offset(const unsigned char *buf, size_t n, unsigned group, unsigned elem)
+{
+    for (size_t i = 132; i + 8 <= n; i++)
+        if (buf[i] == (group & 0xFF) && buf[i + 1] == group >> 8 && buf[i + 2] == (elem & 0xFF) &&
+            buf[i + 3] == elem >> 8 && buf[i + 4] >= 'A' && buf[i + 4] <= 'Z')
+            return i;
+    fail_msg("tag not found");
+    return 0;
+}
+
 /* Patches the first US value of tag (group,elem) in an explicit VR LE file. */
 static void patch_us(unsigned char *buf, size_t n, unsigned group, unsigned elem, unsigned value)
 {
@@ -511,8 +522,10 @@ static void test_broken_files(void **state)
     p = path_join(bad, "truncated.dcm");
     write_bytes(p, buf, n / 2);
     free(p);
+    /* cut inside the value of the dataset's first UID (SOP Class UID), whatever the
+     * generated UIDs' lengths: always mid-element */
     p = path_join(bad, "header_cut.dcm");
-    write_bytes(p, buf, 300);
+    write_bytes(p, buf, tag_offset(buf, n, 0x0008, 0x0016) + 8 + 5);
     free(p);
     p = path_join(bad, "empty.dcm");
     write_bytes(p, "", 0);
