@@ -1,7 +1,7 @@
 /* Intervertebral discs: a 1D profile of mean HU in the central body column, sampled on
- * planes perpendicular to the body axis every 1 mm; discs are its narrow valleys between
- * the bright endplates (a body's low-density middle is a wide, shallow dip), with
- * spacing-based insertion where a disc is fused or invisible. */
+ * the native CT on planes perpendicular to the (smoothed) body axis every 1 mm; discs are
+ * its narrow valleys between the bright endplates (a body's low-density middle is a wide,
+ * shallow dip), with spacing-based insertion where a disc is fused or invisible. */
 #include "segment_internal.h"
 
 #include <math.h>
@@ -11,6 +11,14 @@
 #define PROFILE_STEP_MM 1.0
 /* profile smoothing: suppresses trabecular texture on thin slices, keeps 4 mm discs */
 #define PROFILE_SIGMA_MM 2.0
+#define PROFILE_SIGMA_NATIVE_MM 1.0
+/* A disc whose valley on the working-grid profile keeps less than this fraction of its
+ * depth on the native profile is thin (3-5 mm thoracic discs between dense endplates): its
+ * plane is refined on the native CT; a thicker disc on the smoother working grid (more
+ * robust at the lumbosacral junction on the phantoms). */
+#define GRID_RESOLVES_FRACTION 0.6
+/* largest native voxel spacing (mm) at which the native CT is sampled */
+#define NATIVE_MAX_SPACING_MM 1.5
 #define DISC_MIN_SEP_MM 11.0
 /* disc candidates: valleys at least this fraction of the profile's 5-95% range deep */
 #define DISC_CAND_FRACTION 0.10
@@ -121,6 +129,42 @@ static double grid_sample(const SegGrid *grid, const double p[3])
     return wsum > 0.5 ? acc / wsum : NAN;
 }
 
+/* Where the profile and the disc planes are sampled: the native CT when given (thoracic
+ * discs are 3-5 mm thick between dense endplates; on the 2 mm working grid, smoothed, the
+ * pair of endplates outweighs the disc and a disc shows as a ridge, not a valley), else
+ * the working grid. */
+typedef struct DiscSampler {
+    const SegGrid *grid;
+    const SmVolume *ct;   /* I16 HU, or NULL */
+    double inv[4][4];     /* LPS -> ct ijk */
+} DiscSampler;
+
+static double sampler_at(const DiscSampler *sp, const double p[3])
+{
+    if (!sp->ct)
+        return grid_sample(sp->grid, p);
+    const SmVolume *ct = sp->ct;
+    double ijk[3];
+    sm_mat4_apply(sp->inv, p, ijk);
+    const double x = ijk[0], y = ijk[1], z = ijk[2];
+    if (!(x >= 0 && y >= 0 && z >= 0 && x <= (double)ct->dims[0] - 1 &&
+          y <= (double)ct->dims[1] - 1 && z <= (double)ct->dims[2] - 1))
+        return NAN;
+    size_t i0 = (size_t)x, j0 = (size_t)y, k0 = (size_t)z;
+    size_t i1 = i0 + 1 < ct->dims[0] ? i0 + 1 : i0;
+    size_t j1 = j0 + 1 < ct->dims[1] ? j0 + 1 : j0;
+    size_t k1 = k0 + 1 < ct->dims[2] ? k0 + 1 : k0;
+    double fx = x - (double)i0, fy = y - (double)j0, fz = z - (double)k0;
+    const int16_t *d = ct->data;
+    const size_t sy = ct->dims[0], sz = ct->dims[0] * ct->dims[1];
+    double c00 = d[i0 + sy * j0 + sz * k0] * (1 - fx) + d[i1 + sy * j0 + sz * k0] * fx;
+    double c10 = d[i0 + sy * j1 + sz * k0] * (1 - fx) + d[i1 + sy * j1 + sz * k0] * fx;
+    double c01 = d[i0 + sy * j0 + sz * k1] * (1 - fx) + d[i1 + sy * j0 + sz * k1] * fx;
+    double c11 = d[i0 + sy * j1 + sz * k1] * (1 - fx) + d[i1 + sy * j1 + sz * k1] * fx;
+    double c0 = c00 * (1 - fy) + c10 * fy, c1 = c01 * (1 - fy) + c11 * fy;
+    return c0 * (1 - fz) + c1 * fz;
+}
+
 void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[3], double t[3])
 {
     size_t k = fr->k0;
@@ -155,6 +199,87 @@ void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[
         t[c] /= nrm;
     if (t[2] < DISC_MAX_TILT_COS) {
         /* an implausibly flat axis (short or noisy track): fall back to the scanner axis */
+        t[0] = 0;
+        t[1] = 0;
+        t[2] = 1;
+    }
+}
+
+/* Body axis smoothed along z (Gaussian, AXIS_SMOOTH_MM): the per-slice body centre jumps
+ * at every disc and endplate (the filled-bone outline changes there), and a tangent taken
+ * from that track swings by +-20 degrees within one vertebra, so profile planes cut across
+ * thin thoracic discs. A smooth track keeps the planes parallel to the endplates. */
+#define AXIS_SMOOTH_MM 10.0
+typedef struct SmoothAxis {
+    double *bx, *by;      /* indexed by working slice k (k0..k1) */
+} SmoothAxis;
+
+static bool smooth_axis_build(const SegGrid *grid, const SegFrame *fr, SmoothAxis *ax)
+{
+    ax->bx = calloc(fr->nz ? fr->nz : 1, sizeof *ax->bx);
+    ax->by = calloc(fr->nz ? fr->nz : 1, sizeof *ax->by);
+    if (!ax->bx || !ax->by) {
+        free(ax->bx);
+        free(ax->by);
+        ax->bx = ax->by = NULL;
+        return false;
+    }
+    const double sig = AXIS_SMOOTH_MM / grid->g;
+    const long h = lround(3.0 * sig);
+    for (long k = (long)fr->k0; k <= (long)fr->k1; k++) {
+        double sx = 0, sy = 0, ws = 0;
+        for (long d = -h; d <= h; d++) {
+            long m = k + d;
+            if (m < (long)fr->k0 || m > (long)fr->k1)
+                continue;
+            double w = exp(-0.5 * (double)(d * d) / (sig * sig));
+            sx += w * fr->s[m].bx;
+            sy += w * fr->s[m].by;
+            ws += w;
+        }
+        ax->bx[k] = sx / ws;
+        ax->by[k] = sy / ws;
+    }
+    return true;
+}
+
+static void smooth_axis_free(SmoothAxis *ax)
+{
+    free(ax->bx);
+    free(ax->by);
+}
+
+/* Like sm_seg_axis_at (same arc parametrisation and z), but the in-plane position and the
+ * tangent come from the smoothed track. */
+static void smooth_axis_at(const SegGrid *grid, const SegFrame *fr, const SmoothAxis *ax,
+                           double s, double p[3], double t[3])
+{
+    sm_seg_axis_at(grid, fr, s, p, t);
+    double fk = (p[2] - grid->origin[2]) / grid->g;
+    if (fk < (double)fr->k0) fk = (double)fr->k0;
+    if (fk > (double)fr->k1) fk = (double)fr->k1;
+    size_t k = (size_t)fk;
+    size_t k2 = k + 1 <= fr->k1 ? k + 1 : k;
+    double f = fk - (double)k;
+    p[0] = ax->bx[k] + f * (ax->bx[k2] - ax->bx[k]);
+    p[1] = ax->by[k] + f * (ax->by[k2] - ax->by[k]);
+    long hc = lround(8.0 / grid->g);
+    long lo = (long)k - hc, hi = (long)k + hc + 1;
+    if ((double)(fr->k1 - fr->k0) * grid->g < 60.0)
+        hi = lo = (long)k;
+    if (lo < (long)fr->k0) lo = (long)fr->k0;
+    if (hi > (long)fr->k1) hi = (long)fr->k1;
+    if (hi == lo) {
+        t[0] = 0; t[1] = 0; t[2] = 1;
+        return;
+    }
+    t[0] = ax->bx[hi] - ax->bx[lo];
+    t[1] = ax->by[hi] - ax->by[lo];
+    t[2] = grid->g * (double)(hi - lo);
+    double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
+    for (int c = 0; c < 3; c++)
+        t[c] /= nrm;
+    if (t[2] < DISC_MAX_TILT_COS) {
         t[0] = 0;
         t[1] = 0;
         t[2] = 1;
@@ -249,7 +374,7 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
 
 /* Mean HU over an elliptical footprint (ru x rv mm) of the plane through c with unit
  * normal n. */
-static double plane_mean(const SegGrid *grid, const double c[3], const double n[3], double ru,
+static double plane_mean(const DiscSampler *sp, const double c[3], const double n[3], double ru,
                          double rv)
 {
     double u[3] = {1 - n[0] * n[0], -n[0] * n[1], -n[0] * n[2]};
@@ -265,7 +390,7 @@ static double plane_mean(const SegGrid *grid, const double c[3], const double n[
             double x[3];
             for (int q = 0; q < 3; q++)
                 x[q] = c[q] + a * u[q] + b * v[q];
-            double h = grid_sample(grid, x);
+            double h = sampler_at(sp, x);
             if (!isnan(h)) {
                 acc += h;
                 cnt++;
@@ -277,7 +402,8 @@ static double plane_mean(const SegGrid *grid, const double c[3], const double n[
 /* Refines a disc plane: the tilt (within +-20 degrees of the body-axis normal) and offset
  * (+-3 mm) whose footprint is darkest is the disc's mid-plane, parallel to the endplates;
  * then measures the half thickness along that normal. */
-static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk)
+static void refine_plane(const DiscSampler *sp, const SegGrid *grid, const SegFrame *frame,
+                         SegDisc *dk)
 {
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, dk->p[2], &sl))
@@ -308,7 +434,7 @@ static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk
                 double c[3];
                 for (int q = 0; q < 3; q++)
                     c[q] = dk->p[q] + off * nn[q];
-                double mval = plane_mean(grid, c, nn, ru, rv);
+                double mval = plane_mean(sp, c, nn, ru, rv);
                 /* tie-break towards the original plane: a tiny penalty on tilt/offset */
                 mval += 0.05 * (abs(ta) + abs(tb) + abs(off));
                 if (mval < best) {
@@ -327,7 +453,7 @@ static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk
         double c[3];
         for (int q = 0; q < 3; q++)
             c[q] = dk->p[q] + o * dk->n[q];
-        prof[o + 12] = plane_mean(grid, c, dk->n, ru, rv);
+        prof[o + 12] = plane_mean(sp, c, dk->n, ru, rv);
     }
     double base = prof[12], top = base;
     for (int o = 0; o < 25; o++)
@@ -343,14 +469,42 @@ static void refine_plane(const SegGrid *grid, const SegFrame *frame, SegDisc *dk
     dk->half_thick = ht;
 }
 
-bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *frame,
-                       const SegThresholds *thr, SegDisc **discs_out, size_t *n_out,
-                       SmStrList *notes)
+/* Depth (HU) of the profile valley at q: the dimmer of the two flank maxima 3-10 mm away
+ * minus the darkest value within +-2 mm. */
+static double valley_depth(const double *g, size_t n, size_t q)
+{
+    double c = INFINITY, fl = -INFINITY, fr = -INFINITY;
+    for (long d = -10; d <= 10; d++) {
+        long m = (long)q + d;
+        if (m < 0 || m >= (long)n)
+            continue;
+        double v = g[m];
+        if (labs(d) <= 2 && v < c) c = v;
+        if (d <= -3 && v > fl) fl = v;
+        if (d >= 3 && v > fr) fr = v;
+    }
+    double flank = fl < fr ? fl : fr;
+    return isfinite(c) && isfinite(flank) ? flank - c : 0.0;
+}
+
+bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
+                       const SegFrame *frame, const SegThresholds *thr, SegDisc **discs_out,
+                       size_t *n_out, SmStrList *notes)
 {
     (void)thr;
+    DiscSampler sp = {.grid = grid, .ct = NULL}, gsp = {.grid = grid, .ct = NULL};
+    /* the native CT only where it is finer than the working grid (thick slices resolve a
+     * thin disc no better than the grid; there the grid profile is kept) */
+    if (ct && ct->type == SM_VOXEL_I16 && ct->spacing[0] <= NATIVE_MAX_SPACING_MM &&
+        ct->spacing[1] <= NATIVE_MAX_SPACING_MM && ct->spacing[2] <= NATIVE_MAX_SPACING_MM &&
+        sm_mat4_affine_inverse(ct->affine, sp.inv))
+        sp.ct = ct;
+    /* profile smoothing: lighter on native samples (the disc is resolved there) */
+    const double sigma = sp.ct ? PROFILE_SIGMA_NATIVE_MM : PROFILE_SIGMA_MM;
     const double len = frame->s[frame->k1].arc;
     size_t n = (size_t)(len / PROFILE_STEP_MM) + 1;
-    double *prof = malloc(n * sizeof *prof);
+    /* prof: native (or grid) profile; gprof/gsmooth: the grid profile, raw and smoothed */
+    double *prof = malloc(3 * n * sizeof *prof);
     double *oprof = malloc(n * sizeof *oprof);
     double *smooth = malloc(n * sizeof *smooth);
     double *flank = malloc(n * sizeof *flank);
@@ -363,11 +517,20 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
     }
-#pragma omp parallel for default(none) shared(grid, frame, prof, oprof) firstprivate(n) \
+    SmoothAxis ax;
+    if (!smooth_axis_build(grid, frame, &ax)) {
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+        sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
+        return false;
+    }
+#pragma omp parallel for default(none) shared(grid, frame, prof, oprof, ax, sp, gsp) firstprivate(n) \
     schedule(static)
     for (size_t q = 0; q < n; q++) {
         double p[3], t[3];
-        sm_seg_axis_at(grid, frame, (double)q * PROFILE_STEP_MM, p, t);
+        if (sp.ct)
+            smooth_axis_at(grid, frame, &ax, (double)q * PROFILE_STEP_MM, p, t);
+        else
+            sm_seg_axis_at(grid, frame, (double)q * PROFILE_STEP_MM, p, t);
         SegSlice sl;
         if (!sm_seg_frame_at(frame, grid, p[2], &sl)) {
             prof[q] = NAN;
@@ -388,7 +551,7 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
          * darkest plane is the disc's value, the brightest the endplates'. */
         static const double tilt[7][2] = {{0, 0},   {-16, 0}, {-8, 0}, {8, 0},
                                           {16, 0},  {0, -8},  {0, 8}};
-        double lo = INFINITY, hi = -INFINITY;
+        double lo = INFINITY, hi = -INFINITY, glo = INFINITY;
         for (int ti = 0; ti < 7; ti++) {
             double a = tan(tilt[ti][0] * M_PI / 180.0), b = tan(tilt[ti][1] * M_PI / 180.0);
             double nn[3];
@@ -397,7 +560,9 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
             double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
             for (int c = 0; c < 3; c++)
                 nn[c] /= l;
-            double m = plane_mean(grid, p, nn, rw, rd);
+            double m = plane_mean(&sp, p, nn, rw, rd);
+            double gm = sp.ct ? plane_mean(&gsp, p, nn, rw, rd) : m;
+            if (isfinite(gm) && gm < glo) glo = gm;
             if (!isfinite(m))
                 continue;
             if (m < lo) lo = m;
@@ -405,10 +570,13 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         }
         prof[q] = isfinite(lo) ? lo : NAN;
         oprof[q] = isfinite(hi) ? hi : NAN;
+        prof[n + q] = isfinite(glo) ? glo : NAN;
     }
     /* fill NaNs with neighbours, then Gaussian smoothing (PROFILE_SIGMA_MM) */
-    for (int which = 0; which < 2; which++) {
-        double *pr = which ? oprof : prof;
+    double *gsmooth = prof + 2 * n;
+    for (int which = 0; which < 3; which++) {
+        double *pr = which == 2 ? prof + n : which ? oprof : prof;
+        const double sg = which == 2 ? PROFILE_SIGMA_MM : sigma;
         double lastv = NAN;
         for (size_t q = 0; q < n; q++) {
             if (isnan(pr[q])) pr[q] = lastv;
@@ -418,14 +586,14 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
             if (isnan(pr[q])) pr[q] = lastv;
             else lastv = pr[q];
         }
-        double *out = which ? flank : smooth;
+        double *out = which == 2 ? gsmooth : which ? flank : smooth;
         for (size_t q = 0; q < n; q++) {
             double acc = 0, ws = 0;
             for (long d = -6; d <= 6; d++) {
                 long m = (long)q + d;
                 if (m < 0 || m >= (long)n || isnan(pr[m]))
                     continue;
-                double w = exp(-0.5 * d * d / (PROFILE_SIGMA_MM * PROFILE_SIGMA_MM));
+                double w = exp(-0.5 * d * d / (sg * sg));
                 acc += w * pr[m];
                 ws += w;
             }
@@ -513,6 +681,7 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
     sm_strlist_add(notes, "body AP depth median %.1f mm, half-width median %.1f mm",
                    frame->body_depth_med, frame->body_halfw_med);
     if (!regular_chain(idx, str, expect, nc, range, discs, &nfinal)) {
+        smooth_axis_free(&ax);
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
@@ -580,10 +749,30 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
             break;
         }
     }
+    size_t n_thin = 0;
     for (size_t d = 0; d < nfinal; d++) {
         SegDisc *dk = &discs[d];
-        sm_seg_axis_at(grid, frame, dk->s, dk->p, dk->n);
         size_t q = (size_t)(dk->s / PROFILE_STEP_MM);
+        /* thin discs (thoracic) need the native CT and the smoothed axis to find their
+         * tilt; thicker ones keep the tracked axis and are refined on the smoother working
+         * grid (more robust at the lumbosacral junction) */
+        bool thin = sp.ct && valley_depth(gsmooth, n, q) <
+                                 GRID_RESOLVES_FRACTION * valley_depth(smooth, n, q);
+        if (thin) {
+            smooth_axis_at(grid, frame, &ax, dk->s, dk->p, dk->n);
+        } else {
+            /* resolved on the grid: its grid valley (within 3 mm) places it (without the
+             * native CT the profile is the grid's already) */
+            size_t bq = q;
+            for (long e = -3; sp.ct && e <= 3; e++) {
+                long m = (long)q + e;
+                if (m >= 0 && m < (long)n && gsmooth[m] < gsmooth[bq])
+                    bq = (size_t)m;
+            }
+            dk->s = (double)bq * PROFILE_STEP_MM;
+            q = bq;
+            sm_seg_axis_at(grid, frame, dk->s, dk->p, dk->n);
+        }
         double base = smooth[q];
         double top = base;
         for (long e = -8; e <= 8; e++) {
@@ -598,8 +787,13 @@ bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *fra
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        refine_plane(grid, frame, dk);
+        refine_plane(thin ? &sp : &gsp, grid, frame, dk);
+        n_thin += thin;
     }
+    if (sp.ct)
+        sm_strlist_add(notes, "disc profile on the native CT; %zu of %zu planes refined on it "
+                       "(thin discs), the others on the working grid", n_thin, nfinal);
+    smooth_axis_free(&ax);
     free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str);
     *discs_out = discs;
     *n_out = nfinal;

@@ -202,6 +202,27 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             t1 = (long)a;
             break;
         }
+    /* Twelve rib pairs cannot span thirteen vertebrae. With the field ending among the
+     * ribs (no T12 anchor), a first rib twelve segments above a lowest segment that
+     * carries ribs on both sides would name that segment L1 -- a lumbar vertebra with a
+     * rib pair -- while no side shows more than twelve rib crossings (no 13th pair, so
+     * no T13). One rib was placed a segment off; the first rib's is the doubtful one:
+     * rib 1 articulates with T1 alone, its head level with the C7/T1 disc, where the
+     * upper thoracic disc plane is tilted most (a few mm of AP offset moves the plane by
+     * as much), whereas the lowest rib's head lies mid-body on a flat plane. */
+    if (t1 >= 0 && t12 < 0 && lowest_rib >= 0 && t1 - lowest_rib == 12 &&
+        verts[vi[lowest_rib]].rib_left && verts[vi[lowest_rib]].rib_right) {
+        int crossings = 0;
+        for (size_t s = 0; s < n_verts; s++)
+            crossings += verts[s].rib_runs;
+        if (crossings <= 24) {
+            sm_strlist_add(notes, "first rib 12 segments above the lowest rib pair with %d rib "
+                           "crossings (at most 12 pairs): the first rib's head sits on the "
+                           "vertebra below the one its crossing fell in", crossings);
+            t1--;
+            highest_rib = t1; /* the crossing above belongs to T1's rib */
+        }
+    }
     if (t1 >= 0 && t12 >= 0 && t1 - t12 < 10) {
         /* fewer than 11 rib-bearing vertebrae cannot be: the "rib-free" vertebra below the
          * T12 candidate hides a rib (cut by the field of view, broken up on thick slices);

@@ -279,9 +279,11 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 }
                 long top = k, gap = 0;
                 uint32_t total = 0;
+                double kw = 0;
                 while (k >= (long)frame->k0 && gap <= 2) {
                     if (h[k]) {
                         total += h[k];
+                        kw += (double)h[k] * (double)k;
                         gap = 0;
                     } else {
                         gap++;
@@ -290,9 +292,13 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 }
                 if (total < 2)
                     continue;
-                const SegSlice *sl = &frame->s[top];
+                /* the run's shell-weighted mean height: its top is the rib's upper edge
+                 * where it leaves the head, level with the disc above for every rib, and
+                 * falls either side of a tilted disc plane */
+                const double kc = kw / (double)total;
+                const SegSlice *sl = &frame->s[lround(kc)];
                 double p[3] = {sl->cx + (side == 0 ? 1.0 : -1.0) * (CORE_HALF_MM + 0.5 * SHELL_MM),
-                               sl->cy, grid->origin[2] + g * (double)top};
+                               sl->cy, grid->origin[2] + g * kc};
                 size_t seg = sm_seg_segment_of(discs, n_discs, p);
                 if (seg >= n_verts)
                     continue;

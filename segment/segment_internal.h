@@ -145,9 +145,11 @@ bool sm_seg_frame_at(const SegFrame *frame, const SegGrid *grid, double z, SegSl
 /* Body-axis point and unit tangent (pointing superior) at arc position s. */
 void sm_seg_axis_at(const SegGrid *grid, const SegFrame *frame, double s, double p[3],
                     double t[3]);
-bool sm_seg_discs_find(SmError **error, const SegGrid *grid, const SegFrame *frame,
-                       const SegThresholds *thr, SegDisc **discs, size_t *n_discs,
-                       SmStrList *notes);
+/* ct (I16 HU, may be NULL): the disc profile and planes are sampled on it when given,
+ * else on the working grid. */
+bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
+                       const SegFrame *frame, const SegThresholds *thr, SegDisc **discs,
+                       size_t *n_discs, SmStrList *notes);
 /* Valleys of a 1D profile (exposed for tests): depth(i) = max over half-widths d in
  * [dmin, dmax] of min(flank[i-d], flank[i+d]) - p[i] (flank NULL: p itself); local maxima of depth >= min_depth, strongest
  * first, at least min_sep samples apart. Writes indices ascending; returns the count. */

@@ -927,7 +927,7 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
     if (ok)
         ok = run_front(error, &r, seg);
     if (ok)
-        ok = sm_seg_discs_find(error, &r.grid, &r.frame, &r.thr, &r.discs, &r.n_discs,
+        ok = sm_seg_discs_find(error, r.ct, &r.grid, &r.frame, &r.thr, &r.discs, &r.n_discs,
                                &seg->notes);
     r.t[4] = now_s();
     if (ok)
