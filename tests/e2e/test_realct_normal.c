@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #define EXE SM_BINARY_DIR "/pipeline/spinemets"
@@ -97,11 +98,112 @@ static void test_realct_imported(void **state)
     run_and_check(args, out);
 }
 
+static json_t *level_entry(json_t *doc, const char *level)
+{
+    json_t *vs = json_object_get(doc, "vertebrae");
+    for (size_t i = 0; i < json_array_size(vs); i++) {
+        json_t *v = json_array_get(vs, i);
+        const char *l = json_string_value(json_object_get(v, "level"));
+        if (l && strcmp(l, level) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+static bool same_json(json_t *a, json_t *b)
+{
+    return (!a && !b) || (a && b && json_equal(a, b));
+}
+
+/* The two paths agree within the tolerance documented in docs/metrics.md ("Built-in
+ * segmentation versus --labels"): at L1-L5 every categorical output is identical (Genant
+ * grade, deformity, lesion class, posterolateral, alignment class at L1/L2 ... L4/L5, the
+ * five SINS components, ESCC grade); body centroids within one voxel diagonal; each
+ * height within two voxels (each path places each endplate on a binary mask boundary, to
+ * +-0.5 voxel) and the mean absolute height difference within one voxel. Runs after the
+ * two tests above (their outputs stay in the group's directory). */
+static void test_realct_paths_agree(void **state)
+{
+    (void)state;
+    char ct[600], path[1024];
+    if (!sm_test_shared("ct-totalseg-example/ct.nii.gz", ct, sizeof ct))
+        skip();
+    json_error_t je;
+    snprintf(path, sizeof path, "%s/out-builtin/ct/results.json", g_tmp);
+    json_t *a = json_load_file(path, 0, &je);
+    snprintf(path, sizeof path, "%s/out-imported/ct/results.json", g_tmp);
+    json_t *b = json_load_file(path, 0, &je);
+    assert_non_null(a);
+    assert_non_null(b);
+    json_t *sp = json_object_get(json_object_get(a, "geometry"), "spacing_mm");
+    double vox = 0, diag = 0;
+    for (size_t c = 0; c < 3; c++) {
+        double d = json_number_value(json_array_get(sp, c));
+        vox = d > vox ? d : vox;
+        diag += d * d;
+    }
+    diag = sqrt(diag);
+    assert_true(vox > 0);
+    static const char *const levels[] = {"L1", "L2", "L3", "L4", "L5"};
+    static const char *const hk[] = {"anterior", "middle", "posterior"};
+    static const char *const sk[] = {"location", "lesion_quality", "alignment", "collapse",
+                                     "posterolateral"};
+    double sum = 0, worst = 0;
+    int n = 0;
+    for (size_t l = 0; l < 5; l++) {
+        json_t *x = level_entry(a, levels[l]), *y = level_entry(b, levels[l]);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_true(same_json(json_object_get(x, "genant_grade"), json_object_get(y, "genant_grade")));
+        assert_true(same_json(json_object_get(x, "deformity"), json_object_get(y, "deformity")));
+        assert_true(same_json(json_object_get(json_object_get(x, "lesion"), "class"),
+                              json_object_get(json_object_get(y, "lesion"), "class")));
+        assert_true(same_json(json_object_get(x, "posterolateral"), json_object_get(y, "posterolateral")));
+        assert_true(same_json(json_object_get(x, "escc_grade"), json_object_get(y, "escc_grade")));
+        if (l < 4)
+            assert_true(same_json(json_object_get(json_object_get(x, "alignment"), "class"),
+                                  json_object_get(json_object_get(y, "alignment"), "class")));
+        for (size_t k = 0; k < 5; k++) {
+            /* SINS alignment at L5 follows L5/S1, which is not compared (see the header) */
+            if (l == 4 && k == 2)
+                continue;
+            assert_true(same_json(json_object_get(json_object_get(x, "sins"), sk[k]),
+                                  json_object_get(json_object_get(y, "sins"), sk[k])));
+        }
+        double d2 = 0;
+        for (size_t c = 0; c < 3; c++) {
+            double d = json_number_value(json_array_get(json_object_get(x, "centroid_lps_mm"), c)) -
+                       json_number_value(json_array_get(json_object_get(y, "centroid_lps_mm"), c));
+            d2 += d * d;
+        }
+        assert_true(sqrt(d2) <= diag);
+        for (size_t k = 0; k < 3; k++) {
+            json_t *hx = json_object_get(json_object_get(x, "heights_mm"), hk[k]);
+            json_t *hy = json_object_get(json_object_get(y, "heights_mm"), hk[k]);
+            assert_true(json_is_number(hx));
+            assert_true(json_is_number(hy));
+            double d = fabs(json_number_value(hx) - json_number_value(hy));
+            printf("  %s %-9s built-in %.1f imported %.1f mm\n", levels[l], hk[k],
+                   json_number_value(hx), json_number_value(hy));
+            sum += d;
+            worst = d > worst ? d : worst;
+            n++;
+        }
+    }
+    printf("  heights: mean |difference| %.2f mm, largest %.2f mm (voxel %.1f mm)\n", sum / n,
+           worst, vox);
+    assert_true(worst <= 2.0 * vox);
+    assert_true(sum / n <= vox);
+    json_decref(a);
+    json_decref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_realct_builtin),
         cmocka_unit_test(test_realct_imported),
+        cmocka_unit_test(test_realct_paths_agree),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
