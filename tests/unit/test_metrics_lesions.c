@@ -1025,9 +1025,15 @@ static void test_lidc_no_lesion(void **state)
         for (size_t q = 0; q < v->notes.n; q++)
             if (strncmp(v->notes.items[q], "lesions:", 8) == 0)
                 printf("       %s\n", v->notes.items[q]);
+        printf("       heights %.1f/%.1f/%.1f Genant %d translation %.1f mm class %d\n",
+               v->height_anterior_mm, v->height_middle_mm, v->height_posterior_mm,
+               v->genant_grade, v->translation_mm, (int)v->alignment);
         if (v->level[0] == 'T') {
             n_thoracic++;
             assert_int_equal(v->lesion_class, SM_LESION_NONE);
+            /* a normal spine: no collapse, no subluxation (radiologist's read) */
+            assert_true(v->genant_grade <= 0);
+            assert_true(v->alignment != SM_ALIGN_SUBLUXATION);
         }
     }
     /* T1-T12 are in view (C7-T12 by the radiologist's count); allow a level or two lost */
