@@ -52,6 +52,17 @@ typedef struct Anchor {
     size_t at;      /* index (in the valid list) of the anchored vertebra */
 } Anchor;
 
+/* Segment a lies strictly between the lowest and highest rib-bearing segments and shows no
+ * rib crossing, or more than two. */
+static bool rib_doubtful(const SegVert *verts, const size_t *vi, long a, long lowest_rib,
+                         long highest_rib)
+{
+    if (lowest_rib < 0 || a <= lowest_rib || a >= highest_rib)
+        return false;
+    int r = verts[vi[a]].rib_runs;
+    return r == 0 || r > 2;
+}
+
 bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                           const SmSegOptions *opt, const SegGrid *grid, SmStrList *anchors,
                           SmStrList *notes)
@@ -441,8 +452,41 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         /* Between the highest and lowest rib-bearing vertebrae every vertebra carries one
          * rib per side: none, or more than two crossings, means a disc plane is probably
          * misplaced (missed or extra) around it -- its extent, and the count, are doubtful */
-        if (lowest_rib >= 0 && (long)a > lowest_rib && (long)a < highest_rib &&
-            (vt->rib_runs == 0 || vt->rib_runs > 2)) {
+        if (na > 0 && !(opt && opt->has_anchor)) {
+            /* a name counted from the anchors across such a segment is doubtful too (it may
+             * hold two vertebrae, or half of one), unless anchors on both sides of it agree */
+            long cross = -1;
+            bool direct = false;
+            for (int q = 0; q < na && !direct; q++) {
+                if (!used[q])
+                    continue;
+                long lo = (long)(anc[q].at < a ? anc[q].at : a), hi = (long)(anc[q].at < a ? a : anc[q].at);
+                long d = -1;
+                for (long m = lo + 1; m < hi; m++)
+                    if (rib_doubtful(verts, vi, m, lowest_rib, highest_rib))
+                        d = m;
+                if (d < 0)
+                    direct = true;
+                else
+                    cross = d;
+            }
+            if (!direct && cross >= 0) {
+                bool below = false, above = false;
+                for (int q = 0; q < na; q++) {
+                    if (!used[q])
+                        continue;
+                    below |= (long)anc[q].at < cross;
+                    above |= (long)anc[q].at > cross;
+                }
+                if (!(below && above)) {
+                    c = fmin(c, 0.5);
+                    sm_strlist_add(&vt->reasons, "counted from the anchor across segment %ld, "
+                                   "whose rib crossings say a disc plane is missed or "
+                                   "misplaced: the name may be a level off", cross);
+                }
+            }
+        }
+        if (rib_doubtful(verts, vi, (long)a, lowest_rib, highest_rib)) {
             c -= 0.1;
             vt->extent_doubtful = true;
             sm_strlist_add(&vt->reasons, "%d rib crossings at a rib-bearing level: a disc "
