@@ -20,6 +20,8 @@ static bool frame_ok(const SmVertebraMetrics *v)
 #define WALL_N 7       /* heights sampled on the posterior wall */
 #define WALL_SPAN 0.30 /* from -WALL_SPAN to +WALL_SPAN of the body height about mid-height */
 #define SACRUM_WALL_MM 15.0
+#define SACRUM_EATEN_MM 4.0
+#define SACRUM_MAX_DEG 20.0
 
 /* Fraction of the body height that the wall crossing bridges along the axis. */
 #define NOTCH_REACH 0.35
@@ -74,8 +76,10 @@ static bool wall_crossing(const SmBodyMask *mask, const double o[3], const doubl
  * rejection, 3 robust sigmas, at least 1 mm) keeps the wall's own inclination (a wedge-
  * shaped L5) and averages its concavity. The endplate centres are the crossings of the
  * central ray along the axis. The sacrum (whose axis is the S1 endplate normal): only
- * the upper SACRUM_WALL_MM of the wall, and the lateral centre of those sections instead
- * of the centroid. line_p is the wall point at mid-height, line_d the unit
+ * the upper SACRUM_WALL_MM of the wall without crossings eaten by an overlapping canal
+ * mask (more than SACRUM_EATEN_MM anterior of the most posterior one), false when that
+ * line is more than SACRUM_MAX_DEG off the S1 axis, and the lateral centre of those
+ * sections instead of the centroid. line_p is the wall point at mid-height, line_d the unit
  * direction of the wall (superior sense), ep[0] / ep[1] the superior / inferior endplate
  * centres. */
 static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, double line_p[3],
@@ -96,7 +100,8 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
     const double *sp = in->labels->spacing;
     double smax = fmax(sp[0], fmax(sp[1], sp[2]));
     double span = fmin(WALL_SPAN * h, 0.5 * h - smax), t0 = -span, t1 = span;
-    if (v->verse_label == SM_FRAME_SACRUM_ID) {
+    bool sacrum = v->verse_label == SM_FRAME_SACRUM_ID;
+    if (sacrum) {
         /* the sacrum: only the wall of S1 below its endplate (the mask goes on into the
          * sacral bodies, whose wall turns posteriorly with the sacral kyphosis) */
         t1 = 0.5 * h - smax;
@@ -125,6 +130,19 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
     }
     if (k < 4)
         return false;
+    if (sacrum) {
+        /* a body mask loses the back of S1 where the canal (or the arch) mask overlaps it:
+         * those crossings lie anterior of the wall, never posterior of it, and the S1 wall
+         * itself bends by less than SACRUM_EATEN_MM over these 15 mm; so crossings more
+         * than SACRUM_EATEN_MM anterior of the most posterior one are not the wall (the
+         * robust-sigma pass below is not used: a wall eaten over half its length
+         * defeats it) */
+        double wmin = ws[0];
+        for (int i = 1; i < k; i++)
+            wmin = fmin(wmin, ws[i]);
+        for (int i = 0; i < k; i++)
+            use[i] = ws[i] <= wmin + SACRUM_EATEN_MM;
+    }
     double a = 0, b = 0;
     for (int pass = 0; pass < 2; pass++) {
         double mt = 0, mw = 0, stt = 0, stw = 0;
@@ -144,6 +162,8 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
         a = mw - b * mt;
         if (pass == 1)
             break;
+        if (sacrum)
+            continue; /* its outliers are the eaten wall, removed above */
         double res[WALL_N], srt[WALL_N];
         for (int i = 0; i < k; i++)
             srt[i] = res[i] = fabs(ws[i] - a - b * ts[i]);
@@ -152,6 +172,10 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
         for (int i = 0; i < k; i++)
             use[i] = res[i] <= lim;
     }
+    /* an S1 wall line more than SACRUM_MAX_DEG off the S1 endplate normal is not the wall
+     * (what is left of a wall eaten along its length): no L5/S1 translation */
+    if (sacrum && fabs(b) > tan(SACRUM_MAX_DEG / DEG))
+        return false;
     /* lateral position: the body centroid; for the sacrum, whose mask goes on into the
      * lower sacral bodies and alae, the lateral centre of S1's own sections (rays along
      * the left axis at mid-depth over the sampled heights) */
