@@ -669,9 +669,10 @@ static void test_product_path(void **state)
                 double dz = 0;
                 for (int d = 0; d < 3; d++)
                     dz += (L->center_lps[d] - PV->canal_center[d]) * PV->axis_superior[d];
-                print_message("    cauda truth %d measured %d | plane %.1f mm from the phantom's level centre | %s\n",
+                print_message("    cauda truth %d measured %d | plane %.1f mm from the phantom's level centre | %s | %s\n",
                               T ? T->below_conus : -1, L->below_conus, dz,
-                              L->reasons.n > 2 ? L->reasons.items[2] : "");
+                              L->reasons.n > 2 ? L->reasons.items[2] : "",
+                              L->reasons.n > 3 ? L->reasons.items[L->reasons.n - 1] : "");
             }
             if (getenv("SM_ESCC_QC_DIR") && (truth > 0 || (m != 6 && m > 0))) {
                 uint8_t *rgb = NULL;
