@@ -12,6 +12,10 @@
  * per mm. Lumbar and cervical processes are near horizontal: flat cut. */
 #define THORACIC_SPINOUS_SLOPE 0.9
 
+/* A rib-bearing body under a cervical one (T1 under C7) is outlined no wider than C7's
+ * median half-width plus this. */
+#define T1_WIDTH_ALLOW_MM 1.0
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -288,19 +292,208 @@ static bool row_range(const SegGrid *grid, const SegFrame *frame, double top_mm,
     return true;
 }
 
-/* The S1 body: sacral bone between the L5/S1 disc plane and a parallel S1/S2 plane one
- * S1-body height below it, inside the body's elliptical footprint around the disc centre.
- * The sacrum keeps one label (VerSe 26); only its S1 part is sub-region "body", and the
- * record's body centroid is the S1 body's. */
+/* The S1 body: sacral bone below the L5/S1 disc's mid-plane (the end plate's own surface is
+ * the top) down to the S1/S2 junction, inside an elliptical footprint of L5's body size.
+ * The junction is the inferior end plate where it shows in the CT, else one L5-body height
+ * below the disc's lower surface. The footprint's centre is measured, not assumed at the
+ * disc centre (on L5's axis) along the disc normal: laterally the disc centre's patient x
+ * without lateral tilt (the L5/S1 disc is wedged in a scoliosis; the sacrum is held by the
+ * pelvis); AP by a fit to the sacral bone in the upper and the lower half of the body (the
+ * S1 body sits behind the disc centre with the sacral slope). The sacrum keeps one label (VerSe 26);
+ * only its S1 part is sub-region "body", and the record's body centroid is the S1 body's. */
 typedef struct S1Body {
     bool valid;
     double p[3], n[3];        /* L5/S1 disc centre and normal (superior) */
-    double u[3], v[3];        /* in-plane lateral and AP unit vectors */
-    double height;            /* mm below the disc plane */
+    double u[3], v[3];        /* in-plane lateral and AP (posterior) unit vectors */
+    double top, height;       /* mm below the disc plane: the body's top, and its height */
     double a, b;              /* lateral and AP semi-axes, mm */
+    double tm, xc, yc;        /* footprint centre (u, v) at depth tm (negative) */
+    double dx, dy;            /* its change per mm of t */
+    bool bottom_plate;        /* height from the inferior end plate seen in the CT */
 } S1Body;
 
-static void s1_body_prepare(const SegRun *r, S1Body *sb)
+/* AP centre of the S1 body in the slab t in [t1, t0] (t0 > t1, both < 0) of the S1 frame:
+ * mean shift of the footprint ellipse (at the lateral centre) over the working-grid vertebra
+ * mask. The body is solid bone in front of the sacral canal, with soft tissue in front of
+ * it. False with too little bone. */
+static bool s1_slab_centre(const SegRun *r, const S1Body *sb, double t0, double t1, double *yc)
+{
+    const SegGrid *gr = &r->grid;
+    const double g = gr->g;
+    /* bounding box of the slab (the footprint with margins) */
+    double lo[3], hi[3];
+    for (int a = 0; a < 3; a++) {
+        lo[a] = INFINITY;
+        hi[a] = -INFINITY;
+    }
+    for (int c = 0; c < 8; c++) {
+        double t = (c & 1) ? t0 : t1;
+        double x = sb->xc + (t - sb->tm) * sb->dx + ((c & 2) ? 1.0 : -1.0) * (sb->a + 2.0);
+        double y = (c & 4) ? 2.0 * sb->b + 10.0 : -(2.0 * sb->b + 10.0);
+        for (int a = 0; a < 3; a++) {
+            double q = sb->p[a] + t * sb->n[a] + x * sb->u[a] + y * sb->v[a];
+            if (q < lo[a]) lo[a] = q;
+            if (q > hi[a]) hi[a] = q;
+        }
+    }
+    long i0[3], i1[3];
+    for (int a = 0; a < 3; a++) {
+        i0[a] = (long)floor((lo[a] - gr->origin[a]) / g);
+        i1[a] = (long)ceil((hi[a] - gr->origin[a]) / g);
+        if (i0[a] < 0) i0[a] = 0;
+        if (i1[a] > (long)gr->dims[a] - 1) i1[a] = (long)gr->dims[a] - 1;
+        if (i0[a] > i1[a])
+            return false;
+    }
+    double y = 0;
+    bool ok = false;
+    for (int it = 0; it < 12; it++) {
+        double sy = 0;
+        size_t ny = 0;
+        for (long k = i0[2]; k <= i1[2]; k++)
+            for (long j = i0[1]; j <= i1[1]; j++)
+                for (long i = i0[0]; i <= i1[0]; i++) {
+                    if (!r->vmask[seg_idx(gr->dims, (size_t)i, (size_t)j, (size_t)k)])
+                        continue;
+                    double w[3] = {gr->origin[0] + g * (double)i - sb->p[0],
+                                   gr->origin[1] + g * (double)j - sb->p[1],
+                                   gr->origin[2] + g * (double)k - sb->p[2]};
+                    double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
+                    if (t > t0 || t < t1)
+                        continue;
+                    double qx = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] -
+                                (sb->xc + (t - sb->tm) * sb->dx);
+                    double qy = sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2];
+                    double ex = qx / sb->a, ey = (qy - y) / sb->b;
+                    if (ex * ex + ey * ey <= 1.0) {
+                        sy += qy;
+                        ny++;
+                    }
+                }
+        /* at least a sixth of the window's volume in bone */
+        double need = 0.16 * M_PI * sb->a * sb->b * (t0 - t1) / (g * g * g);
+        if ((double)ny < need)
+            break;
+        double y_new = sy / (double)ny;
+        /* the fit corrects the disc centre; it does not wander off to other bone */
+        if (y_new > 0.5 * sb->b) y_new = 0.5 * sb->b;
+        if (y_new < -0.5 * sb->b) y_new = -0.5 * sb->b;
+        bool done = fabs(y_new - y) < 0.05;
+        y = y_new;
+        ok = true;
+        if (done)
+            break;
+    }
+    *yc = y;
+    return ok;
+}
+
+/* CT value at LPS p, trilinear (a profile along a tilted axis stays smooth on thick
+ * slices); -1024 outside. */
+static double ct_at(const SmVolume *ct, const double p[3])
+{
+    double ijk[3];
+    if (!sm_volume_lps_to_index(ct, p, ijk))
+        return -1024;
+    const int16_t *hu = ct->data;
+    double f[3];
+    long i0[3];
+    for (int a = 0; a < 3; a++) {
+        double m = (double)ct->dims[a] - 1;
+        if (ijk[a] < -0.5 || ijk[a] > m + 0.5)
+            return -1024;
+        double x = ijk[a] < 0 ? 0 : ijk[a] > m ? m : ijk[a];
+        i0[a] = (long)floor(x);
+        if (i0[a] > (long)m - 1) i0[a] = (long)m - 1 < 0 ? 0 : (long)m - 1;
+        f[a] = x - (double)i0[a];
+    }
+    double v = 0;
+    for (int c = 0; c < 8; c++) {
+        size_t q[3];
+        double w = 1;
+        for (int a = 0; a < 3; a++) {
+            int up = (c >> a) & 1;
+            q[a] = (size_t)i0[a] + (size_t)up;
+            if (q[a] >= ct->dims[a]) q[a] = ct->dims[a] - 1;
+            w *= up ? f[a] : 1 - f[a];
+        }
+        v += w * hu[q[0] + ct->dims[0] * (q[1] + ct->dims[1] * q[2])];
+    }
+    return v;
+}
+
+/* Mean CT value of the footprint's core (the ellipse at 0.6 of its size) at depth t. */
+static double s1_core_mean(const SegRun *r, const S1Body *sb, double t)
+{
+    double xc = sb->xc + (t - sb->tm) * sb->dx, yc = sb->yc + (t - sb->tm) * sb->dy;
+    double sum = 0;
+    int n = 0;
+    const double ra = 0.6 * sb->a, rb = 0.6 * sb->b;
+    for (double x = -ra; x <= ra; x += 1.0)
+        for (double y = -rb; y <= rb; y += 1.0) {
+            if (x * x / (ra * ra) + y * y / (rb * rb) > 1.0)
+                continue;
+            double q[3];
+            for (int a = 0; a < 3; a++)
+                q[a] = sb->p[a] + t * sb->n[a] + (xc + x) * sb->u[a] + (yc + y) * sb->v[a];
+            sum += ct_at(r->ct, q);
+            n++;
+        }
+    return n ? sum / n : NAN;
+}
+
+/* The S1 body's inferior end plate, where it shows: down the footprint's core, a dense
+ * plate (a local maximum of the core's mean) near the L5-based height, standing out of the
+ * marrow by at least half the superior end plate's contrast. It then sets the height (the
+ * sacrum's S1/S2 junction; an L5-based height overshoots it by the discs' and the S1 body's
+ * difference). Not seen (a fused, fatty junction), the L5-based height holds. */
+static void s1_bottom_find(const SegRun *r, S1Body *sb)
+{
+    enum { NP = 96 };
+    double prof[NP];
+    const double h = sb->height, t0 = -sb->top;
+    int np = (int)(h + 6.0) + 1;
+    if (np > NP) np = NP;
+    for (int q = 0; q < np; q++)
+        prof[q] = s1_core_mean(r, sb, t0 - (double)q);
+    /* marrow: median over the body's middle; superior plate: the maximum near the top */
+    double mid[NP];
+    int nm = 0;
+    for (int q = (int)(0.25 * h); q <= (int)(0.6 * h) && q < np; q++)
+        mid[nm++] = prof[q];
+    if (nm < 3)
+        return;
+    qsort(mid, (size_t)nm, sizeof mid[0], sm_cmp_double);
+    double marrow = mid[nm / 2], top_plate = -INFINITY;
+    for (int q = 0; q <= 6 && q < np; q++)
+        if (prof[q] > top_plate) top_plate = prof[q];
+    if (!(top_plate > marrow))
+        return;
+    int lo = (int)(0.75 * h), best = -1;
+    double bv = -INFINITY;
+    for (int q = lo; q < np; q++)
+        if (prof[q] > bv) {
+            bv = prof[q];
+            best = q;
+        }
+    /* a plate, not the window's edge of a falling profile */
+    if (best <= lo || best >= np - 1 || bv < marrow + 0.5 * (top_plate - marrow))
+        return;
+    /* the plate's middle: the excess-weighted centre of the run above the half level
+     * around the maximum (a plate tilted against the disc plane spreads over some mm) */
+    double half = marrow + 0.5 * (bv - marrow), sw = 0, swq = 0;
+    int q0 = best, q1 = best;
+    while (q0 - 1 > lo && prof[q0 - 1] >= half) q0--;
+    while (q1 + 1 < np && prof[q1 + 1] >= half) q1++;
+    for (int q = q0; q <= q1; q++) {
+        sw += prof[q] - marrow;
+        swq += (prof[q] - marrow) * (double)q;
+    }
+    sb->height = swq / sw + 0.5;
+    sb->bottom_plate = true;
+}
+
+static void s1_body_prepare(const SegRun *r, double l5_hw, double l5_d, S1Body *sb)
 {
     memset(sb, 0, sizeof *sb);
     long s1 = -1;
@@ -314,11 +507,14 @@ static void s1_body_prepare(const SegRun *r, S1Body *sb)
     SegSlice sl;
     if (!l5 || !frame_at_ext(&r->frame, &r->grid, d->p[2], &sl))
         return;
-    /* S1's body is about as tall as L5's: L5's segment (disc centre to disc centre) less
-     * the two half discs */
+    /* S1's body is about as tall as L5's: L5's segment (the chord between its disc
+     * centres; the arc along a lordotic axis is longer) less the two half discs */
     double h = l5->s_hi - l5->s_lo - d->half_thick;
-    if (l5->upper_disc >= 0)
-        h -= r->discs[l5->upper_disc].half_thick;
+    if (l5->upper_disc >= 0) {
+        const SegDisc *du = &r->discs[l5->upper_disc];
+        double w[3] = {du->p[0] - d->p[0], du->p[1] - d->p[1], du->p[2] - d->p[2]};
+        h = sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]) - d->half_thick - du->half_thick;
+    }
     if (h < 15.0) h = 15.0;
     if (h > 45.0) h = 45.0;
     memcpy(sb->p, d->p, sizeof sb->p);
@@ -330,12 +526,38 @@ static void s1_body_prepare(const SegRun *r, S1Body *sb)
     sb->v[0] = d->n[1] * sb->u[2] - d->n[2] * sb->u[1];
     sb->v[1] = d->n[2] * sb->u[0] - d->n[0] * sb->u[2];
     sb->v[2] = d->n[0] * sb->u[1] - d->n[1] * sb->u[0];
+    /* the L5-based height counts from the disc's lower surface */
+    sb->top = d->half_thick;
     sb->height = h;
     /* the frame is unreliable at the end of the track (the promontory: too small on the
-     * real CT, the alae on phantoms): the footprint is the column's median body size */
-    (void)sl;
-    sb->a = r->frame.body_halfw_med + 3.0;
-    sb->b = 0.5 * r->frame.body_depth_med + 3.0;
+     * real CT, the alae on phantoms): the footprint is L5's body at mid-height (S1's upper
+     * end plate faces L5's lower one across the disc) with 1.5 mm for its cortex and
+     * partial volume; without it, the column's median body size with 3 mm */
+    if (l5_hw > 0 && l5_d > 0) {
+        sb->a = l5_hw + 1.5;
+        sb->b = 0.5 * l5_d + 1.5;
+    } else {
+        sb->a = r->frame.body_halfw_med + 3.0;
+        sb->b = 0.5 * r->frame.body_depth_med + 3.0;
+    }
+    /* lateral centre: the disc centre's patient x, kept down the body (no lateral tilt: the
+     * L5/S1 disc is wedged in a scoliosis, the sacrum is held by the pelvis). Measured on
+     * the sweep phantoms it is within 0.8 mm of the S1 body's x but for one (1.5 mm); the
+     * tracked canal level with the S1 body strays more near the track's end (up to 3.2 mm
+     * in a 96 mm field), and the bone's lateral mean is no measure (the sacrum runs on into
+     * the alae and, on real scans, the ilia, and the working box cuts them). */
+    sb->tm = -(sb->top + 0.5 * h);
+    sb->dx = fabs(sb->u[0]) > 0.5 ? -sb->n[0] / sb->u[0] : 0;
+    sb->xc = sb->tm * sb->dx;
+    /* AP centre: fitted in the upper and the lower half of the body, straight line between */
+    const double tt = -sb->top, tb = -(sb->top + h), tmid = -(sb->top + 0.5 * h);
+    double ya, yb;
+    if (s1_slab_centre(r, sb, tt, tmid, &ya) && s1_slab_centre(r, sb, tmid, tb, &yb)) {
+        double tma = 0.5 * (tt + tmid), tmb = 0.5 * (tmid + tb);
+        sb->yc = 0.5 * (ya + yb);
+        sb->dy = (ya - yb) / (tma - tmb);
+    }
+    s1_bottom_find(r, sb);
     sb->valid = true;
 }
 
@@ -343,10 +565,14 @@ static bool s1_body_contains(const S1Body *sb, const double p[3])
 {
     double w[3] = {p[0] - sb->p[0], p[1] - sb->p[1], p[2] - sb->p[2]};
     double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
-    if (t > 0 || t < -sb->height)
+    /* up to the disc's mid-plane: only sacral bone is classified, so the S1 end plate's
+     * own surface is the top (the disc is wedged: its plane is not the end plate's) */
+    if (t > 0.0 || t < -(sb->top + sb->height))
         return false;
-    double x = (sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2]) / sb->a;
-    double y = (sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2]) / sb->b;
+    double xc = sb->xc + (t - sb->tm) * sb->dx, yc = sb->yc + (t - sb->tm) * sb->dy;
+    double xr = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] - xc;
+    double yv = sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2];
+    double x = xr / sb->a, y = (yv - yc) / sb->b;
     return x * x + y * y <= 1.0;
 }
 
@@ -378,9 +604,10 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
-    /* per-segment values, 7 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
-     * offset, dens half-width, rib-head walk limit, median body half-width, median depth */
-    double *seg_c1z = malloc(7 * (r->n_verts + 1) * sizeof *seg_c1z);
+    /* per-segment values, 8 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
+     * offset, dens half-width, rib-head walk limit, median body half-width, median depth,
+     * largest body half-width of T1 under C7 */
+    double *seg_c1z = malloc(8 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
     MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
     if (!acc || !seg_label || !seg_c1z || !seg_thoracic || !mids) {
@@ -405,6 +632,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
      * least the body outline gets on any slice of the segment (the per-slice frame is
      * interpolated across tilted discs such as L5/S1 and comes out narrow there) */
     double *seg_wmed = seg_c1z + 5 * (r->n_verts + 1), *seg_dmed = seg_c1z + 6 * (r->n_verts + 1);
+    /* T1 under C7: the body outline's largest half-width */
+    double *seg_own = seg_c1z + 7 * (r->n_verts + 1);
     for (size_t s = 0; s < r->n_verts; s++) {
         seg_wmed[s] = seg_dmed[s] = 0;
         mids[s].ok = false;
@@ -439,7 +668,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         }
     }
     for (size_t s = 0; s < r->n_verts; s++) {
-        seg_hw[s] = NAN;
+        seg_hw[s] = seg_own[s] = NAN;
         if (!seg_thoracic[s])
             continue;
         double ph[3], th[3], zl, zh;
@@ -454,6 +683,15 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                 (isnan(seg_hw[s]) || ms.half_width < seg_hw[s]))
                 seg_hw[s] = ms.half_width;
         }
+        /* under a cervical segment (T1 under C7): the body outline no wider than C7's
+         * median half-width + T1_WIDTH_ALLOW_MM (C7 and T1 are about as wide; the first
+         * ribs' heads sit on T1's posterolateral corners and fill its per-slice width,
+         * and so does its narrowest slice). Not next to a thoracic segment whose ribs the
+         * rib search missed (chest CT: it counts as rib-free, its width is no measure).
+         * NAN: the per-slice width holds. */
+        if (s + 1 < r->n_verts && !seg_thoracic[s + 1] && seg_wmed[s + 1] > 0 &&
+            seg_label[s + 1] >= 1 && seg_label[s + 1] <= 7)
+            seg_own[s] = seg_wmed[s + 1] + T1_WIDTH_ALLOW_MM;
         /* the per-slice width can still hold the rib heads (the first ribs articulate
          * high on the body): the walk back stops at half of it, or the canal's width */
         SegSlice cs;
@@ -476,15 +714,25 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             seg_label[s] != SM_VERSE_SACRUM ||
             !(s + 1 < r->n_verts && seg_label[s + 1] == SM_VERSE_SACRUM);
     S1Body s1b;
-    if (in_labels)
+    if (in_labels) {
         memset(&s1b, 0, sizeof s1b);
-    else
-        s1_body_prepare(r, &s1b);
+    } else {
+        /* L5's median body size (rib-free: measured over its middle half) */
+        long s1i = -1;
+        for (size_t s = 0; s < r->n_verts; s++)
+            if (r->verts[s].verse == SM_VERSE_SACRUM)
+                s1i = (long)s;
+        bool l5ok = s1i >= 0 && (size_t)s1i + 1 < r->n_verts;
+        s1_body_prepare(r, l5ok ? seg_wmed[s1i + 1] : 0, l5ok ? seg_dmed[s1i + 1] : 0, &s1b);
+    }
     if (s1b.valid)
         sm_strlist_add(&seg->notes, "S1 body: below the L5/S1 disc at (%.1f %.1f %.1f), "
-                       "normal (%.2f %.2f %.2f), height %.1f mm, semi-axes %.1f x %.1f mm",
-                       s1b.p[0], s1b.p[1], s1b.p[2], s1b.n[0], s1b.n[1], s1b.n[2], s1b.height,
-                       s1b.a, s1b.b);
+                       "normal (%.2f %.2f %.2f), from %.1f to %.1f mm below it, semi-axes "
+                       "%.1f x %.1f mm, centre at mid-depth %+.1f mm lateral (the disc "
+                       "centre's x) %+.1f mm posterior (fitted), per mm down %+.2f %+.2f%s",
+                       s1b.p[0], s1b.p[1], s1b.p[2], s1b.n[0], s1b.n[1], s1b.n[2], s1b.top,
+                       s1b.top + s1b.height, s1b.a, s1b.b, s1b.xc, s1b.yc, -s1b.dx, -s1b.dy,
+                       s1b.bottom_plate ? ", bottom at its inferior end plate" : "");
     const S1Body *s1body = &s1b;
     const size_t nx = ct->dims[0], ny = ct->dims[1], nz = ct->dims[2];
     const int16_t *hu = ct->data;
@@ -712,6 +960,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             slb.half_width = mids[seg_s].sl.half_width;
                         if (mids[seg_s].sl.depth > slb.depth)
                             slb.depth = mids[seg_s].sl.depth;
+                    }
+                    if (seg_s < n_verts && seg_thoracic[seg_s]) {
+                        /* T1 under C7: no wider than C7 (rib heads) */
+                        double own = seg_c1z[7 * (n_verts + 1) + seg_s];
+                        if (own > 0 && own < slb.half_width)
+                            slb.half_width = own;
                     }
                     code = have ? sm_seg_subregion_classify(&slb, p) : 0;
                     if (label == 1 && code == SM_SUB_BODY)

@@ -100,11 +100,13 @@ static void test_lumbar_phantom(void **state)
     assert_int_equal(sc.named, sc.with_body);
     assert_true(sc.worst_centroid_mm <= 2.0);
     assert_true(sc.worst_body_dice >= 0.90);
-    /* the S1 record is the S1 body (truth: the S1 body only), not the whole sacrum */
+    /* the S1 record is the S1 body (truth: the S1 body only), not the whole sacrum; on
+     * target since its footprint is measured (L5-sized, centred on the sacral bone and
+     * the canal, bottom at its inferior end plate): was 0.92 held to 0.85 */
     Score s1s = score(ph, s2, SM_VERSE_SACRUM, SM_VERSE_SACRUM);
     assert_int_equal(s1s.named, 1);
     assert_true(s1s.worst_centroid_mm <= 2.0);
-    assert_true(s1s.worst_body_dice >= 0.85);
+    assert_true(s1s.worst_body_dice >= 0.90);
     /* the sacrum is found and named */
     bool sacrum = false;
     for (size_t v = 0; v < s2->n_vertebrae; v++)
@@ -142,7 +144,8 @@ static void check_sample(const char *sample, int first, int last, int acc_first,
 static void test_feet_first_oblique(void **state)
 {
     (void)state;
-    check_sample("feet_first_oblique.json", 1, 26, SM_VERSE_L1, SM_VERSE_L5);
+    /* L1-L5 and the S1 body (0.878 before its footprint was measured) */
+    check_sample("feet_first_oblique.json", 1, 26, SM_VERSE_L1, SM_VERSE_SACRUM);
 }
 
 static void test_scoliosis(void **state)
@@ -154,9 +157,10 @@ static void test_scoliosis(void **state)
 static void test_cervical(void **state)
 {
     (void)state;
-    /* C2 (body + dens, C1 split at the atlanto-dental joint) on target; T1 (rib heads cut at
-     * the costovertebral gap: 0.88) and T2 (partial) are below the Dice target: see docs */
-    check_sample("cervical.json", 1, 26, 2, SM_VERSE_C7);
+    /* C2 (body + dens, C1 split at the atlanto-dental joint) on target; T1 too since its
+     * outline is held to C7's width (rib heads; 0.900 before); T2 (partial) is below the
+     * Dice target: see docs */
+    check_sample("cervical.json", 1, 26, 2, SM_VERSE_T1);
 }
 
 static bool has_anchor(const SmSpineSeg *seg, const char *prefix)

@@ -11,7 +11,10 @@
  * level is named. "--targets" (a second CTest entry, expected to fail until every case
  * meets them; docs/segmentation.md) asserts the issue's thresholds on every case.
  * "--cases N" changes the number of cases (default 32); "--seed S" the base seed;
- * "--case N" runs case N only; "--notes" prints the segmentation notes; "--qc DIR" writes
+ * "--case N" runs case N only; "--notes" prints the segmentation notes and, for a body
+ * below the Dice target, where it disagrees with the truth (truth-only and predicted-only
+ * voxels, their mean offsets, what the truth holds under the excess; with the environment
+ * variable SWEEP_MAP set, an axial projection map of both); "--qc DIR" writes
  * the QC sagittal picture of each case to DIR/sweep_<case>.png; "--write DIR" the phantom
  * (DICOM + truth, its spec in truth.json) to DIR/case_<case>/. */
 #include "phantom.h"
@@ -22,6 +25,7 @@
 #include "sm_test.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -307,12 +311,99 @@ static void test_tiny_fov_sacrum(void **state)
                 sc[q].centroid_mm, sc[q].body_dice);
         assert_true(sc[q].named);
         assert_true(sc[q].centroid_mm <= CENTROID_MM);
-        /* the S1 body (a footprint under the L5/S1 disc) is held to 0.85 as in
-         * test_segment_phantom; the issue's 0.90 is in the --targets sweep */
-        assert_true(sc[q].body_dice >= (sc[q].verse_id == SM_VERSE_SACRUM ? 0.85 : BODY_DICE));
+        /* the S1 body too (its footprint measured: 0.897 before, held to 0.85 then) */
+        assert_true(sc[q].body_dice >= BODY_DICE);
     }
     sm_seg_spine_destroy(seg);
     sm_phantom_destroy(ph);
+}
+
+
+/* --notes: where a body below the Dice target disagrees with the truth body: voxels of the
+ * truth body only and of the predicted body only, with their mean offsets (LPS mm) from the
+ * truth body centroid. */
+static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int verse)
+{
+    const size_t *d = ph->ct->dims;
+    const uint8_t *tl = ph->labels->data, *ts = ph->subregions->data;
+    const uint8_t *pl = seg->labels->data, *ps = seg->subregions->data;
+    double sum[3][3] = {{0}};
+    size_t cnt[3] = {0};
+    size_t v = 0;
+    for (size_t k = 0; k < d[2]; k++)
+        for (size_t j = 0; j < d[1]; j++)
+            for (size_t i = 0; i < d[0]; i++, v++) {
+                bool tb = tl[v] == verse && ts[v] == SM_PHANTOM_SUB_BODY;
+                bool pb = pl[v] == verse && ps[v] == SM_SUB_BODY;
+                int c = tb && pb ? 0 : tb ? 1 : pb ? 2 : -1;
+                if (c < 0)
+                    continue;
+                double ijk[3] = {(double)i, (double)j, (double)k}, p[3];
+                sm_volume_index_to_lps(ph->ct, ijk, p);
+                cnt[c]++;
+                for (int a = 0; a < 3; a++)
+                    sum[c][a] += p[a];
+            }
+    double tc[3];
+    for (int a = 0; a < 3; a++)
+        tc[a] = (sum[0][a] + sum[1][a]) / (double)(cnt[0] + cnt[1] ? cnt[0] + cnt[1] : 1);
+    fprintf(stderr, "          truth body centroid LPS %.1f %.1f %.1f\n", tc[0], tc[1], tc[2]);
+    if (getenv("SWEEP_MAP")) {
+        /* projection along z of truth-only (t), pred-only (p), both (#) in 2 mm bins */
+        enum { W = 41 };
+        static size_t cnt_map[3][W][W];
+        memset(cnt_map, 0, sizeof cnt_map);
+        size_t v2 = 0;
+        for (size_t k = 0; k < d[2]; k++)
+            for (size_t j = 0; j < d[1]; j++)
+                for (size_t i = 0; i < d[0]; i++, v2++) {
+                    bool tb = tl[v2] == verse && ts[v2] == SM_PHANTOM_SUB_BODY;
+                    bool pb = pl[v2] == verse && ps[v2] == SM_SUB_BODY;
+                    int c = tb && pb ? 0 : tb ? 1 : pb ? 2 : -1;
+                    if (c < 0)
+                        continue;
+                    double ijk[3] = {(double)i, (double)j, (double)k}, p[3];
+                    sm_volume_index_to_lps(ph->ct, ijk, p);
+                    long bx = lround((p[0] - tc[0]) / 2.0) + W / 2, by = lround((p[1] - tc[1]) / 2.0) + W / 2;
+                    if (bx < 0 || by < 0 || bx >= W || by >= W)
+                        continue;
+                    cnt_map[c][by][bx]++;
+                }
+        for (int by = 0; by < W; by++) {
+            fprintf(stderr, "          ");
+            for (int bx = W - 1; bx >= 0; bx--) {
+                size_t a = cnt_map[0][by][bx], t = cnt_map[1][by][bx], q = cnt_map[2][by][bx];
+                fputc(q > a && q > t ? 'p' : t > a ? 't' : a ? '#' : '.', stderr);
+            }
+            fputc('\n', stderr);
+        }
+    }
+    {
+        /* what the truth holds where the predicted body is extra: (label, sub-region) */
+        static size_t what[32][16];
+        memset(what, 0, sizeof what);
+        size_t v3 = 0;
+        for (size_t k = 0; k < d[2]; k++)
+            for (size_t j = 0; j < d[1]; j++)
+                for (size_t i = 0; i < d[0]; i++, v3++) {
+                    bool tb = tl[v3] == verse && ts[v3] == SM_PHANTOM_SUB_BODY;
+                    bool pb = pl[v3] == verse && ps[v3] == SM_SUB_BODY;
+                    if (pb && !tb)
+                        what[tl[v3] & 31][ts[v3] & 15]++;
+                }
+        fprintf(stderr, "          pred-only voxels by truth (label/sub):");
+        for (int a = 0; a < 32; a++)
+            for (int b = 0; b < 16; b++)
+                if (what[a][b])
+                    fprintf(stderr, " %d/%d:%zu", a, b, what[a][b]);
+        fprintf(stderr, "\n");
+    }
+    static const char *const nm[3] = {"both", "truth only", "pred only"};
+    for (int c = 0; c < 3; c++)
+        fprintf(stderr, "          %-10s %7zu  mean offset LPS %+6.1f %+6.1f %+6.1f mm\n", nm[c],
+                cnt[c], cnt[c] ? sum[c][0] / (double)cnt[c] - tc[0] : 0,
+                cnt[c] ? sum[c][1] / (double)cnt[c] - tc[1] : 0,
+                cnt[c] ? sum[c][2] / (double)cnt[c] - tc[2] : 0);
 }
 
 static void test_sweep(void **state)
@@ -424,6 +515,8 @@ static void test_sweep(void **state)
                     l->name, l->best_label ? sm_seg_level_name(l->best_label) : "-",
                     l->named ? "ok " : "BAD", l->centroid_mm, l->body_dice, l->confidence,
                     l->whole ? "" : "  (cut by the grid: not scored)");
+            if (g_verbose && l->body_dice < BODY_DICE)
+                body_miss_detail(ph, seg, l->verse_id);
         }
         /* the sacrum in view must anchor (whatever the field of view cuts off) */
         if (sp->level_last == LV_S1) {
