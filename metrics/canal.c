@@ -73,6 +73,33 @@ void sm_canal_plane_sample(const SmVolume *ct, const SmVolume *sub, const double
         }
 }
 
+double sm_canal_plane_outside(const SmVolume *ct, const double c[3], const double ex[3],
+                              const double ey[3], const double ez[3], double radius_mm)
+{
+    double inv[4][4];
+    if (!sm_mat4_affine_inverse(ct->affine, inv))
+        return 1.0;
+    size_t out = 0, all = 0;
+    for (int b = 0; b < N; b++)
+        for (int a = 0; a < N; a++) {
+            double fa = (a - N / 2 + 0.5) * PX, fb = (b - N / 2 + 0.5) * PX;
+            if (fa * fa + fb * fb > radius_mm * radius_mm)
+                continue;
+            for (int t = -1; t <= 1; t++) {
+                double p[3], ijk[3];
+                for (int d = 0; d < 3; d++)
+                    p[d] = c[d] + fa * ex[d] + fb * ey[d] + t * ez[d];
+                sm_mat4_apply(inv, p, ijk);
+                bool in = true;
+                for (int d = 0; d < 3; d++)
+                    in = in && ijk[d] >= -0.5 && ijk[d] <= (double)ct->dims[d] - 0.5;
+                out += !in;
+                all++;
+            }
+        }
+    return all ? (double)out / (double)all : 1.0;
+}
+
 void sm_canal_plane_interior(const uint8_t *mask, int radius_px, uint8_t *inner)
 {
     int rr = radius_px;

@@ -8,6 +8,13 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+
+/* VerSe ids (docs/segmentation.md): C1 = 1 ... T11 = 18; the conus lies at T12-L2 */
+#define VERSE_C1 1
+#define VERSE_T11 18
+/* radius around the canal centre that must lie inside the CT volume: the disc the canal
+ * component and the bone-ring rays are taken from (level_sample) */
+#define FOV_RADIUS_MM 16.0
 #endif
 
 #define N SM_ESCC_PLANE_N
@@ -102,6 +109,7 @@ static void hist_mode(const size_t *h, int lo, int hi, double *mode, double *hwh
 
 typedef struct LevelWork {
     bool in_view;
+    bool fov_cut;          /* the plane's canal neighbourhood leaves the CT volume */
     double c[3], ex[3], ey[3], ez[3];
     float hu[N * N];
     float sm_fat[N * N];   /* small-radius smoothing: fat | non-fat */
@@ -184,6 +192,13 @@ static void level_sample(const SmVolume *ct, const SmVolume *sub, double bone_th
 {
     if (!w->in_view)
         return;
+    /* the canal, its wall and the tissue around it must be in the field of view: samples
+     * outside read as air, which the grader would take for fat or a widened canal */
+    if (sm_canal_plane_outside(ct, w->c, w->ex, w->ey, w->ez, FOV_RADIUS_MM) > 0.0) {
+        w->fov_cut = true;
+        w->in_view = false;
+        return;
+    }
     sm_canal_plane_sample(ct, sub, w->c, w->ex, w->ey, w->ez, w->hu, w->mask, hu_out);
     if (!recentre(w)) {
         w->in_view = false;
@@ -976,9 +991,19 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
         for (int e = 0; e < 4; e++)
             md = fmin(md, fabs(sr - edges[e]));
         conf = 0.55 + 0.35 * clamp01(md / 0.08);
-        sm_strlist_add(&L->reasons, "below the conus (cauda equina): thecal sac %.0f%% of the "
-                                    "neighbours, diameter ratio %.2f",
-                       100 * sr, dr);
+        if (L->cord_expected) {
+            /* the conus lies at T12-L2: above T12 the cord is there but was not resolved
+             * (non-contrast CT, thin CSF); the sac grade stands for it, less certain */
+            conf *= 0.7;
+            sm_strlist_add(&L->reasons, "cord not resolved on this CT at a cord level: thecal sac "
+                                        "%.0f%% of the neighbours, diameter ratio %.2f (graded on "
+                                        "the sac; confirm on MRI)",
+                           100 * sr, dr);
+        } else {
+            sm_strlist_add(&L->reasons, "below the conus (cauda equina): thecal sac %.0f%% of the "
+                                        "neighbours, diameter ratio %.2f",
+                           100 * sr, dr);
+        }
     }
     if (!ref->ok) {
         conf *= 0.5;
@@ -1003,6 +1028,17 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                                     "(%.0f mm2) smaller than the neighbours' sac (%.0f mm2): a sac "
                                     "displaced, not compressed by a mass",
                        p->nonfat_area, ref->sac);
+        return;
+    }
+    if (lesion_known && !lesion_flag && !eroded && L->cord_expected && L->below_conus) {
+        /* at a cord level where the cord is not resolved (non-contrast CT: cord, CSF and
+         * soft tissue within ~20 HU) the "tissue" may be the cord lying against the canal
+         * wall; with no bone lesion to grow from, nothing supports a mass */
+        L->grade = SM_ESCC_NONE;
+        L->confidence = 0.6;
+        sm_strlist_add(&L->reasons, "not graded: the cord is not resolved on this CT and no bone "
+                                    "lesion is found at the level; the tissue cannot be told "
+                                    "from the cord and sac");
         return;
     }
     L->grade = g;
@@ -1090,6 +1126,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
         SmCanalLevel *L = &lv[l];
         LevelWork *W = &w[l];
         L->verse_label = verse_labels[l];
+        L->cord_expected = verse_labels[l] >= VERSE_C1 && verse_labels[l] <= VERSE_T11;
         L->grade = SM_ESCC_NONE;
         for (int d = 0; d < 3; d++)
             L->center_lps[d] = L->normal_lps[d] = NAN;
@@ -1344,7 +1381,10 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
             L->ref_cord_area_mm2 = L->canal_ratio = L->sac_ratio = L->csf_ratio = NAN;
             L->sac_diameter_ratio = L->cord_gap_mm = NAN;
             L->confidence = 0;
-            sm_strlist_add(&L->reasons, "canal not in view at this level");
+            sm_strlist_add(&L->reasons, w[l].fov_cut
+                                            ? "the measurement plane leaves the field of view "
+                                              "within 16 mm of the canal: not graded"
+                                            : "canal not in view at this level");
             memset(L->classes, 0, sizeof L->classes);
             continue;
         }

@@ -57,7 +57,9 @@ enum {
 typedef struct SmCanalLevel {
     int verse_label;
     bool in_view;                 /* canal found in the plane at this level */
-    bool below_conus;             /* no cord at this level: cauda equina, sac graded */
+    bool below_conus;             /* no cord found at this level: the sac is graded */
+    bool cord_expected;           /* C1-T11: the cord is there anatomically (below_conus
+                                   * then means "cord not resolved on this CT") */
     double center_lps[3];         /* plane centre (canal centreline point) */
     double normal_lps[3];         /* canal tangent (cranial) */
     double axis_left_lps[3], axis_posterior_lps[3]; /* plane axes (image +x, +y) */
@@ -138,6 +140,11 @@ typedef struct SmCanalPlane {
     double canal_area, fat_area, nonfat_area, csf_area, dense_area;
     double centre_hu, rim_hu, rim_sd; /* median HU at the sac centre, in the CSF rim, rim SD */
 } SmCanalPlane;
+
+/* Fraction of the plane's slab samples within radius_mm of c that fall outside the CT
+ * volume (0 when the plane lies wholly inside the field of view). */
+double sm_canal_plane_outside(const SmVolume *ct, const double c[3], const double ex[3],
+                              const double ey[3], const double ez[3], double radius_mm);
 
 /* Resamples the plane (hu and canal mask), with a slab average of three planes 1 mm apart. */
 void sm_canal_plane_sample(const SmVolume *ct, const SmVolume *sub, const double c[3],

@@ -24,7 +24,9 @@ static json_t *canal_json(const SmCanalLevel *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "in_view", json_boolean(c->in_view));
-    json_object_set_new(o, "level_kind", json_string(c->below_conus ? "cauda_equina" : "cord"));
+    json_object_set_new(o, "level_kind",
+                        json_string(!c->below_conus ? "cord"
+                                    : c->cord_expected ? "cord_not_resolved" : "cauda_equina"));
     json_object_set_new(o, "canal_area_mm2", area(c->canal_area_mm2));
     json_object_set_new(o, "thecal_sac_area_mm2", area(c->sac_area_mm2));
     json_object_set_new(o, "cord_area_mm2", area(c->cord_area_mm2));

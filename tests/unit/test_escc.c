@@ -254,6 +254,8 @@ static void test_phantom_grades(void **state)
                 continue; /* sacral canal: not graded by the phantom */
             int m = L->grade == SM_ESCC_NONE ? 6 : (int)L->grade;
             conf[truth][m]++;
+            /* anatomy, independent of the image: the cord runs down to T11 at least */
+            assert_int_equal(L->cord_expected, L->verse_label >= 1 && L->verse_label <= 18);
             if (truth == 0) {
                 n_clean++;
                 if (m != 6 && m > 0)
@@ -642,6 +644,8 @@ static void test_product_path(void **state)
             }
             int m = L->grade == SM_ESCC_NONE ? 6 : (int)L->grade;
             conf[truth][m]++;
+            /* anatomy, independent of the image: the cord runs down to T11 at least */
+            assert_int_equal(L->cord_expected, L->verse_label >= 1 && L->verse_label <= 18);
             if (truth == 0) {
                 n_clean++;
                 if (m != 6 && m > 0)
