@@ -541,8 +541,12 @@ void sm_frame_fit(const SmBodyMask *mask, const SmFrameStats *st, const double h
     double e_lo[3] = {V[0][lo_ax], V[1][lo_ax], V[2][lo_ax]};
     if (hint) {
         /* the column direction, or the body's own least-spread axis when that is clear and
-         * near it (a strongly tilted body such as L5 starts closer to its own axis) */
-        if (next_w > 1.25 * w[lo_ax] && fabs(sm_frame_dot(e_lo, hint)) > cos(40 * M_PI / 180))
+         * near it (a strongly tilted body such as L5 starts closer to its own axis). Not for
+         * the sacrum: its body mask (S1 only, no inferior end plate of its own) has no
+         * height axis; on the real 3 mm CT its fatty posterior part, once labelled, made
+         * the least-spread axis 30 deg off the column and the end-plate fit ran away. */
+        if (mask->id != SM_FRAME_SACRUM_ID && next_w > 1.25 * w[lo_ax] &&
+            fabs(sm_frame_dot(e_lo, hint)) > cos(40 * M_PI / 180))
             memcpy(sup, e_lo, sizeof sup);
         else
             memcpy(sup, hint, sizeof sup);

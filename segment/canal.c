@@ -514,6 +514,32 @@ static double wall_step(const SegGrid *grid, size_t k, long i, long j_lo, long j
     return at;
 }
 
+/* Mean working-grid HU over the core of the frame's canal ellipse (half its radii) on
+ * slice k; NAN when nothing of it is in the grid. */
+static double canal_core_mean(const SegGrid *grid, size_t k, const SegSlice *sl)
+{
+    const size_t *d = grid->dims;
+    const double g = grid->g;
+    double sum = 0;
+    size_t n = 0;
+    for (double y = -0.5 * sl->ry_ant; y <= 0.5 * sl->ry_post; y += 0.5 * g)
+        for (double x = -0.5 * sl->rx; x <= 0.5 * sl->rx; x += 0.5 * g) {
+            double ry = y < 0 ? sl->ry_ant : sl->ry_post;
+            if (4.0 * (x * x / (sl->rx * sl->rx) + y * y / (ry * ry)) > 1.0)
+                continue;
+            long i = lround((sl->cx + x - grid->origin[0]) / g);
+            long j = lround((sl->cy + y - grid->origin[1]) / g);
+            if (i < 0 || j < 0 || i >= (long)d[0] || j >= (long)d[1])
+                continue;
+            int h = grid->hu[seg_idx(d, (size_t)i, (size_t)j, k)];
+            if (h == SEG_OUTSIDE)
+                continue;
+            sum += h;
+            n++;
+        }
+    return n ? sum / (double)n : NAN;
+}
+
 size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame)
 {
     const double g = grid->g;
@@ -528,6 +554,13 @@ size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame)
         /* never as far back as the canal's back wall (the laminae's surfaces are
          * stronger steps) */
         double back_mm = sl->ry_post - g < WALL_BACK_MM ? sl->ry_post - g : WALL_BACK_MM;
+        /* a track in marrow (its core as dense as the edge level on average: a fatty
+         * body's centre, where the canal turns back into the sacrum): its back wall is the
+         * posterior body wall itself, and the canal lies behind it */
+        double core = canal_core_mean(grid, k, sl);
+        bool in_marrow = !isnan(core) && core >= edge;
+        if (in_marrow)
+            back_mm = sl->ry_post + WALL_BACK_MM;
         long j_hi = lround((sl->cy + back_mm - grid->origin[1]) / g);
         double w[WALL_NCOLS];
         size_t nw = 0;

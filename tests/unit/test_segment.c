@@ -362,6 +362,25 @@ static void test_canal_front_refine(void **state)
     assert_int_equal(sm_seg_canal_refine(&grid, edge, &fr), 5);
     for (size_t k = 0; k < 5; k++)
         assert_true(fabs(fr.s[k].cy - fr.s[k].ry_ant - 39.0) < 1e-9);
+    /* a track in marrow whose back radius ends in front of the wall (the real CT's
+     * sacrum: the track's lowest slices on a fatty hole in S1, 'back wall' = the body's
+     * posterior cortex): the wall is sought behind it, the front moves onto it */
+    for (size_t k = 0; k < 5; k++)
+        for (size_t i = 14; i <= 26; i++)
+            hu[seg_idx(grid.dims, i, 23, k)] = 10; /* no epidural layer */
+    for (size_t k = 0; k < 5; k++) {
+        SegSlice *sl = &fr.s[k];
+        sl->cy = 30.0; sl->ry_ant = 4.0; sl->ry_post = 6.0; /* lumen 26..36 in the body */
+        sl->by = 18.0; sl->depth = 12.0;                      /* body front y = 12 */
+    }
+    assert_int_equal(sm_seg_canal_refine(&grid, edge, &fr), 5);
+    for (size_t k = 0; k < 5; k++) {
+        const SegSlice *sl = &fr.s[k];
+        assert_true(fabs(sl->cy - sl->ry_ant - 39.0) < 1e-9); /* front = the wall */
+        assert_true(fabs(sl->ry_ant - 4.0) < 1e-9);
+        assert_true(fabs(sl->by - 0.5 * sl->depth - 12.0) < 1e-9); /* body front kept */
+        assert_true(fabs(sl->by + 0.5 * sl->depth - 39.0) < 1e-9); /* ... reaches the wall */
+    }
     free(fr.s);
     free(hu);
 }
