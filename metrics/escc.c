@@ -774,7 +774,10 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                 ty += y;
             }
         }
-    if (!cord_level && tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm) {
+    /* where the bony canal wall is eroded (a bone lesion at the canal, step 1) a thin mass
+     * growing from it is expected: half the area limit there (the thickness limit stays) */
+    double min_area = erosion_deg >= 22.0 ? 0.5 * st->min_area_mm2 : st->min_area_mm2;
+    if (!cord_level && tarea >= min_area && max_ex >= st->min_thickness_mm) {
         /* below the conus anything dense in the sac is abnormal. The fluid | dense threshold
          * is set for the cord's faint contrast, low between CSF and a mass: on the
          * small-radius image the mass | CSF edge is placed midway between the CSF and the
@@ -808,7 +811,7 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
             }
         }
     }
-    bool tumour = tarea >= st->min_area_mm2 && max_ex >= st->min_thickness_mm;
+    bool tumour = tarea >= min_area && max_ex >= st->min_thickness_mm;
     L->tumour_area_mm2 = tumour ? tarea : 0;
     L->tumour_thickness_mm = tumour ? max_ex : 0;
     if (!tumour) /* below the detection limits: show as sac content */
@@ -818,6 +821,36 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
     double t_used = tumour ? tarea : 0;
     L->sac_area_mm2 = p->nonfat_area - t_used;
     L->csf_area_mm2 = p->csf_area;
+    if (tumour && cord_level && ref->ok) {
+        /* free CSF is counted away from fat (one pixel); where the mass took the place of
+         * epidural fat (outside the neighbours' sac extent) the CSF next to it was next to
+         * fat at the neighbours: leave it out here too, so the ratio compares like with like
+         * (a circumferential ring in the fat raised the CSF ratio of 2s to 0.75-0.80) */
+        double csf_thr = st->dense_threshold_hu - 0.3 * (st->dense_threshold_hu - st->csf_hu);
+        double drop = 0;
+        for (int b = 1; b < N - 1; b++)
+            for (int a = 1; a < N - 1; a++) {
+                size_t i = (size_t)b * N + (size_t)a;
+                if (!w->nonfat[i] || L->classes[i] == SM_ESCC_CLASS_OUTSIDE ||
+                    L->classes[i] == SM_ESCC_CLASS_TUMOUR || w->sm_fat[i] >= csf_thr)
+                    continue;
+                double xi = (a - N / 2 + 0.5) * PX, yi = (b - N / 2 + 0.5) * PX;
+                int ri = ray_of(xi, yi);
+                bool near = sqrt(xi * xi + yi * yi) > ref->sac_rel[ri] * p->wall_mm[ri] + 0.5;
+                for (int db = -1; !near && db <= 1; db++)
+                    for (int da = -1; !near && da <= 1; da++) {
+                        size_t j = (size_t)(b + db) * N + (size_t)(a + da);
+                        if (L->classes[j] != SM_ESCC_CLASS_TUMOUR)
+                            continue;
+                        double x = (a + da - N / 2 + 0.5) * PX, y = (b + db - N / 2 + 0.5) * PX;
+                        int r = ray_of(x, y);
+                        near = sqrt(x * x + y * y) > ref->sac_rel[r] * p->wall_mm[r];
+                    }
+                if (near)
+                    drop += PX * PX;
+            }
+        L->csf_area_mm2 = fmax(0, p->csf_area - drop);
+    }
     L->cord_area_mm2 = cord_level ? p->dense_area - t_used : 0;
     L->canal_ratio = ref->ok && ref->canal > 0 ? p->canal_area / ref->canal : NAN;
     L->sac_ratio = ref->ok && ref->sac > 0 ? L->sac_area_mm2 / ref->sac : NAN;
@@ -961,8 +994,10 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
             g = SM_ESCC_3;
             conf = 0.6 + 0.25 * clamp01((0.22 - cr) / 0.1);
         } else if (gap <= 0.3) {
-            g = cr < 0.62 ? SM_ESCC_2 : SM_ESCC_1C;
-            conf = 0.5 + 0.2 * clamp01(fabs(cr - 0.62) / 0.15);
+            /* CSF ratio step 1c | 2 at 0.56: on the product path (seeds 0-3) abutting
+             * non-circumferential 2s measured 0.26-0.52, abutting 1b / 1c 0.59-0.96 */
+            g = cr < 0.56 ? SM_ESCC_2 : SM_ESCC_1C;
+            conf = 0.5 + 0.2 * clamp01(fabs(cr - 0.56) / 0.15);
         } else {
             g = deformed ? SM_ESCC_1B : SM_ESCC_1A;
             conf = 0.6 + 0.25 * clamp01(fmin(gap - 0.3, fabs(sr - 0.9) * 10));

@@ -553,7 +553,7 @@ static bool grade_product(const SmPhantom *ph, int threads, SmSpineSeg **seg_out
  * for the measured figures). What is asserted: the run succeeds and is identical at 1 and 2
  * threads on the first phantom. Development knobs (environment): SM_ESCC_E2E_N phantoms
  * (default 12), SM_ESCC_E2E_SEED another random draw of phantoms and tumours (default 0),
- * SM_ESCC_E2E_FIRST first phantom index, SM_ESCC_E2E_VERBOSE one more line per level (cord /
+ * SM_ESCC_E2E_FIRST first phantom index, SM_ESCC_E2E_ONLY one phantom index, SM_ESCC_E2E_VERBOSE one more line per level (cord /
  * cauda, plane offset, deciding ratios), SM_ESCC_E2E_TRUTH_SUB the phantom's sub-regions
  * instead of the segmentation's (isolates the canal mask), SM_ESCC_QC_DIR QC pictures;
  * SM_ESCC_TEST_FILTER runs only the named tests. */
@@ -568,7 +568,11 @@ static void test_product_path(void **state)
     /* SM_ESCC_E2E_SEED: another random draw of phantoms and tumours (development checks) */
     int seed0 = getenv("SM_ESCC_E2E_SEED") ? atoi(getenv("SM_ESCC_E2E_SEED")) : 0;
     int r_first = getenv("SM_ESCC_E2E_FIRST") ? atoi(getenv("SM_ESCC_E2E_FIRST")) : 0;
+    /* SM_ESCC_E2E_ONLY: only this phantom index of the draw (development: QC of one miss) */
+    int r_only = getenv("SM_ESCC_E2E_ONLY") ? atoi(getenv("SM_ESCC_E2E_ONLY")) : -1;
     for (int r = r_first; r < n_ph; r++) {
+        if (r_only >= 0 && r != r_only)
+            continue;
         SmPhantomSpec spec;
         sm_phantom_spec_default(&spec);
         spec.seed = 300 + (uint64_t)r + (uint64_t)seed0 * 1000;
