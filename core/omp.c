@@ -14,6 +14,15 @@ int sm_omp_threads(void)
 #endif
 }
 
+int sm_omp_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 void sm_omp_set_threads(int n)
 {
 #ifdef _OPENMP

@@ -184,6 +184,9 @@ double sm_median_inplace(double *v, size_t n);
 
 /* Number of threads kernels will use (omp_get_max_threads, 1 without OpenMP). */
 int sm_omp_threads(void);
+/* Index of the calling thread in the current parallel region (0 outside, or without
+ * OpenMP). */
+int sm_omp_thread_num(void);
 /* Sets the thread count for subsequent kernels (n <= 0: leave default). */
 void sm_omp_set_threads(int n);
 

@@ -1114,36 +1114,59 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     res->n_levels = n_levels;
     res->worst_grade = SM_ESCC_NONE;
 
-    /* --- prepare (serial): tissue histogram and body centroids --- */
-    size_t *hist = calloc(4096, sizeof *hist);
-    double (*csum)[4] = calloc(2 * 65536, sizeof *csum); /* [label][body?]: x y z n */
-    if (!hist || !csum) {
-        free(hist);
-        free(csum);
+    /* --- prepare: tissue histogram and body centroids (per-thread sums over slices, then
+     * added up: counts and sums of voxel indices are integers, exact in double, so the
+     * result does not depend on the thread count) --- */
+    const int nth0 = threads > 0 ? threads : sm_omp_threads();
+    size_t *hist_t = calloc((size_t)nth0 * 4096, sizeof *hist_t);
+    double (*csum_t)[4] = calloc((size_t)nth0 * 2 * 65536, sizeof *csum_t); /* [label][body?]: x y z n */
+    if (!hist_t || !csum_t) {
+        free(hist_t);
+        free(csum_t);
         sm_escc_destroy(res);
         free(w);
         sm_error_set(error, SM_ERR_NOMEM, "sm_escc_run: out of memory");
         return false;
     }
-    for (size_t k = 0; k < ct->dims[2]; k++)
-        for (size_t j = 0; j < ct->dims[1]; j++)
-            for (size_t i = 0; i < ct->dims[0]; i++) {
-                if ((i + j + k) % 3 == 0) {
-                    double v = sm_volume_get(ct, i, j, k);
-                    long b = (long)floor(v + 0.5) + 1024;
-                    if (b >= 0 && b < 4096)
-                        hist[b]++;
+    const long nk = (long)ct->dims[2];
+#pragma omp parallel default(none) shared(ct, labels, subregions, hist_t, csum_t) \
+    firstprivate(nk) num_threads(nth0)
+    {
+        const int t = sm_omp_thread_num();
+        size_t *hist = hist_t + (size_t)t * 4096;
+        double (*csum)[4] = csum_t + (size_t)t * 2 * 65536;
+#pragma omp for schedule(static)
+        for (long kk = 0; kk < nk; kk++) {
+            const size_t k = (size_t)kk;
+            for (size_t j = 0; j < ct->dims[1]; j++)
+                for (size_t i = 0; i < ct->dims[0]; i++) {
+                    if ((i + j + k) % 3 == 0) {
+                        double v = sm_volume_get(ct, i, j, k);
+                        long b = (long)floor(v + 0.5) + 1024;
+                        if (b >= 0 && b < 4096)
+                            hist[b]++;
+                    }
+                    unsigned lab = (unsigned)sm_volume_get(labels, i, j, k);
+                    if (lab == 0 || lab > 65535)
+                        continue;
+                    unsigned body = sm_volume_get(subregions, i, j, k) == 1.0 ? 1 : 0;
+                    double *s = csum[lab * 2 + body];
+                    s[0] += (double)i;
+                    s[1] += (double)j;
+                    s[2] += (double)k;
+                    s[3] += 1;
                 }
-                unsigned lab = (unsigned)sm_volume_get(labels, i, j, k);
-                if (lab == 0 || lab > 65535)
-                    continue;
-                unsigned body = sm_volume_get(subregions, i, j, k) == 1.0 ? 1 : 0;
-                double *s = csum[lab * 2 + body];
-                s[0] += (double)i;
-                s[1] += (double)j;
-                s[2] += (double)k;
-                s[3] += 1;
-            }
+        }
+    }
+    size_t *hist = hist_t;
+    double (*csum)[4] = csum_t;
+    for (int t = 1; t < nth0; t++) {
+        for (size_t b = 0; b < 4096; b++)
+            hist[b] += hist_t[(size_t)t * 4096 + b];
+        for (size_t q = 0; q < 2 * 65536; q++)
+            for (int c = 0; c < 4; c++)
+                csum[q][c] += csum_t[(size_t)t * 2 * 65536 + q][c];
+    }
     SmEsccStats *st = &res->stats;
     double fat_hwhm, mus_hwhm;
     hist_mode(hist, -250, -20, &st->fat_hu, &fat_hwhm);

@@ -5,17 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 int sm_seg_thread_id(void)
 {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+    return sm_omp_thread_num();
 }
 
 static uint32_t uf_find(uint32_t *parent, uint32_t x)
