@@ -667,24 +667,14 @@ static void level_refine(const SmVolume *ct, const SmVolume *sub, double bone_th
         return;
     bool use_eroded = w->erosion_deg >= 22.0;
     double R[NB];
+    outline_extent(w->mask, R);
     for (int q = 0; q < NB; q++) {
-        double th = 2 * M_PI * q / NB, cx = cos(th), cy = sin(th);
-        double ext = 0;
-        for (double d = 0; d < 0.5 * N * PX; d += 0.1) {
-            double fa = N / 2 - 0.5 + d * cx / PX, fb = N / 2 - 0.5 + d * cy / PX;
-            int a = (int)floor(fa + 0.5), b = (int)floor(fb + 0.5);
-            if (a < 0 || b < 0 || a >= N || b >= N || !w->mask[b * N + a])
-                break;
-            ext = d;
-        }
         if (use_eroded && w->eroded[q] && !isnan(w->wall_exp[q]))
             R[q] = w->wall_exp[q];
         else if (w->n_clip >= 2 && w->ext_clip[q])
             R[q] = w->ext_exp[q];
         else if (w->n_grow >= 3 && w->ext_grow[q])
             R[q] = w->bone_edge[q];
-        else
-            R[q] = ext;
     }
     /* outline polygon in the current plane; centroid of its non-bone pixels */
     double sa = 0, sb = 0, cnt = 0;

@@ -165,6 +165,37 @@ static double sampler_at(const DiscSampler *sp, const double p[3])
     return c0 * (1 - fz) + c1 * fz;
 }
 
+/* Slices lo..hi of the +-8 mm chord around working slice k for the body-axis tangent;
+ * false when there is none (a track shorter than 60 mm is too short for one). */
+static bool chord_window(const SegGrid *grid, const SegFrame *fr, size_t k, long *lo, long *hi)
+{
+    long hc = lround(8.0 / grid->g);
+    *lo = (long)k - hc;
+    *hi = (long)k + hc + 1;
+    if ((double)(fr->k1 - fr->k0) * grid->g < 60.0)
+        *hi = *lo = (long)k;
+    if (*lo < (long)fr->k0) *lo = (long)fr->k0;
+    if (*hi > (long)fr->k1) *hi = (long)fr->k1;
+    return *hi != *lo;
+}
+
+/* Unit tangent of a chord (dx, dy over dk working slices); an implausibly flat axis (short
+ * or noisy track) falls back to the scanner axis. */
+static void chord_tangent(const SegGrid *grid, double dx, double dy, long dk, double t[3])
+{
+    t[0] = dx;
+    t[1] = dy;
+    t[2] = grid->g * (double)dk;
+    double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
+    for (int c = 0; c < 3; c++)
+        t[c] /= nrm;
+    if (t[2] < DISC_MAX_TILT_COS) {
+        t[0] = 0;
+        t[1] = 0;
+        t[2] = 1;
+    }
+}
+
 void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[3], double t[3])
 {
     size_t k = fr->k0;
@@ -180,29 +211,12 @@ void sm_seg_axis_at(const SegGrid *grid, const SegFrame *fr, double s, double p[
     p[0] = a->bx + f * (b->bx - a->bx);
     p[1] = a->by + f * (b->by - a->by);
     p[2] = grid->origin[2] + grid->g * ((double)k + f * (double)(k2 - k));
-    /* tangent from a +-8 mm chord; a track shorter than 60 mm is too short for one */
-    long hc = lround(8.0 / grid->g);
-    long lo = (long)k - hc, hi = (long)k + hc + 1;
-    if ((double)(fr->k1 - fr->k0) * grid->g < 60.0)
-        hi = lo = (long)k;
-    if (lo < (long)fr->k0) lo = (long)fr->k0;
-    if (hi > (long)fr->k1) hi = (long)fr->k1;
-    if (hi == lo) {
+    long lo, hi;
+    if (!chord_window(grid, fr, k, &lo, &hi)) {
         t[0] = 0; t[1] = 0; t[2] = 1;
         return;
     }
-    t[0] = fr->s[hi].bx - fr->s[lo].bx;
-    t[1] = fr->s[hi].by - fr->s[lo].by;
-    t[2] = grid->g * (double)(hi - lo);
-    double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
-    for (int c = 0; c < 3; c++)
-        t[c] /= nrm;
-    if (t[2] < DISC_MAX_TILT_COS) {
-        /* an implausibly flat axis (short or noisy track): fall back to the scanner axis */
-        t[0] = 0;
-        t[1] = 0;
-        t[2] = 1;
-    }
+    chord_tangent(grid, fr->s[hi].bx - fr->s[lo].bx, fr->s[hi].by - fr->s[lo].by, hi - lo, t);
 }
 
 /* Body axis smoothed along z (Gaussian, AXIS_SMOOTH_MM): the per-slice body centre jumps
@@ -263,27 +277,12 @@ static void smooth_axis_at(const SegGrid *grid, const SegFrame *fr, const Smooth
     double f = fk - (double)k;
     p[0] = ax->bx[k] + f * (ax->bx[k2] - ax->bx[k]);
     p[1] = ax->by[k] + f * (ax->by[k2] - ax->by[k]);
-    long hc = lround(8.0 / grid->g);
-    long lo = (long)k - hc, hi = (long)k + hc + 1;
-    if ((double)(fr->k1 - fr->k0) * grid->g < 60.0)
-        hi = lo = (long)k;
-    if (lo < (long)fr->k0) lo = (long)fr->k0;
-    if (hi > (long)fr->k1) hi = (long)fr->k1;
-    if (hi == lo) {
+    long lo, hi;
+    if (!chord_window(grid, fr, k, &lo, &hi)) {
         t[0] = 0; t[1] = 0; t[2] = 1;
         return;
     }
-    t[0] = ax->bx[hi] - ax->bx[lo];
-    t[1] = ax->by[hi] - ax->by[lo];
-    t[2] = grid->g * (double)(hi - lo);
-    double nrm = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
-    for (int c = 0; c < 3; c++)
-        t[c] /= nrm;
-    if (t[2] < DISC_MAX_TILT_COS) {
-        t[0] = 0;
-        t[1] = 0;
-        t[2] = 1;
-    }
+    chord_tangent(grid, ax->bx[hi] - ax->bx[lo], ax->by[hi] - ax->by[lo], hi - lo, t);
 }
 
 /* Picks the chain of candidate valleys that maximises total depth minus a penalty on
