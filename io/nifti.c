@@ -3,6 +3,9 @@
 #include "sm_io_files.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <math.h>
 #include <nifti2_io.h>
 #include <stdlib.h>
@@ -176,6 +179,116 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* .nii.gz output: the byte stream (header, extension, voxels) is cut into blocks of whole
+ * slices of about GZ_BLOCK bytes, each compressed (level 1) into its own gzip member side by
+ * side, and the members are written in order. A file of concatenated members is one valid
+ * gzip stream (RFC 1952, 2.2), read by zlib's gzread, nifti2 and Python's gzip alike. The
+ * block boundaries depend only on the volume, so the file is the same at any thread count. */
+#define GZ_BLOCK ((size_t)4 << 20)
+
+typedef struct GzBlock {
+    unsigned char *buf;
+    size_t len;
+    bool ok;
+} GzBlock;
+
+/* One gzip member of slices [k0, k1) (rows in reverse order when flip), prefixed by
+ * `pre` (pre_n bytes, may be 0). */
+static void gz_block(const SmVolume *vol, bool flip, size_t k0, size_t k1, const void *pre,
+                     size_t pre_n, GzBlock *out)
+{
+    size_t row = vol->dims[0] * sm_voxel_size(vol->type), ny = vol->dims[1];
+    const unsigned char *p = vol->data;
+    size_t n_in = pre_n + (k1 - k0) * ny * row;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    out->ok = false;
+    out->len = 0;
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return;
+    size_t cap = deflateBound(&z, (uLong)n_in) + 64;
+    out->buf = malloc(cap);
+    if (!out->buf) {
+        deflateEnd(&z);
+        return;
+    }
+    z.next_out = out->buf;
+    z.avail_out = (uInt)(cap > UINT_MAX ? UINT_MAX : cap);
+    bool ok = true;
+    /* feeds one piece (< 4 GiB: a row or the header) without finishing */
+#define GZ_FEED(ptr, n)                                                                  \
+    do {                                                                                 \
+        z.next_in = (Bytef *)(uintptr_t)(ptr);                                           \
+        z.avail_in = (uInt)(n);                                                          \
+        while (ok && z.avail_in > 0)                                                     \
+            ok = deflate(&z, Z_NO_FLUSH) == Z_OK && z.avail_out > 0;                     \
+    } while (0)
+    if (pre_n > 0)
+        GZ_FEED(pre, pre_n);
+    for (size_t k = k0; ok && k < k1; k++)
+        for (size_t jj = 0; ok && jj < ny; jj++) {
+            size_t j = flip ? ny - 1 - jj : jj;
+            GZ_FEED(p + (k * ny + j) * row, row);
+        }
+#undef GZ_FEED
+    z.next_in = NULL;
+    z.avail_in = 0;
+    int rc = Z_OK;
+    while (ok && rc == Z_OK)
+        rc = deflate(&z, Z_FINISH);
+    ok = ok && rc == Z_STREAM_END;
+    out->len = z.total_out;
+    deflateEnd(&z);
+    out->ok = ok;
+}
+
+static bool gz_save_parallel(SmError **error, const SmVolume *vol, const nifti_1_header *hdr,
+                             const char *tmp, const char *path, bool flip)
+{
+    size_t row = vol->dims[0] * sm_voxel_size(vol->type), nz = vol->dims[2];
+    size_t slice = row * vol->dims[1];
+    if (row > ((size_t)1 << 28) || slice == 0) {
+        sm_error_set(error, SM_ERR_OUTPUT, "%s: slice too large to write", path);
+        return false;
+    }
+    size_t per = slice >= GZ_BLOCK ? 1 : GZ_BLOCK / slice;
+    size_t nb = nz == 0 ? 1 : (nz + per - 1) / per;
+    int nt = sm_omp_threads();
+    if (nt < 1)
+        nt = 1;
+    GzBlock *blk = calloc((size_t)nt, sizeof *blk);
+    FILE *f = blk ? fopen(tmp, "wb") : NULL;
+    if (!f) {
+        sm_error_set(error, blk ? SM_ERR_OUTPUT : SM_ERR_NOMEM, "%s: cannot write: %s", path,
+                     blk ? strerror(errno) : "out of memory");
+        free(blk);
+        return false;
+    }
+    unsigned char pre[sizeof *hdr + 4];
+    memcpy(pre, hdr, sizeof *hdr);
+    memset(pre + sizeof *hdr, 0, 4); /* no extensions */
+    bool ok = true;
+    for (size_t b0 = 0; ok && b0 < nb; b0 += (size_t)nt) {
+        long nbat = (long)((nb - b0) < (size_t)nt ? nb - b0 : (size_t)nt);
+#pragma omp parallel for num_threads(nt) default(none) shared(blk, pre) \
+    firstprivate(vol, flip, per, nz, b0, nbat) schedule(dynamic, 1)
+        for (long i = 0; i < nbat; i++) {
+            size_t b = b0 + (size_t)i, k0 = b * per, k1 = k0 + per > nz ? nz : k0 + per;
+            gz_block(vol, flip, k0, k1, pre, b == 0 ? sizeof pre : 0, &blk[i]);
+        }
+        for (long i = 0; i < nbat; i++) {
+            ok = ok && blk[i].ok && fwrite(blk[i].buf, 1, blk[i].len, f) == blk[i].len;
+            free(blk[i].buf);
+            blk[i].buf = NULL;
+        }
+    }
+    free(blk);
+    ok = (fclose(f) == 0) && ok;
+    if (!ok)
+        sm_error_set(error, SM_ERR_OUTPUT, "%s: write failed (disk full or not writable?)", path);
+    return ok;
+}
+
 bool sm_io_nifti_save(SmError **error, const SmVolume *vol, const char *path)
 {
     return sm_io_nifti_save_ex(error, vol, path, false);
@@ -235,7 +348,16 @@ bool sm_io_nifti_save_ex(SmError **error, const SmVolume *vol, const char *path,
         sm_error_set(error, SM_ERR_NOMEM, "out of memory");
         return false;
     }
-    gzFile f = gzopen(tmp, gz ? "wb1" : "wbT");
+    if (gz) {
+        bool done = gz_save_parallel(error, vol, &hdr, tmp, path, flip_rows);
+        if (done)
+            done = sm_io_commit_temp(error, tmp, path);
+        else
+            unlink(tmp);
+        free(tmp);
+        return done;
+    }
+    gzFile f = gzopen(tmp, "wbT");
     if (!f) {
         sm_error_set(error, SM_ERR_OUTPUT, "%s: cannot write: %s", path, strerror(errno));
         free(tmp);

@@ -126,6 +126,46 @@ static SmVolume *labels_convert(SmError **error, const SmVolume *ct, const SmVol
     return labels;
 }
 
+/* A map read under the wrong id scheme (e.g. a TotalSegmentator "total" map, whose L4 is 28
+ * and whose lungs and liver have ids below 27, read as VerSe) gives nonsense levels, not an
+ * error. Two checks catch it: under a vertebra-only scheme (verse, vertebrae_pp; a "total"
+ * map also holds organs), more voxels carry ids the scheme does not know than ids it maps,
+ * or, under any scheme, one mapped label covers more than
+ * MAX_LABEL_CM3 (a whole lumbar vertebra, arch included, is about 60-100 cm3; a sacrum
+ * about 100-200 cm3; lungs and liver are litres). */
+#define MAX_LABEL_CM3 400.0
+static bool labels_plausible(SmError **error, const SmVolume *labels, size_t unknown, const char *path,
+                             const char *mapping)
+{
+    size_t count[256] = {0}, n = sm_volume_n_voxels(labels), mapped = 0;
+    const uint8_t *d = labels->data;
+    for (size_t i = 0; i < n; i++)
+        count[d[i]]++;
+    for (int id = 1; id < 256; id++)
+        mapped += count[id];
+    static const char hint[] = "the ids are probably of another scheme: choose --label-map (verse, "
+                               "vertebrae_pp, total, or a JSON file {\"id\": \"L1\"})";
+    bool vertebra_only = strcmp(mapping, "verse") == 0 || strcmp(mapping, "vertebrae_pp") == 0;
+    if (vertebra_only && unknown > mapped) {
+        sm_error_set(error, SM_ERR_USAGE,
+                     "%s: %zu voxels carry ids that mapping '%s' does not know against %zu it maps to "
+                     "vertebrae; %s",
+                     path, unknown, mapping, mapped, hint);
+        return false;
+    }
+    double vox_cm3 = labels->spacing[0] * labels->spacing[1] * labels->spacing[2] / 1000.0;
+    for (int id = 1; id < 256; id++)
+        if ((double)count[id] * vox_cm3 > MAX_LABEL_CM3) {
+            const char *name = sm_seg_level_name(id);
+            sm_error_set(error, SM_ERR_USAGE,
+                         "%s: the label mapped to %s under mapping '%s' covers %.0f cm3, more than any "
+                         "vertebra (%.0f cm3); %s",
+                         path, name ? name : "?", mapping, (double)count[id] * vox_cm3, MAX_LABEL_CM3, hint);
+            return false;
+        }
+    return true;
+}
+
 /* True if s ends with suffix (lower case), ignoring the case of s. */
 static bool has_suffix(const char *s, const char *suffix)
 {
@@ -218,10 +258,16 @@ bool sm_pipeline_labels_import(SmError **error, const SmVolume *ct, const char *
         size_t unknown = 0;
         labels = re ? labels_convert(error, ct, re, lut, &unknown) : NULL;
         ok = labels != NULL;
+        if (ok)
+            ok = labels_plausible(error, labels, unknown, path, mapping ? mapping : "verse");
         if (ok && unknown && notes)
             sm_strlist_add(notes, "%s: %zu voxels carry ids that are not vertebrae under mapping '%s' (ignored)",
                            path, unknown, mapping ? mapping : "verse");
         sm_volume_destroy(re);
+        if (!ok) {
+            sm_volume_destroy(labels);
+            labels = NULL;
+        }
     }
     free(lut);
     sm_volume_destroy(raw);

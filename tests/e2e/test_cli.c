@@ -301,6 +301,16 @@ static void test_labels_wrong_grid(void **state)
     fclose(f);
     assert_true(sm_test_shared("ct-totalseg-example/labels/total.nii.gz", labels, sizeof labels));
     assert_int_equal(cli(NULL, "run %s --labels %s --label-map %s -o %s-2", ct, labels, map, out), 2);
+    /* a TotalSegmentator map read under the default VerSe ids (its 26 S1 and 28 L4 would
+     * be a sacrum and a T13) is refused as a usage error that points at --label-map */
+    snprintf(out, sizeof out, "%s/out-wrongscheme", g_tmp);
+    assert_int_equal(cli(NULL, "run %s --labels %s -o %s", ct, labels, out), 2);
+    r = run_results(out);
+    assert_string_equal(json_string_value(json_object_get(r, "status")), "failed");
+    msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, "--label-map"));
+    json_decref(r);
 }
 
 /* The DICOM series' TotalSegmentator labels (stored in dcm2niix's axis order) are

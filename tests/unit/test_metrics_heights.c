@@ -541,11 +541,11 @@ static void phantom_evaluate(const SmPhantom *ph, const SmSeriesMetrics *m, Tall
                    mh[0], mh[1], mh[2], v->genant_grade);
         }
         if (!cut && getenv("SM_TEST_DUMP")) /* debugging aid: one line per body for offline study */
-            printf("DUMP %s %d %.3f %.3f %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %d %d %.3f %.3f\n",
+            printf("DUMP %s %d %.3f %.3f %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %d %d %.3f %.3f %.3f %.3f\n",
                    tv->name, tv->verse_id, ph->spec.slice_mm, ph->spec.pixel_mm, tv->collapse_type,
                    mh[0], mh[1], mh[2], th[0], th[1], th[2], tv->expected_anterior_mm,
                    tv->expected_middle_mm, tv->expected_posterior_mm, tv->genant_grade,
-                   v->genant_grade, v->height_loss_pct, tv->height_loss_pct);
+                   v->genant_grade, v->height_loss_pct, tv->height_loss_pct, v->ap_depth_mm, tv->ap_depth_mm);
         if (!cut) {
             for (int q = 0; q < 3; q++) {
                 double err = fabs(mh[q] - th[q]);
