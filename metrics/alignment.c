@@ -81,9 +81,10 @@ static bool wall_crossing(const SmBodyMask *mask, const double o[3], const doubl
  * line is more than SACRUM_MAX_DEG off the S1 axis, and the lateral centre of those
  * sections instead of the centroid. line_p is the wall point at mid-height, line_d the unit
  * direction of the wall (superior sense), ep[0] / ep[1] the superior / inferior endplate
- * centres. */
+ * centres, centre_p the body's centre at mid-height (lateral centre as above), on which
+ * the lateral offset is measured. */
 static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, double line_p[3],
-                      double line_d[3], double ep[2][3])
+                      double line_d[3], double ep[2][3], double centre_p[3])
 {
     SmBodyMask mask;
     sm_frame_mask_init(&mask, in->labels, in->subregions, v->verse_label);
@@ -198,6 +199,7 @@ static bool wall_line(const SmMetricsInput *in, const SmVertebraMetrics *v, doub
     for (int d = 0; d < 3; d++) {
         line_p[d] = c[d] + tm * S[d] + a * A[d] + xc * L[d];
         line_d[d] = S[d] + b * A[d];
+        centre_p[d] = c[d] + tm * S[d] + xc * L[d];
     }
     /* endplate points at the posterior-height position (85 % of the depth from the
      * anterior wall, i.e. 15 % of it in front of the posterior wall), next to the posterior
@@ -301,7 +303,8 @@ bool sm_metric_alignment(SmError **error, const SmMetricsInput *in, SmSeriesMetr
          * facing endplate centres, normal = the mean axis of the two vertebrae); the offset
          * is measured perpendicular to that mean axis */
         double pu[3], du[3], pl[3], dl[3], eu[2][3], el[2][3], q[3], nrm[3], xu[3], xl[3];
-        if (wall_line(in, up, pu, du, eu) && wall_line(in, lo, pl, dl, el)) {
+        double cu[3], cl[3], yu[3], yl[3];
+        if (wall_line(in, up, pu, du, eu, cu) && wall_line(in, lo, pl, dl, el, cl)) {
             double am[3];
             for (int d = 0; d < 3; d++) {
                 q[d] = 0.5 * (eu[1][d] + el[0][d]);
@@ -315,9 +318,15 @@ bool sm_metric_alignment(SmError **error, const SmMetricsInput *in, SmSeriesMetr
                 am[d] -= dd * nrm[d];
             ok = ok && sm_frame_normalize(am);
             sm_frame_cross(nrm, am, lm);
-            if (ok && line_plane(pu, du, q, nrm, xu) && line_plane(pl, dl, q, nrm, xl)) {
+            if (ok && line_plane(pu, du, q, nrm, xu) && line_plane(pl, dl, q, nrm, xl) &&
+                line_plane(cu, du, q, nrm, yu) && line_plane(cl, dl, q, nrm, yl)) {
+                /* sagittal: the posterior walls; lateral: the body centres (a wall point
+                 * lies a body's half-depth behind its centre along the body's own
+                 * anterior axis, so a few degrees of axial rotation between two bodies
+                 * would move it sideways by millimetres) */
                 double dv[3] = {xu[0] - xl[0], xu[1] - xl[1], xu[2] - xl[2]};
-                double sag = sm_frame_dot(dv, am), cor = sm_frame_dot(dv, lm);
+                double dc[3] = {yu[0] - yl[0], yu[1] - yl[1], yu[2] - yl[2]};
+                double sag = sm_frame_dot(dv, am), cor = sm_frame_dot(dc, lm);
                 up->translation_mm = hypot(sag, cor);
                 if (up->translation_mm >= SM_SINS_TRANSLATION_MM)
                     sm_strlist_add(&up->notes,
