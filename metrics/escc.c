@@ -1282,7 +1282,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     st->min_area_mm2 = fmax(10.0, 3.0 * ct->spacing[0] * ct->spacing[1]);
     /* bone for the CT-derived canal wall: well above any soft tissue, below cancellous bone */
     double bone_thr = fmax(150.0, st->muscle_hu + 100.0);
-#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, fat_thr0, bone_thr) schedule(static) num_threads(nth)
+#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, fat_thr0, bone_thr) schedule(dynamic, 1) num_threads(nth)
     for (long l = 0; l < nl; l++)
         level_sample(ct, subregions, bone_thr, fat_thr0, &w[l], lv[l].hu);
     /* the wall expected from the neighbours, eroded rays (serial: reads other levels) */
@@ -1291,7 +1291,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
     }
     for (size_t l = 0; l < n_levels; l++)
         outline_model(w, n_levels, l);
-#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px, bone_thr) schedule(static) num_threads(nth)
+#pragma omp parallel for default(none) shared(ct, subregions, w, lv, nl, r_s, r_f, fat_thr0, dense0, wall_px, bone_thr) schedule(dynamic, 1) num_threads(nth)
     for (long l = 0; l < nl; l++) {
         LevelWork *W = &w[l];
         level_refine(ct, subregions, bone_thr, W, lv[l].hu);
@@ -1370,7 +1370,7 @@ bool sm_escc_run(SmError **error, const SmVolume *ct, const SmVolume *labels,
 
     /* --- final measurement with the scan's thresholds (parallel) --- */
     double fthr = st->fat_threshold_hu, dthr = st->dense_threshold_hu, csfv = st->csf_hu;
-#pragma omp parallel for default(none) shared(w, lv, nl, fthr, dthr, csfv) schedule(static) num_threads(nth)
+#pragma omp parallel for default(none) shared(w, lv, nl, fthr, dthr, csfv) schedule(dynamic, 1) num_threads(nth)
     for (long l = 0; l < nl; l++)
         if (w[l].in_view)
             sm_canal_plane_measure(w[l].sm_fat, w[l].sm_dense, w[l].mask, w[l].nonfat, fthr, dthr, csfv,

@@ -343,7 +343,7 @@ bool sm_metric_heights(SmError **error, const SmMetricsInput *in, SmSeriesMetric
     long nv = (long)n;
     int nth = in->threads > 0 ? in->threads : sm_omp_threads();
 #pragma omp parallel for default(none) shared(st, fr, hh, ids, lab, sub) firstprivate(nv) \
-    schedule(static) num_threads(nth)
+    schedule(dynamic, 1) num_threads(nth)
     for (long i = 0; i < nv; i++) {
         SmBodyMask mask;
         sm_frame_mask_init(&mask, lab, sub, ids[i]);
