@@ -629,6 +629,16 @@ static void test_product_path(void **state)
                 sm_escc_destroy(res1);
                 sm_seg_spine_destroy(seg1);
             }
+            if (getenv("SM_ESCC_E2E_WRITE")) { /* development: the phantom CT and labels */
+                char path[700];
+                snprintf(path, sizeof path, "%s/ph%d_ct.nii.gz", getenv("SM_ESCC_E2E_WRITE"), r);
+                assert_true(sm_io_nifti_save(NULL, ph->ct, path));
+                snprintf(path, sizeof path, "%s/ph%d_labels.nii.gz", getenv("SM_ESCC_E2E_WRITE"), r);
+                assert_true(sm_io_nifti_save(NULL, seg->labels, path));
+            }
+            if (getenv("SM_ESCC_E2E_NOTES")) /* development: the segmentation's notes */
+                for (size_t q = 0; q < seg->notes.n; q++)
+                    print_message("e2e ph%d note: %s\n", r, seg->notes.items[q]);
             for (size_t v = 0; v < ph->n_vertebrae; v++) {
                 int lvl = ph->vertebrae[v].level;
                 if (lvl == SM_PHANTOM_LEVEL_S1)
@@ -649,8 +659,14 @@ static void test_product_path(void **state)
                                 (a[2] - b[2]) * (a[2] - b[2]);
                     if (d2 < 144.0)
                         L = &res->levels[i];
-                    if (d2 < 144.0 && seg->vertebrae[i].verse_label != ph->vertebrae[v].verse_id)
+                    if (d2 < 144.0 && seg->vertebrae[i].verse_label != ph->vertebrae[v].verse_id) {
                         n_renamed++;
+                        print_message("e2e ph%d %s-%s: %s named %s (confidence %.2f)\n", r,
+                                      sm_phantom_level_name(spec.level_first),
+                                      sm_phantom_level_name(spec.level_last), sm_phantom_level_name(lvl),
+                                      sm_seg_level_name(seg->vertebrae[i].verse_label),
+                                      seg->vertebrae[i].confidence);
+                    }
                 }
                 if (!L) {
                     n_missing++;
