@@ -309,8 +309,49 @@ typedef struct S1Body {
     double a, b;              /* lateral and AP semi-axes, mm */
     double tm, xc, yc;        /* footprint centre (u, v) at depth tm (negative) */
     double dx, dy;            /* its change per mm of t */
+    double ax[3], ua[3], va[3]; /* the body's own axis (the centre line's direction, up)
+                                 * and lateral and AP unit vectors normal to it */
     bool bottom_plate;        /* height from the inferior end plate seen in the CT */
+    double junction;          /* its half thickness (the dense run), mm */
 } S1Body;
+
+/* Centre of the S1 footprint at depth t (LPS). */
+static void s1_centre_at(const S1Body *sb, double t, double c[3])
+{
+    double xc = sb->xc + (t - sb->tm) * sb->dx, yc = sb->yc + (t - sb->tm) * sb->dy;
+    for (int a = 0; a < 3; a++)
+        c[a] = sb->p[a] + t * sb->n[a] + xc * sb->u[a] + yc * sb->v[a];
+}
+
+/* The body's own axis (normal to its end plates): in the sagittal plane the fitted centre
+ * line's (the L5/S1 disc is wedged: its normal is not S1's axis); laterally the disc
+ * normal's (the footprint's centre keeps the disc centre's patient x, but its end plates
+ * tilt with the disc in a scoliosis), and the in-plane vectors normal to it. */
+static void s1_axis_set(S1Body *sb)
+{
+    double a[3], nn = 0;
+    for (int q = 0; q < 3; q++) {
+        a[q] = sb->n[q] + sb->dy * sb->v[q];
+        nn += a[q] * a[q];
+    }
+    nn = sqrt(nn);
+    double ua = 0;
+    for (int q = 0; q < 3; q++) {
+        sb->ax[q] = a[q] / nn;
+        ua += sb->u[q] * sb->ax[q];
+    }
+    double un = 0;
+    for (int q = 0; q < 3; q++) {
+        sb->ua[q] = sb->u[q] - ua * sb->ax[q];
+        un += sb->ua[q] * sb->ua[q];
+    }
+    un = sqrt(un);
+    for (int q = 0; q < 3; q++)
+        sb->ua[q] /= un;
+    sb->va[0] = sb->ax[1] * sb->ua[2] - sb->ax[2] * sb->ua[1];
+    sb->va[1] = sb->ax[2] * sb->ua[0] - sb->ax[0] * sb->ua[2];
+    sb->va[2] = sb->ax[0] * sb->ua[1] - sb->ax[1] * sb->ua[0];
+}
 
 /* AP centre of the S1 body in the slab t in [t1, t0] (t0 > t1, both < 0) of the S1 frame:
  * mean shift of the footprint ellipse (at the lateral centre) over the working-grid vertebra
@@ -425,7 +466,8 @@ static double ct_at(const SmVolume *ct, const double p[3])
 /* Mean CT value of the footprint's core (the ellipse at 0.6 of its size) at depth t. */
 static double s1_core_mean(const SegRun *r, const S1Body *sb, double t)
 {
-    double xc = sb->xc + (t - sb->tm) * sb->dx, yc = sb->yc + (t - sb->tm) * sb->dy;
+    double c[3];
+    s1_centre_at(sb, t, c);
     double sum = 0;
     int n = 0;
     const double ra = 0.6 * sb->a, rb = 0.6 * sb->b;
@@ -433,9 +475,10 @@ static double s1_core_mean(const SegRun *r, const S1Body *sb, double t)
         for (double y = -rb; y <= rb; y += 1.0) {
             if (x * x / (ra * ra) + y * y / (rb * rb) > 1.0)
                 continue;
+            /* on the plane normal to the body's axis (an end plate's plane) */
             double q[3];
             for (int a = 0; a < 3; a++)
-                q[a] = sb->p[a] + t * sb->n[a] + (xc + x) * sb->u[a] + (yc + y) * sb->v[a];
+                q[a] = c[a] + x * sb->ua[a] + y * sb->va[a];
             sum += ct_at(r->ct, q);
             n++;
         }
@@ -489,7 +532,8 @@ static void s1_bottom_find(const SegRun *r, S1Body *sb)
         sw += prof[q] - marrow;
         swq += (prof[q] - marrow) * (double)q;
     }
-    sb->height = swq / sw + 0.5;
+    sb->height = swq / sw;
+    sb->junction = 0.5 * (double)(q1 - q0 + 1);
     sb->bottom_plate = true;
 }
 
@@ -557,8 +601,17 @@ static void s1_body_prepare(const SegRun *r, double l5_hw, double l5_d, S1Body *
         sb->yc = 0.5 * (ya + yb);
         sb->dy = (ya - yb) / (tma - tmb);
     }
+    s1_axis_set(sb);
     s1_bottom_find(r, sb);
     sb->valid = true;
+}
+
+/* Height of p above the S1 body's bottom plane, mm. */
+static double s1_above_bottom(const S1Body *sb, const double p[3])
+{
+    double cb[3];
+    s1_centre_at(sb, -(sb->top + sb->height), cb);
+    return (p[0] - cb[0]) * sb->ax[0] + (p[1] - cb[1]) * sb->ax[1] + (p[2] - cb[2]) * sb->ax[2];
 }
 
 static bool s1_body_contains(const S1Body *sb, const double p[3])
@@ -567,7 +620,11 @@ static bool s1_body_contains(const S1Body *sb, const double p[3])
     double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
     /* up to the disc's mid-plane: only sacral bone is classified, so the S1 end plate's
      * own surface is the top (the disc is wedged: its plane is not the end plate's) */
-    if (t > 0.0 || t < -(sb->top + sb->height))
+    if (t > 0.0)
+        return false;
+    /* the bottom: the plane normal to the body's axis through its centre line at the
+     * body's height (the inferior end plate is normal to S1's axis, not the disc's) */
+    if (s1_above_bottom(sb, p) < 0)
         return false;
     double xc = sb->xc + (t - sb->tm) * sb->dx, yc = sb->yc + (t - sb->tm) * sb->dy;
     double xr = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] - xc;
@@ -606,7 +663,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
     /* per-segment values, 8 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
      * offset, dens half-width, rib-head walk limit, median body half-width, median depth,
-     * largest body half-width of T1 under C7 */
+     * largest body half-width of T1 (under C7, or capped by the other rib-bearing levels) */
     double *seg_c1z = malloc(8 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
     MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
@@ -632,7 +689,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
      * least the body outline gets on any slice of the segment (the per-slice frame is
      * interpolated across tilted discs such as L5/S1 and comes out narrow there) */
     double *seg_wmed = seg_c1z + 5 * (r->n_verts + 1), *seg_dmed = seg_c1z + 6 * (r->n_verts + 1);
-    /* T1 under C7: the body outline's largest half-width */
+    /* T1: the body outline's largest half-width (NAN elsewhere) */
     double *seg_own = seg_c1z + 7 * (r->n_verts + 1);
     for (size_t s = 0; s < r->n_verts; s++) {
         seg_wmed[s] = seg_dmed[s] = 0;
@@ -667,6 +724,10 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             mf->ok = true;
         }
     }
+    /* narrowest mid-height half-width per segment, then (second half) a sort buffer */
+    double *narrow_all = malloc(2 * (r->n_verts + 1) * sizeof *narrow_all);
+    for (size_t s = 0; narrow_all && s < r->n_verts; s++)
+        narrow_all[s] = NAN;
     for (size_t s = 0; s < r->n_verts; s++) {
         seg_hw[s] = seg_own[s] = NAN;
         if (!seg_thoracic[s])
@@ -696,8 +757,36 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
          * high on the body): the walk back stops at half of it, or the canal's width */
         SegSlice cs;
         double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
+        double narrow = seg_hw[s];
+        if (narrow_all)
+            narrow_all[s] = narrow;
         seg_hw[s] = fmax(0.5 * seg_hw[s], rx);
-        sm_strlist_add(&seg->notes, "segment %zu: rib heads cut across a joint gap lateral to %.1f mm", s, seg_hw[s]);
+        sm_strlist_add(&seg->notes, "segment %zu: rib heads cut across a joint gap lateral to %.1f mm (narrowest half-width %.1f)", s, seg_hw[s], narrow);
+    }
+    /* T1 without C7 in view: no wider than the narrowest mid-height half-width of the
+     * other whole rib-bearing segments (thoracic bodies widen caudally: T1 is the
+     * narrowest, so no allowance; their own widths can still hold rib heads, tilted
+     * against thick slices, which only loosens the cap). */
+    if (narrow_all) {
+        size_t nn = 0;
+        for (size_t s = 0; s < r->n_verts; s++)
+            if (seg_thoracic[s] && !r->verts[s].partial && seg_label[s] != 8 &&
+                narrow_all[s] > 0)
+                narrow_all[r->n_verts + nn++] = narrow_all[s];
+        if (nn >= 2) {
+            qsort(narrow_all + r->n_verts, nn, sizeof *narrow_all, sm_cmp_double);
+            double ref = narrow_all[r->n_verts];
+            /* also where T1's own ribs were missed (a partial top segment): its outline
+             * would otherwise take them in as the rib-free levels' median width */
+            for (size_t s = 0; s < r->n_verts; s++)
+                if (seg_label[s] == 8 && isnan(seg_own[s]) &&
+                    !(s + 1 < r->n_verts && seg_label[s + 1] >= 1 && seg_label[s + 1] <= 7)) {
+                    seg_own[s] = ref;
+                    sm_strlist_add(&seg->notes, "segment %zu: T1 without C7: body no wider "
+                                   "than %.1f mm (the other rib-bearing levels)", s, ref);
+                }
+        }
+        free(narrow_all);
     }
     for (size_t s = 0; s <= r->n_verts; s++)
         seg_c1z[s] = (s < r->n_verts && r->verts[s].cervical_top && r->verts[s].verse == 2)
@@ -708,6 +797,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         seg_c1z[r->n_verts + 1 + s] = r->verts[s].dens_front_mm;
         seg_c1z[2 * (r->n_verts + 1) + s] = r->verts[s].dens_dx_mm;
         seg_c1z[3 * (r->n_verts + 1) + s] = r->verts[s].dens_radius_mm;
+        if (!isnan(seg_c1z[s]))
+            sm_strlist_add(&seg->notes, "segment %zu: C1 from z %.1f mm (track ends at %.1f), "
+                           "dens front %.1f mm, x offset %+.1f mm, half-width %.1f mm", s,
+                           seg_c1z[s], r->grid.origin[2] + r->grid.g * (double)r->frame.k1,
+                           r->verts[s].dens_front_mm, r->verts[s].dens_dx_mm,
+                           r->verts[s].dens_radius_mm);
     }
     for (size_t s = 0; s < r->n_verts; s++)
         seg_label[r->n_verts + 1 + s] =
@@ -926,9 +1021,13 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                                 double rdens = seg_c1z[3 * (n_verts + 1) + s] + 1.0;
                                 if (rdens < rd) rd = rdens; /* its own width, 1 mm margin */
                                 if (rd < 4.0) rd = 4.0;
+                                /* the dens lies behind the joint by its radius (the body
+                                 * centre near C1 is pulled forward by the arch) */
+                                double front = seg_c1z[n_verts + 1 + s];
+                                double rmeas = seg_c1z[3 * (n_verts + 1) + s];
+                                double ddc = isfinite(rmeas) ? ddy - (rmeas - front) : ddy;
                                 /* in front of the atlanto-dental joint: C1's anterior arch */
-                                if (ddx * ddx + ddy * ddy > rd * rd ||
-                                    -ddy > seg_c1z[n_verts + 1 + s])
+                                if (ddx * ddx + ddc * ddc > rd * rd || -ddy > front)
                                     label = 1;
                                 /* the hole filling closes the C1 ring around the dens:
                                  * there only bone is vertebra, not the soft tissue inside */
@@ -961,8 +1060,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         if (mids[seg_s].sl.depth > slb.depth)
                             slb.depth = mids[seg_s].sl.depth;
                     }
-                    if (seg_s < n_verts && seg_thoracic[seg_s]) {
-                        /* T1 under C7: no wider than C7 (rib heads) */
+                    if (seg_s < n_verts) {
+                        /* T1: no wider than C7, or the other rib-bearing levels (rib heads;
+                         * NAN elsewhere) */
                         double own = seg_c1z[7 * (n_verts + 1) + seg_s];
                         if (own > 0 && own < slb.half_width)
                             slb.half_width = own;
@@ -972,7 +1072,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
                     if (label == SM_VERSE_SACRUM && s1body->valid) {
                         /* body = the S1 body only; the lower sacrum has no body code */
-                        if (s1_body_contains(s1body, p))
+                        /* the S1/S2 junction between the two end plates (a disc remnant,
+                         * below bone density) is not body, as the disc space is not */
+                        if (s1_body_contains(s1body, p) &&
+                            !(s1body->bottom_plate && hu[v] < bone_lo &&
+                              s1_above_bottom(s1body, p) < s1body->junction))
                             code = SM_SUB_BODY;
                         else if (code == SM_SUB_BODY)
                             code = SM_SUB_NONE;

@@ -12,11 +12,13 @@
  * meets them; docs/segmentation.md) asserts the issue's thresholds on every case.
  * "--cases N" changes the number of cases (default 32); "--seed S" the base seed;
  * "--case N" runs case N only; "--notes" prints the segmentation notes and, for a body
- * below the Dice target, where it disagrees with the truth (truth-only and predicted-only
- * voxels, their mean offsets, what the truth holds under the excess; with the environment
- * variable SWEEP_MAP set, an axial projection map of both); "--qc DIR" writes
+ * below the Dice target (every body with the environment variable SWEEP_DETAIL set), where
+ * it disagrees with the truth (truth-only and predicted-only voxels, their mean offsets,
+ * what the truth holds under the excess; with the environment variable SWEEP_MAP set, an
+ * axial projection map of both); "--qc DIR" writes
  * the QC sagittal picture of each case to DIR/sweep_<case>.png; "--write DIR" the phantom
- * (DICOM + truth, its spec in truth.json) to DIR/case_<case>/. */
+ * (DICOM + truth, its spec in truth.json) to DIR/case_<case>/, with the CT and the
+ * predicted label and sub-region maps as NIfTI (ct, pred_labels, pred_subregions). */
 #include "phantom.h"
 #include "seg_score.h"
 #include "segment_internal.h"
@@ -348,6 +350,18 @@ static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int ver
     for (int a = 0; a < 3; a++)
         tc[a] = (sum[0][a] + sum[1][a]) / (double)(cnt[0] + cnt[1] ? cnt[0] + cnt[1] : 1);
     fprintf(stderr, "          truth body centroid LPS %.1f %.1f %.1f\n", tc[0], tc[1], tc[2]);
+    for (size_t q = 0; q < ph->n_vertebrae; q++) {
+        const SmPhantomVertebra *tv = &ph->vertebrae[q];
+        if (tv->verse_id != verse || !tv->has_body)
+            continue;
+        fprintf(stderr, "          truth axis (%.2f %.2f %.2f) posterior (%.2f %.2f %.2f), end plates "
+                "(%.1f %.1f %.1f) (%.1f %.1f %.1f), height %.1f, AP depth %.1f, width %.1f mm\n",
+                tv->axis_superior[0], tv->axis_superior[1], tv->axis_superior[2],
+                tv->axis_posterior[0], tv->axis_posterior[1], tv->axis_posterior[2],
+                tv->endplate_superior[0], tv->endplate_superior[1], tv->endplate_superior[2],
+                tv->endplate_inferior[0], tv->endplate_inferior[1], tv->endplate_inferior[2],
+                tv->height_middle_mm, tv->ap_depth_mm, tv->width_mm);
+    }
     if (getenv("SWEEP_MAP")) {
         /* projection along z of truth-only (t), pred-only (p), both (#) in 2 mm bins */
         enum { W = 41 };
@@ -443,6 +457,21 @@ static void test_sweep(void **state)
             sm_error_destroy(err);
             err = NULL;
         }
+        if (g_write_dir && seg) {
+            /* the predicted label and sub-region maps next to the truth (and the CT) */
+            char path[1024];
+            const struct { const char *name; const SmVolume *vol; } outv[3] = {
+                {"pred_labels", seg->labels}, {"pred_subregions", seg->subregions},
+                {"ct", ph->ct}};
+            for (int q = 0; q < 3; q++) {
+                snprintf(path, sizeof path, "%s/case_%d/%s.nii.gz", g_write_dir, c, outv[q].name);
+                if (!sm_io_nifti_save(&err, outv[q].vol, path)) {
+                    fprintf(stderr, "case %d: %s\n", c, err->message);
+                    sm_error_destroy(err);
+                    err = NULL;
+                }
+            }
+        }
         for (size_t q = 0; g_verbose && seg && q < seg->notes.n; q++)
             fprintf(stderr, "note: %s\n", seg->notes.items[q]);
         if (g_qc_dir && seg) {
@@ -515,7 +544,7 @@ static void test_sweep(void **state)
                     l->name, l->best_label ? sm_seg_level_name(l->best_label) : "-",
                     l->named ? "ok " : "BAD", l->centroid_mm, l->body_dice, l->confidence,
                     l->whole ? "" : "  (cut by the grid: not scored)");
-            if (g_verbose && l->body_dice < BODY_DICE)
+            if (g_verbose && (l->body_dice < BODY_DICE || getenv("SWEEP_DETAIL")))
                 body_miss_detail(ph, seg, l->verse_id);
         }
         /* the sacrum in view must anchor (whatever the field of view cuts off) */
