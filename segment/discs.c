@@ -9,13 +9,17 @@
 #include <string.h>
 
 #define PROFILE_STEP_MM 1.0
-/* profile smoothing: suppresses trabecular texture on thin slices, keeps 4 mm discs */
+/* Profile smoothing. The candidates come from a lightly smoothed profile (native CT or
+ * working grid): on the 2 mm grid a 3-4 mm thoracic disc between dense endplates is a
+ * notch in the endplates' ridge, and a further 2 mm Gaussian fills it (its valleys are
+ * then the bodies' middles). The smoother profile places a disc it still resolves. */
 #define PROFILE_SIGMA_MM 2.0
-#define PROFILE_SIGMA_NATIVE_MM 1.0
-/* A disc whose valley on the working-grid profile keeps less than this fraction of its
- * depth on the native profile is thin (3-5 mm thoracic discs between dense endplates): its
- * plane is refined on the native CT; a thicker disc on the smoother working grid (more
- * robust at the lumbosacral junction on the phantoms). */
+#define PROFILE_SIGMA_FINE_MM 1.0
+/* A disc whose valley on the smoother working-grid profile keeps less than this fraction
+ * of its depth on the lightly smoothed profile is thin (3-5 mm thoracic discs between
+ * dense endplates): it stays where the light profile puts it (and on fine CT its plane is
+ * refined on the native CT); a thicker disc is placed on the smoother working-grid profile
+ * and refined on the grid (more robust at the lumbosacral junction on the phantoms). */
 #define GRID_RESOLVES_FRACTION 0.6
 /* largest native voxel spacing (mm) at which the native CT is sampled */
 #define NATIVE_MAX_SPACING_MM 1.5
@@ -498,8 +502,9 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         ct->spacing[1] <= NATIVE_MAX_SPACING_MM && ct->spacing[2] <= NATIVE_MAX_SPACING_MM &&
         sm_mat4_affine_inverse(ct->affine, sp.inv))
         sp.ct = ct;
-    /* profile smoothing: lighter on native samples (the disc is resolved there) */
-    const double sigma = sp.ct ? PROFILE_SIGMA_NATIVE_MM : PROFILE_SIGMA_MM;
+    /* candidate profile smoothing: light, on native samples and on the grid alike (a thin
+     * disc is a narrow notch either way) */
+    const double sigma = PROFILE_SIGMA_FINE_MM;
     const double len = frame->s[frame->k1].arc;
     size_t n = (size_t)(len / PROFILE_STEP_MM) + 1;
     /* prof: native (or grid) profile; gprof/gsmooth: the grid profile, raw and smoothed */
@@ -633,11 +638,24 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         double gapfrac = tot ? (double)gaps / tot : 0.5;
         str[c] *= 0.4 + 1.2 * gapfrac;
         /* width between the flanking maxima (the endplates): a disc's valley is narrow,
-         * a body's flat middle spans most of a vertebral spacing */
-        long ql = (long)idx[c], qr = (long)idx[c];
+         * a body's flat middle spans most of a vertebral spacing. The walk starts at the
+         * flank profile's own minimum: the deepest-valley point lies off it in a lopsided
+         * valley (a body's middle whose cancellous bone darkens towards one endplate), and
+         * a walk from there stopped at once on the downhill side and called it narrow. */
+        long qm = (long)idx[c];
         long reach = lround(0.8 * expect[c]);
-        while (ql > 0 && (long)idx[c] - ql < reach && flank[ql - 1] >= flank[ql]) ql--;
-        while (qr + 1 < (long)n && qr - (long)idx[c] < reach && flank[qr + 1] >= flank[qr]) qr++;
+        for (long it = 0; it < reach; it++) {
+            if (qm > 0 && flank[qm - 1] < flank[qm] &&
+                (qm + 1 >= (long)n || flank[qm - 1] <= flank[qm + 1]))
+                qm--;
+            else if (qm + 1 < (long)n && flank[qm + 1] < flank[qm])
+                qm++;
+            else
+                break;
+        }
+        long ql = qm, qr = qm;
+        while (ql > 0 && qm - ql < reach && flank[ql - 1] >= flank[ql]) ql--;
+        while (qr + 1 < (long)n && qr - qm < reach && flank[qr + 1] >= flank[qr]) qr++;
         if ((double)(qr - ql) > DISC_MAX_WIDTH_FRACTION * expect[c])
             str[c] *= 0.3;
 
@@ -752,18 +770,21 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     for (size_t d = 0; d < nfinal; d++) {
         SegDisc *dk = &discs[d];
         size_t q = (size_t)(dk->s / PROFILE_STEP_MM);
-        /* thin discs (thoracic) need the native CT and the smoothed axis to find their
-         * tilt; thicker ones keep the tracked axis and are refined on the smoother working
-         * grid (more robust at the lumbosacral junction) */
-        bool thin = sp.ct && valley_depth(gsmooth, n, q) <
-                                 GRID_RESOLVES_FRACTION * valley_depth(smooth, n, q);
+        /* thin discs (thoracic) stay at the light profile's valley and start their tilt
+         * search from the smoothed axis (on a kyphotic column the tracked centre is a
+         * staircase, and its tangent swings by 10-20 degrees between a disc and a body's
+         * middle: sweep case 1), refined on the native CT where it is fine.
+         * Thicker ones keep the tracked axis and are placed and refined on the smoother
+         * working grid (more robust at the lumbosacral junction) */
+        bool thin = valley_depth(gsmooth, n, q) <
+                    GRID_RESOLVES_FRACTION * valley_depth(smooth, n, q);
         if (thin) {
             smooth_axis_at(grid, frame, &ax, dk->s, dk->p, dk->n);
         } else {
-            /* resolved on the grid: its grid valley (within 3 mm) places it (without the
-             * native CT the profile is the grid's already) */
+            /* resolved on the grid: the smoother grid profile's valley (within 3 mm)
+             * places it */
             size_t bq = q;
-            for (long e = -3; sp.ct && e <= 3; e++) {
+            for (long e = -3; e <= 3; e++) {
                 long m = (long)q + e;
                 if (m >= 0 && m < (long)n && gsmooth[m] < gsmooth[bq])
                     bq = (size_t)m;
@@ -786,12 +807,15 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        refine_plane(thin ? &sp : &gsp, grid, frame, dk);
+        refine_plane(thin && sp.ct ? &sp : &gsp, grid, frame, dk);
         n_thin += thin;
     }
     if (sp.ct)
         sm_strlist_add(notes, "disc profile on the native CT; %zu of %zu planes refined on it "
                        "(thin discs), the others on the working grid", n_thin, nfinal);
+    else
+        sm_strlist_add(notes, "disc profile on the working grid; %zu of %zu discs thin (placed "
+                       "on the lightly smoothed profile)", n_thin, nfinal);
     smooth_axis_free(&ax);
     free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str);
     *discs_out = discs;
