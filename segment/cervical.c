@@ -108,10 +108,18 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         h[q] = verts[top - 1 - q].s_hi - verts[top - 1 - q].s_lo;
     qsort(h, 3, sizeof h[0], sm_cmp_double);
     double height = vt->s_hi - vt->s_lo;
-    SegSlice sl;
-    if (!sm_seg_frame_at(frame, grid, vt->centre[2], &sl))
-        return;
-    if (sl.half_width > C2_MAX_HALF_WIDTH_MM)
+    /* the body's width on the lower half of the segment (C2's body; C1's lateral masses
+     * widen the slices near the segment's middle when the dens makes it tall): the
+     * narrowest of five levels */
+    double hw = INFINITY;
+    for (int q = 0; q < 5; q++) {
+        double pq[3], tq[3];
+        SegSlice sl;
+        sm_seg_axis_at(grid, frame, vt->s_lo + (0.1 + 0.1 * q) * (vt->s_hi - vt->s_lo), pq, tq);
+        if (sm_seg_frame_at(frame, grid, pq[2], &sl) && sl.half_width < hw)
+            hw = sl.half_width;
+    }
+    if (!(hw <= C2_MAX_HALF_WIDTH_MM))
         return;
     /* Above the end of the canal track (the dens rises above C2's ring, into C1's) the body
      * axis is extrapolated along its direction at the top of the track: a lordotic or

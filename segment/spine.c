@@ -1252,6 +1252,171 @@ static bool build_segments(SmError **error, SegRun *r)
     return true;
 }
 
+/* Mean working-grid HU within radius_mm of the body axis on the slice of arc position s. */
+static double axis_disc_mean(const SegRun *r, double s, double radius_mm)
+{
+    double p[3], t[3];
+    sm_seg_axis_at(&r->grid, &r->frame, s, p, t);
+    const SegGrid *g = &r->grid;
+    long k = lround((p[2] - g->origin[2]) / g->g);
+    if (k < 0 || k >= (long)g->dims[2])
+        return NAN;
+    long ic = lround((p[0] - g->origin[0]) / g->g), jc = lround((p[1] - g->origin[1]) / g->g);
+    long rv = lround(radius_mm / g->g);
+    double sum = 0;
+    long cnt = 0;
+    for (long j = jc - rv; j <= jc + rv; j++)
+        for (long i = ic - rv; i <= ic + rv; i++) {
+            if (i < 0 || j < 0 || i >= (long)g->dims[0] || j >= (long)g->dims[1])
+                continue;
+            if ((i - ic) * (i - ic) + (j - jc) * (j - jc) > rv * rv)
+                continue;
+            int16_t v = g->hu[seg_idx(g->dims, (size_t)i, (size_t)j, (size_t)k)];
+            if (v == SEG_OUTSIDE)
+                continue;
+            sum += v;
+            cnt++;
+        }
+    return cnt ? sum / (double)cnt : NAN;
+}
+
+/* Rebuild the segments from r->discs[0..n_discs) and run the sacrum and C2 tests on them;
+ * *found: the top segment is C1+C2. */
+static bool c2_rebuild(SmError **error, SegRun *r, bool *found)
+{
+    *found = false;
+    r->verts = NULL;
+    bool ok = build_segments(error, r);
+    if (ok)
+        ok = sm_seg_sacrum_find(error, &r->grid, r->filled, &r->frame, r->verts, r->n_verts);
+    if (ok) {
+        sm_seg_c2_find(&r->grid, &r->thr, &r->frame, r->verts, r->n_verts);
+        for (size_t s = 0; s < r->n_verts; s++)
+            *found |= r->verts[s].cervical_top;
+    }
+    return ok;
+}
+
+/* Disc-plane corrections at the top of a cervical track, each kept only when the top
+ * segment then passes the C2 test (sm_seg_c2_find: a small body, tall with the dens, C1's
+ * anterior arch in front of the dens):
+ * - C1 split from C2: the lateral atlanto-axial joints (and the dens's waist) give a faint
+ *   valley at the top of the track, and when the track runs on through C1's ring the
+ *   chain-end rule of the disc search (less than half a spacing of track beyond it) keeps
+ *   it as a disc, leaving C2's body in the segment below and C1 with the upper dens as the
+ *   top "vertebra" -- neither passes the C2 test. When no C2 was found and the topmost disc
+ *   is far weaker than the others (< C2_JOINT_WEAK of their median strength), the segments
+ *   are rebuilt without it.
+ * - C2/C3 disc missed: a top segment more than C2_SPLIT_RATIO x as tall as the median of
+ *   the three below holds more than C1+C2 (body and dens: ~1.5-2 x). The deepest valley of
+ *   the mean HU around the body axis between 0.6 and 1.4 median heights above its bottom,
+ *   with bone on both sides, becomes a disc (flagged inserted, on the axis normal). */
+#define C2_JOINT_WEAK 0.25
+#define C2_SPLIT_RATIO 2.3
+static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
+{
+    bool found = false;
+    for (size_t s = 0; s < r->n_verts; s++)
+        found |= r->verts[s].cervical_top;
+    const SegVert *vtop = &r->verts[r->n_verts - 1];
+    if (r->n_discs < 3 || r->n_discs >= 64 || vtop->verse < 0)
+        return true;
+    double sv[64];
+    size_t nd = r->n_discs;
+    for (size_t d = 0; d < nd; d++)
+        sv[d] = r->discs[d].strength;
+    qsort(sv, nd, sizeof sv[0], sm_cmp_double);
+    double med = sv[nd / 2];
+    const SegDisc top = r->discs[r->n_discs - 1];
+    SegVert *saved = r->verts;
+    size_t saved_n = r->n_verts;
+    if (!found && r->n_discs >= 4 && top.strength < C2_JOINT_WEAK * med) {
+        r->n_discs--;
+        bool hit = false;
+        bool ok = c2_rebuild(error, r, &hit);
+        if (ok && hit) {
+            sm_strlist_add(notes, "faint top disc (arc %.0f mm, strength %.2f against a median "
+                           "of %.2f) not taken as a disc: the segment above it is C1 with the "
+                           "dens of the C2 below", top.s, top.strength, med);
+            free(saved);
+            return true;
+        }
+        free(r->verts);
+        r->verts = saved;
+        r->n_verts = saved_n;
+        r->n_discs++;
+        if (!ok)
+            return false;
+    }
+    /* a top segment too tall for C1+C2 */
+    double h[3];
+    for (int q = 0; q < 3; q++)
+        h[q] = r->verts[r->n_verts - 2 - q].s_hi - r->verts[r->n_verts - 2 - q].s_lo;
+    qsort(h, 3, sizeof h[0], sm_cmp_double);
+    double hm = h[1], s_lo = vtop->s_lo, s_hi = vtop->s_hi;
+    if (!(hm > 0 && s_hi - s_lo > C2_SPLIT_RATIO * hm))
+        return true;
+    double best = INFINITY, sbest = NAN;
+    for (double s = s_lo + 0.6 * hm; s <= s_lo + 1.4 * hm && s < s_hi; s += 0.5) {
+        double v = axis_disc_mean(r, s, 5.0);
+        if (v < best) {
+            best = v;
+            sbest = s;
+        }
+    }
+    if (isnan(sbest))
+        return true;
+    double below = -INFINITY, above = -INFINITY;
+    for (double s = sbest - 0.5 * hm; s <= sbest + 0.5 * hm; s += 0.5) {
+        if (s < s_lo || s > s_hi)
+            continue;
+        double v = axis_disc_mean(r, s, 5.0);
+        if (isnan(v))
+            continue;
+        if (s < sbest && v > below)
+            below = v;
+        if (s > sbest && v > above)
+            above = v;
+    }
+    double contrast = 0.25 * (r->thr.hi - r->thr.soft);
+    if (!(below - best >= contrast && above - best >= contrast && above >= r->thr.lo &&
+          below >= r->thr.lo))
+        return true;
+    SegDisc *nd2 = malloc((r->n_discs + 1) * sizeof *nd2);
+    if (!nd2) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    memcpy(nd2, r->discs, r->n_discs * sizeof *nd2);
+    SegDisc *dn = &nd2[r->n_discs];
+    memset(dn, 0, sizeof *dn);
+    sm_seg_axis_at(&r->grid, &r->frame, sbest, dn->p, dn->n);
+    dn->s = sbest;
+    dn->half_thick = 2.0;
+    dn->strength = 0;
+    dn->inserted = true;
+    SegDisc *saved_discs = r->discs;
+    r->discs = nd2;
+    r->n_discs++;
+    bool hit = false;
+    bool ok = c2_rebuild(error, r, &hit);
+    if (ok && hit) {
+        sm_strlist_add(notes, "top segment %.0f mm tall against a median of %.0f mm (more than "
+                       "C1+C2): disc inserted at its valley (arc %.0f mm, %.0f HU between %.0f "
+                       "and %.0f HU); C2 above it", s_hi - s_lo, hm, sbest, best, below, above);
+        free(saved);
+        free(saved_discs);
+        return true;
+    }
+    free(r->verts);
+    free(nd2);
+    r->discs = saved_discs;
+    r->n_discs--;
+    r->verts = saved;
+    r->n_verts = saved_n;
+    return ok;
+}
+
 bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *opt,
                       SmSpineSeg **out)
 {
@@ -1300,14 +1465,16 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
     }
     if (ok)
         ok = sm_seg_sacrum_find(error, &r.grid, r.filled, &r.frame, r.verts, r.n_verts);
+    if (ok)
+        sm_seg_c2_find(&r.grid, &r.thr, &r.frame, r.verts, r.n_verts);
+    if (ok)
+        ok = c2_disc_fix(error, &r, &seg->notes);
     double sacrum_top_z = NAN;
     if (ok) {
         long s1 = sm_seg_sacrum_pick(r.verts, r.n_verts);
         if (s1 >= 0 && r.verts[s1].upper_disc >= 0)
             sacrum_top_z = r.discs[r.verts[s1].upper_disc].p[2];
     }
-    if (ok)
-        sm_seg_c2_find(&r.grid, &r.thr, &r.frame, r.verts, r.n_verts);
     if (ok)
         ok = sm_seg_ribs_find(error, &r.grid, r.bone, &r.frame, r.discs, r.n_discs, r.verts,
                               r.n_verts, sacrum_top_z, r.rib, &seg->notes);

@@ -11,7 +11,9 @@
  * level is named. "--targets" (a second CTest entry, expected to fail until every case
  * meets them; docs/segmentation.md) asserts the issue's thresholds on every case.
  * "--cases N" changes the number of cases (default 32); "--seed S" the base seed;
- * "--case N" runs case N only; "--notes" prints the segmentation notes and, for a body
+ * "--case N" runs case N only; "--window W" the windows of type W only (cervical,
+ * thoracic, lumbar, thoracolumbar); "--named" asserts that every window with an anchor in
+ * view has every level named right (names only, not the geometry); "--notes" prints the segmentation notes and, for a body
  * below the Dice target (every body with the environment variable SWEEP_DETAIL set), where
  * it disagrees with the truth (truth-only and predicted-only voxels, their mean offsets,
  * what the truth holds under the excess; with the environment variable SWEEP_MAP set, an
@@ -42,6 +44,8 @@ static int g_only = -1;        /* --case N: run that case only */
 static bool g_verbose = false; /* --notes: print the segmentation notes */
 static const char *g_qc_dir = NULL; /* --qc DIR: write DIR/sweep_<case>.png (QC sagittal) */
 static const char *g_write_dir = NULL; /* --write DIR: the phantom to DIR/case_<case>/ */
+static int g_window = -1;      /* --window NAME: run the windows of that type only */
+static bool g_named = false;   /* --named: assert every window with an anchor is named right */
 
 /* splitmix64 */
 static uint64_t rng_next(uint64_t *s)
@@ -423,7 +427,7 @@ static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int ver
 static void test_sweep(void **state)
 {
     (void)state;
-    int misses = 0, anchored_cases = 0, named_cases = 0;
+    int misses = 0, anchored_cases = 0, named_cases = 0, n_run = 0;
     int sacrum_cases = 0, sacrum_ok = 0; /* windows ending at S1: sacrum anchor, all named */
     char missbuf[4096];
     size_t mused = 0;
@@ -436,6 +440,9 @@ static void test_sweep(void **state)
             continue;
         Case cs;
         case_draw(c, &cs);
+        if (g_window >= 0 && cs.window != g_window)
+            continue;
+        n_run++;
         SmPhantomSpec *sp = &cs.spec;
         double t0 = now_s();
         SmError *err = NULL;
@@ -582,13 +589,16 @@ static void test_sweep(void **state)
     }
     fprintf(stderr, "sweep: %d cases, %d with an anchor in view, %d of them named right; "
             "%d cases miss a threshold; %d of %d with the sacrum in view anchored on it and "
-            "named right\n%s", g_cases, anchored_cases, named_cases, misses, sacrum_ok,
+            "named right\n%s", n_run, anchored_cases, named_cases, misses, sacrum_ok,
             sacrum_cases, missbuf);
     /* always: whenever the sacrum is in view it anchors and every level is named */
     assert_int_equal(sacrum_ok, sacrum_cases);
     /* --targets: the issue's "must show" on every case (see docs/segmentation.md) */
     if (g_targets)
         assert_int_equal(misses, 0);
+    /* --named: every level named right whenever an anchor is in view */
+    if (g_named)
+        assert_int_equal(named_cases, anchored_cases);
 }
 
 int main(int argc, char **argv)
@@ -608,8 +618,20 @@ int main(int argc, char **argv)
             g_targets = true;
         else if (!strcmp(argv[a], "--notes"))
             g_verbose = true;
+        else if (!strcmp(argv[a], "--named"))
+            g_named = true;
+        else if (!strcmp(argv[a], "--window") && a + 1 < argc) {
+            const char *w = argv[++a];
+            for (int q = 0; q < 4; q++)
+                if (!strcmp(w, WIN_NAME[q]))
+                    g_window = q;
+            if (g_window < 0) {
+                fprintf(stderr, "--window: one of cervical, thoracic, lumbar, thoracolumbar\n");
+                return 2;
+            }
+        }
     }
-    if (g_targets || g_only >= 0) {
+    if (g_targets || g_named || g_window >= 0 || g_only >= 0) {
         const struct CMUnitTest targets[] = {cmocka_unit_test(test_sweep)};
         return cmocka_run_group_tests_name("issue targets on random phantoms", targets, NULL,
                                            NULL);
