@@ -296,6 +296,7 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
     }
     free(val);
     frame->nz = nz;
+    frame->bone_seed_hu = thr->hi;
     frame->s = calloc(nz, sizeof *frame->s);
     if (!frame->s) {
         free(prev); free(cand); free(ncand); free(filled);

@@ -1,11 +1,14 @@
-/* Ribs and pelvis: bone lateral to the column core that reaches far from the canal. Rib
- * attachments (the rib passing the transverse-process tip) are assigned to the segment
- * between disc planes; components reaching below the sacral promontory are pelvis. */
+/* Ribs and pelvis: bone lateral to the column core that reaches far from the canal (without
+ * enhanced organs: thick lateral bone far from cortex). Rib attachments (the rib passing the
+ * transverse-process tip) are assigned to the segment between disc planes; components
+ * reaching below the sacral promontory are pelvis next to the sacrum, but where they cross
+ * the shell higher up, a rib joined to the ilium. */
 #include "segment_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CORE_HALF_MM 36.0   /* lateral half-width of the column core */
 #define SHELL_MM 8.0        /* attachment shell just outside the core */
@@ -16,6 +19,8 @@
  * the canal is at most this fraction of the second rib's (anatomy ~0.6-0.75; phantom 0.56,
  * LIDC chest CT 0.73; the second rib against the third: 0.82-0.89). */
 #define FIRST_RIB_RATIO 0.8
+#define CORTEX_NEAR_MM 4.0  /* lateral bone this close to seed-dense bone is bone */
+#define THICK_MM 14.0       /* lateral bone this thick in-plane and far from cortex: an organ */
 
 /* One rib crossing of the attachment shell (a run of slices on one side). */
 typedef struct RibRun {
@@ -93,7 +98,72 @@ typedef struct CompInfo {
     bool cut;          /* has a voxel next to the top or bottom of the field of view */
     double side_sum;   /* sum of sign(dx) */
     size_t count;
+    bool pelvic;       /* reaches below the sacral promontory */
 } CompInfo;
+
+/* Removes from the lateral mask `lat` the voxels that are neither within CORTEX_NEAR_MM of a
+ * voxel of bone at or above the seed threshold (cortex; a rib's marrow is never far from it)
+ * nor thin: in-plane THICK_MM across or more (an organ's bulk; its rim is covered by
+ * dilating the eroded core further than it was eroded). A faint rib is thin and stays; a
+ * kidney goes but for the layer touching the rib; so does the deep marrow of the ilium,
+ * whose cortical shell stays connected. */
+static bool lateral_clean(SmError **error, const SegGrid *grid, const uint8_t *bone,
+                          double seed_hu, uint8_t *lat, size_t *n_removed)
+{
+    const size_t n = grid->n;
+    uint8_t *near = malloc(n), *thick = malloc(n);
+    if (!near || !thick) {
+        free(near);
+        free(thick);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
+    }
+    const int hi = (int)lround(seed_hu);
+    for (size_t v = 0; v < n; v++) {
+        near[v] = bone[v] && grid->hu[v] >= hi;
+        thick[v] = lat[v];
+    }
+    int rn = (int)lround(CORTEX_NEAR_MM / grid->g);
+    int re = (int)lround(0.5 * THICK_MM / grid->g);
+    int rd = re + (int)lround(4.0 / grid->g);
+    const int rnear[3] = {rn, rn, rn}, rer[3] = {re, re, 0}, rdr[3] = {rd, rd, 1};
+    bool ok = sm_seg_box_morph(error, near, grid->dims, rnear, false) &&
+              sm_seg_box_morph(error, thick, grid->dims, rer, true) &&
+              sm_seg_box_morph(error, thick, grid->dims, rdr, false);
+    size_t removed = 0;
+    if (ok)
+        for (size_t v = 0; v < n; v++)
+            if (lat[v] && !near[v] && thick[v]) {
+                lat[v] = 0;
+                removed++;
+            }
+    free(near);
+    free(thick);
+    *n_removed = removed;
+    return ok;
+}
+
+/* Per component: max in-plane distance from the canal centre of its slice. */
+static void comp_reach(const SegGrid *grid, const SegFrame *frame, const uint32_t *lab,
+                       double *reach)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g;
+    for (size_t k = 0; k < nz; k++) {
+        const SegSlice *sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                uint32_t c = lab[seg_idx(grid->dims, i, j, k)];
+                if (!c)
+                    continue;
+                double dx = grid->origin[0] + g * (double)i - sl->cx;
+                double dy = grid->origin[1] + g * (double)j - sl->cy;
+                double rr = sqrt(dx * dx + dy * dy);
+                if (rr > reach[c])
+                    reach[c] = rr;
+            }
+    }
+}
 
 bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                       const SegFrame *frame, const SegDisc *discs, size_t n_discs,
@@ -123,9 +193,37 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     rib[v] = 1;
             }
     }
+    /* Lateral bone that is neither near cortex nor thin is not bone: an enhanced organ
+     * (kidney, 150-250 HU with contrast) passes the grow threshold and is kept by the
+     * hysteresis where it touches a rib; it then joined a 12th rib to the iliac crest, and
+     * the rib was taken for pelvis (see lateral_clean). The uncleaned components still
+     * decide what leaves the vertebra mask. */
+    uint8_t *lat0 = NULL;
+    uint32_t *lab0 = NULL;
+    uint32_t nc0 = 0;
+    size_t n_removed = 0;
+    if (frame->bone_seed_hu > 0) {
+        lat0 = malloc(grid->n);
+        lab0 = malloc(grid->n * sizeof *lab0);
+        if (!lat0 || !lab0) {
+            free(lat0); free(lab0); free(lab);
+            sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+            return false;
+        }
+        memcpy(lat0, rib, grid->n);
+        if (!lateral_clean(error, grid, bone, frame->bone_seed_hu, rib, &n_removed) ||
+            !sm_seg_components_label(error, lat0, grid->dims, 26, lab0, &nc0)) {
+            free(lat0); free(lab0); free(lab);
+            return false;
+        }
+        if (n_removed)
+            sm_strlist_add(notes, "lateral bone: %.0f cm3 neither near cortex (>= %.0f HU) nor "
+                           "thin left out of the rib search (enhanced organs)",
+                           (double)n_removed * g * g * g / 1000.0, frame->bone_seed_hu);
+    }
     uint32_t nc = 0;
     if (!sm_seg_components_label(error, rib, grid->dims, 26, lab, &nc)) {
-        free(lab);
+        free(lat0); free(lab0); free(lab);
         return false;
     }
     CompInfo *ci = calloc((size_t)nc + 1, sizeof *ci);
@@ -133,7 +231,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     if (!ci || !att) {
         free(ci);
         free(att);
-        free(lab);
+        free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -172,17 +270,39 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     uint32_t *fid = calloc((size_t)nc + 1, sizeof *fid);
     uint8_t *crossing = calloc((size_t)nc + 1, 1); /* component crosses the shell */
     if (!fid || !crossing) {
-        free(fid); free(crossing); free(ci); free(att); free(lab);
+        free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
+    /* Pelvic bone is only plausible next to the sacrum: where a pelvic component crosses
+     * the shell two or more segments above the sacrum (above L5's neighbour, the iliac
+     * crest's level), that crossing is a rib joined to the ilium (a low 12th rib resting
+     * on the crest in a collapsed, kyphotic spine), counted as any rib crossing. */
+    size_t seg_pelvis_max = 0; /* pelvic crossings below this segment are pelvis */
+    if (!isnan(sacrum_top_z)) {
+        /* the segment just above the sacrum's upper disc (the disc's centre z is
+         * sacrum_top_z), 2 mm along its normal */
+        double p[3] = {NAN, NAN, sacrum_top_z + 2.0};
+        for (size_t d = 0; d < n_discs; d++)
+            if (discs[d].p[2] == sacrum_top_z)
+                for (int a = 0; a < 3; a++)
+                    p[a] = discs[d].p[a] + 2.0 * discs[d].n[a];
+        if (isnan(p[0])) { /* not one of the discs: the canal track at that height */
+            long ks = lround((sacrum_top_z - grid->origin[2]) / g);
+            if (ks < (long)frame->k0) ks = (long)frame->k0;
+            if (ks > (long)frame->k1) ks = (long)frame->k1;
+            p[0] = frame->s[ks].cx;
+            p[1] = frame->s[ks].cy;
+        }
+        seg_pelvis_max = sm_seg_segment_of(discs, n_discs, p) + 2;
+    }
     uint32_t nf = 0;
     for (uint32_t c = 1; c <= nc; c++) {
-        bool pelvis = !isnan(sacrum_top_z) && ci[c].zmin < sacrum_top_z - 10.0;
+        ci[c].pelvic = !isnan(sacrum_top_z) && ci[c].zmin < sacrum_top_z - 10.0;
         /* a component cut by the field of view may be a rib that leaves it: kept, so that
          * it cannot make its vertebra look rib-free */
         bool cut_rib = ci[c].cut && ci[c].reach >= CORE_HALF_MM + SHELL_MM;
-        if ((ci[c].reach >= STUMP_REACH_MM || cut_rib) && !pelvis)
+        if (ci[c].reach >= STUMP_REACH_MM || cut_rib)
             fid[c] = ++nf;
     }
     /* Pelvic components crossing the attachment shell of a segment above the sacrum: a
@@ -212,7 +332,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                         continue;
                     double p[3] = {grid->origin[0] + g * (double)i, grid->origin[1] + g * (double)j, z};
                     size_t seg = sm_seg_segment_of(discs, n_discs, p);
-                    if (seg >= n_verts)
+                    if (seg >= n_verts || seg >= seg_pelvis_max) /* higher up: a rib */
                         continue;
                     int sd = dx > 0 ? 0 : 1;
                     verts[seg].pelvis_join_mm3[sd] += g * g * g;
@@ -240,7 +360,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     size_t hn = (size_t)nf * 2 * nz;
     uint32_t *hist = calloc(hn ? hn : 1, sizeof *hist);
     if (!hist) {
-        free(fid); free(crossing); free(ci); free(att); free(lab);
+        free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -261,7 +381,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     size_t nruns = 0, cap = 64;
     RibRun *runs = malloc(cap * sizeof *runs);
     if (!runs) {
-        free(hist); free(fid); free(crossing); free(ci); free(att); free(lab);
+        free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -300,15 +420,20 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 double p[3] = {sl->cx + (side == 0 ? 1.0 : -1.0) * (CORE_HALF_MM + 0.5 * SHELL_MM),
                                sl->cy, grid->origin[2] + g * kc};
                 size_t seg = sm_seg_segment_of(discs, n_discs, p);
-                if (seg >= n_verts)
+                if (seg >= n_verts || (ci[c].pelvic && seg < seg_pelvis_max))
                     continue;
+                if (ci[c].pelvic)
+                    sm_strlist_add(notes, "segment %zu: bone joined to the pelvis crosses the %s "
+                                   "attachment shell at z %.0f mm, two or more segments above "
+                                   "the sacrum: a rib", seg, side == 0 ? "left" : "right",
+                                   grid->origin[2] + g * kc);
                 att[2 * seg + (size_t)side] += total;
                 if (ci[c].reach > verts[seg].rib_reach_mm)
                     verts[seg].rib_reach_mm = ci[c].reach;
                 if (nruns == cap) {
                     RibRun *nr = realloc(runs, 2 * cap * sizeof *runs);
                     if (!nr) {
-                        free(runs); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab);
+                        free(runs); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
                         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
                         return false;
                     }
@@ -405,6 +530,23 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         rib[v] = lab[v] && (ci[lab[v]].reach >= REMOVE_REACH_MM || lab[v] == first_comp[0] ||
                             lab[v] == first_comp[1] ||
                             (crossing[lab[v]] && ci[lab[v]].reach >= RIB_REACH_MM));
+    /* what the cleaning left out goes with its uncleaned component (an organ joined to a
+     * rib or the pelvis leaves the vertebra mask with them, as before) */
+    if (lat0) {
+        double *reach0 = calloc((size_t)nc0 + 1, sizeof *reach0);
+        if (!reach0) {
+            free(crossing); free(att); free(ci); free(lab); free(lat0); free(lab0);
+            sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+            return false;
+        }
+        comp_reach(grid, frame, lab0, reach0);
+        for (size_t v = 0; v < grid->n; v++)
+            if (lat0[v] && !lab[v] && reach0[lab0[v]] >= REMOVE_REACH_MM)
+                rib[v] = 1;
+        free(reach0);
+    }
+    free(lat0);
+    free(lab0);
     free(crossing);
     free(att);
     free(ci);

@@ -51,6 +51,8 @@ typedef struct SegFrame {
     SegSlice *s;
     double body_depth_med;
     double body_halfw_med;
+    double bone_seed_hu;  /* the bone mask's seed threshold (canal.c; ribs.c tells the cortex
+                           * of lateral bone from enhanced organs by it; 0: not known) */
 } SegFrame;
 
 typedef struct SegDisc {
