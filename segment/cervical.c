@@ -8,6 +8,7 @@
 
 #define C2_MAX_HALF_WIDTH_MM 15.0
 #define C2_TALL_RATIO 1.15
+#define C2_MIN_CANAL_HALF_WIDTH_MM 10.0
 
 static double hu_at(const SegGrid *grid, double x, double y, size_t k)
 {
@@ -111,16 +112,29 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     /* the body's width on the lower half of the segment (C2's body; C1's lateral masses
      * widen the slices near the segment's middle when the dens makes it tall): the
      * narrowest of five levels */
-    double hw = INFINITY;
+    double hw = INFINITY, crx[5];
+    int ncrx = 0;
     for (int q = 0; q < 5; q++) {
         double pq[3], tq[3];
         SegSlice sl;
         sm_seg_axis_at(grid, frame, vt->s_lo + (0.1 + 0.1 * q) * (vt->s_hi - vt->s_lo), pq, tq);
-        if (sm_seg_frame_at(frame, grid, pq[2], &sl) && sl.half_width < hw)
+        if (!sm_seg_frame_at(frame, grid, pq[2], &sl))
+            continue;
+        if (sl.half_width < hw)
             hw = sl.half_width;
+        crx[ncrx++] = sl.rx;
     }
     if (!(hw <= C2_MAX_HALF_WIDTH_MM))
         return;
+    /* the canal at C2 is among the widest of the spine (about 22-26 mm across; C1 wider
+     * still), the thoracic canal the narrowest (about 15-18 mm): a small, tall top segment
+     * with a thoracic-width canal is two thoracic bodies (an enhanced aorta in front of
+     * them can pose as C1's anterior arch), not C1 + C2 */
+    if (ncrx > 0) {
+        qsort(crx, (size_t)ncrx, sizeof crx[0], sm_cmp_double);
+        if (!(crx[ncrx / 2] >= C2_MIN_CANAL_HALF_WIDTH_MM))
+            return;
+    }
     /* Above the end of the canal track (the dens rises above C2's ring, into C1's) the body
      * axis is extrapolated along its direction at the top of the track: a lordotic or
      * tilted dens leans away from the last tracked body centre. */
