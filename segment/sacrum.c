@@ -134,6 +134,15 @@ bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *fil
         sm_error_set(error, SM_ERR_NOMEM, "sacrum detection: out of memory");
         return false;
     }
+    /* the median segment height: a sacral segment that runs on over the lower sacrum and
+     * the coccyx (no disc below S1 in the field) is sampled over its top 1.5 medians only */
+    double hs[256];
+    size_t nh = 0;
+    for (size_t s = 0; s < n_verts && nh < 256; s++)
+        if (verts[s].verse >= 0 && verts[s].s_hi > verts[s].s_lo)
+            hs[nh++] = verts[s].s_hi - verts[s].s_lo;
+    qsort(hs, nh, sizeof hs[0], sm_cmp_double);
+    double h_cap = nh >= 3 ? 1.5 * hs[nh / 2] : INFINITY;
     for (size_t s = 0; s < n_verts; s++) {
         SegVert *vt = &verts[s];
         vt->sacral = false;
@@ -141,11 +150,12 @@ bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *fil
             continue;
         /* sample the upper part of the segment (S1's alae; lower sacral pieces narrow) */
         static const double fr[4] = {0.35, 0.5, 0.65, 0.8};
+        double h_eff = fmin(vt->s_hi - vt->s_lo, h_cap);
         int big = 0, ns = 0;
         double best = 0;
         for (int q = 0; q < 4; q++) {
             double p[3], t[3];
-            sm_seg_axis_at(grid, frame, vt->s_lo + fr[q] * (vt->s_hi - vt->s_lo), p, t);
+            sm_seg_axis_at(grid, frame, vt->s_hi - (1.0 - fr[q]) * h_eff, p, t);
             long kk = lround((p[2] - grid->origin[2]) / grid->g);
             if (kk < (long)frame->k0 || kk > (long)frame->k1)
                 continue;
