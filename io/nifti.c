@@ -187,13 +187,13 @@ static bool ends_with(const char *s, const char *suffix)
 #define GZ_BLOCK ((size_t)4 << 20)
 
 typedef struct GzBlock {
-    unsigned char *buf;
-    size_t len;
+    unsigned char *buf; /* cap bytes, allocated once per batch slot (never inside the loop) */
+    size_t cap, len;
     bool ok;
 } GzBlock;
 
 /* One gzip member of slices [k0, k1) (rows in reverse order when flip), prefixed by
- * `pre` (pre_n bytes, may be 0). */
+ * `pre` (pre_n bytes, may be 0), into out->buf. */
 static void gz_block(const SmVolume *vol, bool flip, size_t k0, size_t k1, const void *pre,
                      size_t pre_n, GzBlock *out)
 {
@@ -206,14 +206,12 @@ static void gz_block(const SmVolume *vol, bool flip, size_t k0, size_t k1, const
     out->len = 0;
     if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return;
-    size_t cap = deflateBound(&z, (uLong)n_in) + 64;
-    out->buf = malloc(cap);
-    if (!out->buf) {
+    if (deflateBound(&z, (uLong)n_in) + 18 > out->cap) { /* cannot happen: cap bounds a full block */
         deflateEnd(&z);
         return;
     }
     z.next_out = out->buf;
-    z.avail_out = (uInt)(cap > UINT_MAX ? UINT_MAX : cap);
+    z.avail_out = (uInt)(out->cap > UINT_MAX ? UINT_MAX : out->cap);
     bool ok = true;
     /* feeds one piece (< 4 GiB: a row or the header) without finishing */
 #define GZ_FEED(ptr, n)                                                                  \
@@ -256,15 +254,25 @@ static bool gz_save_parallel(SmError **error, const SmVolume *vol, const nifti_1
     int nt = sm_omp_threads();
     if (nt < 1)
         nt = 1;
+    unsigned char pre[sizeof *hdr + 4];
+    /* one output buffer per batch slot, large enough for any block (header included) */
+    size_t cap = (size_t)compressBound((uLong)(sizeof pre + per * slice)) + 64;
     GzBlock *blk = calloc((size_t)nt, sizeof *blk);
-    FILE *f = blk ? fopen(tmp, "wb") : NULL;
+    bool mem = blk != NULL;
+    for (int t = 0; mem && t < nt; t++) {
+        blk[t].buf = malloc(cap);
+        blk[t].cap = cap;
+        mem = blk[t].buf != NULL;
+    }
+    FILE *f = mem ? fopen(tmp, "wb") : NULL;
     if (!f) {
-        sm_error_set(error, blk ? SM_ERR_OUTPUT : SM_ERR_NOMEM, "%s: cannot write: %s", path,
-                     blk ? strerror(errno) : "out of memory");
+        sm_error_set(error, mem ? SM_ERR_OUTPUT : SM_ERR_NOMEM, "%s: cannot write: %s", path,
+                     mem ? strerror(errno) : "out of memory");
+        for (int t = 0; blk && t < nt; t++)
+            free(blk[t].buf);
         free(blk);
         return false;
     }
-    unsigned char pre[sizeof *hdr + 4];
     memcpy(pre, hdr, sizeof *hdr);
     memset(pre + sizeof *hdr, 0, 4); /* no extensions */
     bool ok = true;
@@ -276,12 +284,11 @@ static bool gz_save_parallel(SmError **error, const SmVolume *vol, const nifti_1
             size_t b = b0 + (size_t)i, k0 = b * per, k1 = k0 + per > nz ? nz : k0 + per;
             gz_block(vol, flip, k0, k1, pre, b == 0 ? sizeof pre : 0, &blk[i]);
         }
-        for (long i = 0; i < nbat; i++) {
+        for (long i = 0; i < nbat; i++)
             ok = ok && blk[i].ok && fwrite(blk[i].buf, 1, blk[i].len, f) == blk[i].len;
-            free(blk[i].buf);
-            blk[i].buf = NULL;
-        }
     }
+    for (int t = 0; t < nt; t++)
+        free(blk[t].buf);
     free(blk);
     ok = (fclose(f) == 0) && ok;
     if (!ok)
