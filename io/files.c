@@ -64,25 +64,34 @@ bool sm_io_commit_temp(SmError **error, const char *tmp, const char *path)
     return true;
 }
 
-bool sm_io_write_file_atomic(SmError **error, const char *path, const void *data, size_t n)
+FILE *sm_io_temp_open(SmError **error, const char *path, char **tmp_out)
 {
+    *tmp_out = NULL;
     char *tmp = sm_io_temp_name(path);
     if (!tmp) {
         sm_error_set(error, SM_ERR_NOMEM, "out of memory");
-        return false;
+        return NULL;
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
         sm_error_set(error, SM_ERR_OUTPUT, "%s: cannot write: %s", path, strerror(errno));
         free(tmp);
-        return false;
+        return NULL;
     }
-    bool ok = fwrite(data, 1, n, f) == n;
+    *tmp_out = tmp;
+    errno = 0; /* a later failure's reason is then its own */
+    return f;
+}
+
+bool sm_io_temp_finish(SmError **error, FILE *f, char *tmp, const char *path, bool ok,
+                       const char *what)
+{
     ok = (fflush(f) == 0) && ok;
     int saved_errno = errno;
     ok = (fclose(f) == 0) && ok;
     if (!ok) {
-        sm_error_set(error, SM_ERR_OUTPUT, "%s: write failed: %s", path, strerror(saved_errno));
+        sm_error_set(error, SM_ERR_OUTPUT, "%s: %s failed: %s", path, what,
+                     saved_errno ? strerror(saved_errno) : "unknown error");
         unlink(tmp);
         free(tmp);
         return false;
@@ -90,4 +99,14 @@ bool sm_io_write_file_atomic(SmError **error, const char *path, const void *data
     ok = sm_io_commit_temp(error, tmp, path);
     free(tmp);
     return ok;
+}
+
+bool sm_io_write_file_atomic(SmError **error, const char *path, const void *data, size_t n)
+{
+    char *tmp = NULL;
+    FILE *f = sm_io_temp_open(error, path, &tmp);
+    if (!f)
+        return false;
+    bool ok = fwrite(data, 1, n, f) == n;
+    return sm_io_temp_finish(error, f, tmp, path, ok, "write");
 }

@@ -2,12 +2,8 @@
 #include "sm_io.h"
 #include "sm_io_files.h"
 
-#include <errno.h>
 #include <png.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 bool sm_io_png_save(SmError **error, const char *path, const uint8_t *pixels, size_t width,
                     size_t height, int channels)
@@ -18,17 +14,10 @@ bool sm_io_png_save(SmError **error, const char *path, const uint8_t *pixels, si
                      width, height, channels);
         return false;
     }
-    char *tmp = sm_io_temp_name(path);
-    if (!tmp) {
-        sm_error_set(error, SM_ERR_NOMEM, "out of memory");
+    char *tmp = NULL;
+    FILE *f = sm_io_temp_open(error, path, &tmp);
+    if (!f)
         return false;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        sm_error_set(error, SM_ERR_OUTPUT, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return false;
-    }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile bool ok = false;
@@ -45,14 +34,5 @@ bool sm_io_png_save(SmError **error, const char *path, const uint8_t *pixels, si
         ok = true;
     }
     png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        sm_error_set(error, SM_ERR_OUTPUT, "%s: PNG write failed", path);
-        unlink(tmp);
-        free(tmp);
-        return false;
-    }
-    bool done = sm_io_commit_temp(error, tmp, path);
-    free(tmp);
-    return done;
+    return sm_io_temp_finish(error, f, tmp, path, ok, "PNG write");
 }
