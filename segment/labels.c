@@ -52,6 +52,47 @@ typedef struct Anchor {
     size_t at;      /* index (in the valid list) of the anchored vertebra */
 } Anchor;
 
+/* A rib of >= 4 cm reaches >= 55 mm from the canal (ribs.c RIB_REACH_MM); it is seen as one
+ * only where the field of view extends that far beside the vertebra, with a margin for
+ * the rib's descent and its thin, partial-volume end (narrow fields of view cut ribs short
+ * or break them up at their edge: pieces reaching 49-53 mm beside T3-T6 on a 124 mm field;
+ * beside T5-T7 on a 122 mm field no piece crossed the shell at all). */
+#define RIB_ROOM_MM 65.0
+
+/* Lateral extent of the field of view beside a vertebra, from its body axis: the larger
+ * side's smallest extent over a few rows (body centre and 10 / 20 mm behind it, where
+ * ribs leave the column) and slices (the centre and +-5 mm), in mm. Bone masks cannot
+ * show a rib where the grid holds no CT (SEG_OUTSIDE) or ends. */
+static double lateral_room(const SegGrid *grid, const SegVert *vt)
+{
+    if (!grid || !grid->hu)
+        return INFINITY;
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g;
+    double side_min[2] = {INFINITY, INFINITY};
+    for (int dz = -1; dz <= 1; dz++)
+        for (int row = 0; row < 3; row++) {
+            double y = vt->centre[1] + 10.0 * row, z = vt->centre[2] + 5.0 * dz;
+            long j = lround((y - grid->origin[1]) / g), k = lround((z - grid->origin[2]) / g);
+            long i0 = lround((vt->centre[0] - grid->origin[0]) / g);
+            if (j < 0 || k < 0 || j >= (long)ny || k >= (long)nz || i0 < 0 || i0 >= (long)nx)
+                continue;
+            for (int side = 0; side < 2; side++) {
+                long step = side == 0 ? 1 : -1; /* 0: patient left (+x) */
+                long i = i0;
+                while (i + step >= 0 && i + step < (long)nx &&
+                       grid->hu[seg_idx(grid->dims, (size_t)(i + step), (size_t)j, (size_t)k)] !=
+                           SEG_OUTSIDE &&
+                       g * (double)labs(i + step - i0) <= 2.0 * RIB_ROOM_MM)
+                    i += step;
+                double room = g * (double)labs(i - i0);
+                if (room < side_min[side])
+                    side_min[side] = room;
+            }
+        }
+    return fmax(side_min[0], side_min[1]);
+}
+
 /* Segment a lies strictly between the lowest and highest rib-bearing segments and shows no
  * rib crossing, or more than two. */
 static bool rib_doubtful(const SegVert *verts, const size_t *vi, long a, long lowest_rib,
@@ -67,7 +108,6 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                           const SmSegOptions *opt, const SegGrid *grid, SmStrList *anchors,
                           SmStrList *notes)
 {
-    (void)grid;
     /* valid vertebrae, lowest first; all sacral segments form one "S1" (sacrum) */
     size_t *vi = malloc((n_verts ? n_verts : 1) * sizeof *vi);
     if (!vi) {
@@ -194,8 +234,20 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         if (above_bare)
             sm_strlist_add(notes, "the vertebra above the lowest rib-bearing one shows no rib: "
                            "no T12 anchor");
+        /* the vertebra below is rib-free only if a rib could be seen beside it: a narrow
+         * field of view (a targeted spine reconstruction) cuts ribs short there, leaving
+         * pieces of lateral bone that reach beyond a transverse process but not 55 mm. In
+         * such a field the vertebra below must show no lateral bone beyond a transverse
+         * process at all (rib_reach_mm stays 0: L1 under T12 on 120-130 mm fields). */
+        double room = lateral_room(grid, below);
+        bool no_room = room < RIB_ROOM_MM && (below->rib_reach_mm > 0 || below->rib_runs > 0);
+        if (no_room)
+            sm_strlist_add(notes, "the field of view extends %.0f mm beside the vertebra below "
+                           "the lowest rib-bearing one (< %.0f mm) and lateral bone there "
+                           "reaches %.0f mm: a rib cut short by the field, no T12 anchor", room,
+                           RIB_ROOM_MM, below->rib_reach_mm);
         if (!below->sacral && !below->partial && (s1 < 0 || lowest_rib - 1 > s1) && !rib_below &&
-            !above_bare)
+            !above_bare && !no_room)
             t12 = lowest_rib;
     }
     if (highest_rib >= 0 && highest_rib + 1 < (long)nv) {

@@ -27,7 +27,8 @@ typedef struct RibRun {
     int side;          /* 0: patient left (+x), 1: right */
     long ktop;         /* top slice of the run */
     double reach;      /* reach of its component */
-    bool cut;          /* its component touches the top or bottom of the field of view */
+    bool cut;          /* its component touches the edge of the field of view (top, bottom
+                        * or side): its reach is a lower bound */
     size_t seg;        /* segment holding the run's top */
     uint32_t comp;     /* its component */
 } RibRun;
@@ -95,10 +96,12 @@ static int cmp_run_top(const void *a, const void *b)
 typedef struct CompInfo {
     double reach;      /* max in-plane distance from the canal centre */
     double zmin;
-    bool cut;          /* has a voxel next to the top or bottom of the field of view */
+    bool cut;          /* has a voxel next to the top or bottom of the field of view (or
+                        * of the canal track's reach) */
     double side_sum;   /* sum of sign(dx) */
     size_t count;
     bool pelvic;       /* reaches below the sacral promontory */
+    bool edge;         /* has a voxel at the in-plane edge of the field of view */
 } CompInfo;
 
 /* Removes from the lateral mask `lat` the voxels that are neither within CORTEX_NEAR_MM of a
@@ -119,8 +122,11 @@ static bool lateral_clean(SmError **error, const SegGrid *grid, const uint8_t *b
         return false;
     }
     const int hi = (int)lround(seed_hu);
+    const int16_t *hu = grid->hu;
+#pragma omp parallel for default(none) shared(near, thick, bone, hu, lat) firstprivate(n, hi) \
+    schedule(static)
     for (size_t v = 0; v < n; v++) {
-        near[v] = bone[v] && grid->hu[v] >= hi;
+        near[v] = bone[v] && hu[v] >= hi;
         thick[v] = lat[v];
     }
     int rn = (int)lround(CORTEX_NEAR_MM / grid->g);
@@ -131,38 +137,138 @@ static bool lateral_clean(SmError **error, const SegGrid *grid, const uint8_t *b
               sm_seg_box_morph(error, thick, grid->dims, rer, true) &&
               sm_seg_box_morph(error, thick, grid->dims, rdr, false);
     size_t removed = 0;
-    if (ok)
+    if (ok) {
+#pragma omp parallel for default(none) shared(near, thick, lat) firstprivate(n) \
+    reduction(+ : removed) schedule(static)
         for (size_t v = 0; v < n; v++)
             if (lat[v] && !near[v] && thick[v]) {
                 lat[v] = 0;
                 removed++;
             }
+    }
     free(near);
     free(thick);
     *n_removed = removed;
     return ok;
 }
 
-/* Per component: max in-plane distance from the canal centre of its slice. */
-static void comp_reach(const SegGrid *grid, const SegFrame *frame, const uint32_t *lab,
-                       double *reach)
+/* Per component: max in-plane distance from the canal centre of its slice. Parallel over
+ * slices into per-thread maxima, merged in thread order (a maximum: the same at any thread
+ * count). Fails only when out of memory. */
+static bool comp_reach(const SegGrid *grid, const SegFrame *frame, const uint32_t *lab,
+                       uint32_t nc, double *reach)
 {
     const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
-    const double g = grid->g;
+    const double g = grid->g, ox = grid->origin[0], oy = grid->origin[1];
+    const size_t k0 = frame->k0, k1 = frame->k1, per = (size_t)nc + 1;
+    const SegSlice *fs = frame->s;
+    int nt = sm_omp_threads();
+    if (nt < 1)
+        nt = 1;
+    double *part = nt > 1 ? calloc((size_t)nt * per, sizeof *part) : reach;
+    if (!part)
+        return false;
+#pragma omp parallel for default(none) shared(part, lab, fs) \
+    firstprivate(nx, ny, nz, g, ox, oy, k0, k1, per, nt) schedule(static)
     for (size_t k = 0; k < nz; k++) {
-        const SegSlice *sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
+        double *pr = part + (nt > 1 ? (size_t)sm_seg_thread_id() * per : 0);
+        const SegSlice *sl = &fs[k < k0 ? k0 : k > k1 ? k1 : k];
         for (size_t j = 0; j < ny; j++)
             for (size_t i = 0; i < nx; i++) {
-                uint32_t c = lab[seg_idx(grid->dims, i, j, k)];
+                uint32_t c = lab[i + nx * (j + ny * k)];
                 if (!c)
                     continue;
-                double dx = grid->origin[0] + g * (double)i - sl->cx;
-                double dy = grid->origin[1] + g * (double)j - sl->cy;
+                double dx = ox + g * (double)i - sl->cx;
+                double dy = oy + g * (double)j - sl->cy;
                 double rr = sqrt(dx * dx + dy * dy);
-                if (rr > reach[c])
-                    reach[c] = rr;
+                if (rr > pr[c])
+                    pr[c] = rr;
             }
     }
+    if (nt > 1) {
+        for (int t = 0; t < nt; t++)
+            for (size_t c = 0; c < per; c++)
+                if (part[(size_t)t * per + c] > reach[c])
+                    reach[c] = part[(size_t)t * per + c];
+        free(part);
+    }
+    return true;
+}
+
+/* Per component of lab (1..nc): reach, lowest z, side, size and whether the field of view cuts it (see CompInfo). Parallel over slices into
+ * per-thread records merged in thread order: maxima, minima, logical or and integer sums,
+ * so the same at any thread count. ci[0..nc] must be initialised by the caller. Fails only
+ * when out of memory. */
+static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const uint32_t *lab,
+                              uint32_t nc, long margin, CompInfo *ci)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g, ox = grid->origin[0], oy = grid->origin[1], oz = grid->origin[2];
+    const size_t k0 = frame->k0, k1 = frame->k1, per = (size_t)nc + 1;
+    const SegSlice *fs = frame->s;
+    const int16_t *hu = grid->hu;
+    int nt = sm_omp_threads();
+    if (nt < 1)
+        nt = 1;
+    CompInfo *part = ci;
+    if (nt > 1) {
+        part = malloc((size_t)nt * per * sizeof *part);
+        if (!part)
+            return false;
+        for (int t = 0; t < nt; t++)
+            memcpy(part + (size_t)t * per, ci, per * sizeof *part);
+    }
+#pragma omp parallel for default(none) shared(part, lab, fs, hu) \
+    firstprivate(nx, ny, nz, g, ox, oy, oz, k0, k1, per, nt, margin) schedule(static)
+    for (size_t k = 0; k < nz; k++) {
+        CompInfo *pc = part + (nt > 1 ? (size_t)sm_seg_thread_id() * per : 0);
+        const SegSlice *sl = &fs[k < k0 ? k0 : k > k1 ? k1 : k];
+        double z = oz + g * (double)k;
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                size_t v = i + nx * (j + ny * k);
+                uint32_t c = lab[v];
+                if (!c)
+                    continue;
+                CompInfo *q = &pc[c];
+                double dx = ox + g * (double)i - sl->cx;
+                double dy = oy + g * (double)j - sl->cy;
+                /* in-plane distance from the canal: a short first rib curving forward to
+                 * the manubrium reaches far, though not far laterally */
+                double rr = sqrt(dx * dx + dy * dy);
+                if (rr > q->reach) q->reach = rr;
+                if (z < q->zmin) q->zmin = z;
+                /* a rib leaving the field of view sideways: its reach is a lower bound */
+                if (i == 0 || j == 0 || i + 1 == nx || j + 1 == ny ||
+                    hu[v - 1] == SEG_OUTSIDE || hu[v + 1] == SEG_OUTSIDE ||
+                    hu[v - nx] == SEG_OUTSIDE || hu[v + nx] == SEG_OUTSIDE)
+                    q->edge = true;
+                /* lateral bone is only looked at within `margin` of the canal track */
+                if (k == 0 || k + 1 == nz || (long)k <= (long)k0 - margin ||
+                    (long)k >= (long)k1 + margin ||
+                    hu[v + nx * ny] == SEG_OUTSIDE || hu[v - nx * ny] == SEG_OUTSIDE)
+                    q->cut = true;
+                q->side_sum += dx > 0 ? 1 : -1;
+                q->count++;
+            }
+    }
+    if (nt > 1) {
+        for (size_t c = 0; c < per; c++) {
+            CompInfo m = part[c];
+            for (int t = 1; t < nt; t++) {
+                const CompInfo *q = &part[(size_t)t * per + c];
+                m.reach = fmax(m.reach, q->reach);
+                m.zmin = fmin(m.zmin, q->zmin);
+                m.edge |= q->edge;
+                m.cut |= q->cut;
+                m.side_sum += q->side_sum - ci[c].side_sum; /* integer-valued: exact */
+                m.count += q->count - ci[c].count;
+            }
+            ci[c] = m;
+        }
+        free(part);
+    }
+    return true;
 }
 
 bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
@@ -178,20 +284,27 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         return false;
     }
     long margin = (long)(10.0 / g);
-    for (size_t k = 0; k < nz; k++) {
-        const SegSlice *sl = NULL;
-        if ((long)k >= (long)frame->k0 - margin && (long)k <= (long)frame->k1 + margin)
-            sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
-        for (size_t j = 0; j < ny; j++)
-            for (size_t i = 0; i < nx; i++) {
-                size_t v = seg_idx(grid->dims, i, j, k);
-                rib[v] = 0;
-                if (!sl || !bone[v])
-                    continue;
-                double dx = grid->origin[0] + g * (double)i - sl->cx;
-                if (fabs(dx) >= CORE_HALF_MM)
-                    rib[v] = 1;
-            }
+    {
+        const size_t k0 = frame->k0, k1 = frame->k1;
+        const SegSlice *fs = frame->s;
+        const double ox = grid->origin[0];
+#pragma omp parallel for default(none) shared(rib, bone, fs) \
+    firstprivate(nx, ny, nz, k0, k1, margin, ox, g) schedule(static)
+        for (size_t k = 0; k < nz; k++) {
+            const SegSlice *sl = NULL;
+            if ((long)k >= (long)k0 - margin && (long)k <= (long)k1 + margin)
+                sl = &fs[k < k0 ? k0 : k > k1 ? k1 : k];
+            for (size_t j = 0; j < ny; j++)
+                for (size_t i = 0; i < nx; i++) {
+                    size_t v = i + nx * (j + ny * k);
+                    rib[v] = 0;
+                    if (!sl || !bone[v])
+                        continue;
+                    double dx = ox + g * (double)i - sl->cx;
+                    if (fabs(dx) >= CORE_HALF_MM)
+                        rib[v] = 1;
+                }
+        }
     }
     /* Lateral bone that is neither near cortex nor thin is not bone: an enhanced organ
      * (kidney, 150-250 HU with contrast) passes the grow threshold and is kept by the
@@ -237,30 +350,12 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     }
     for (uint32_t c = 0; c <= nc; c++)
         ci[c].zmin = INFINITY;
-    for (size_t k = 0; k < nz; k++) {
-        const SegSlice *sl = &frame->s[k < frame->k0 ? frame->k0 : k > frame->k1 ? frame->k1 : k];
-        double z = grid->origin[2] + g * (double)k;
-        for (size_t j = 0; j < ny; j++)
-            for (size_t i = 0; i < nx; i++) {
-                size_t v = seg_idx(grid->dims, i, j, k);
-                uint32_t c = lab[v];
-                if (!c)
-                    continue;
-                double dx = grid->origin[0] + g * (double)i - sl->cx;
-                double dy = grid->origin[1] + g * (double)j - sl->cy;
-                /* in-plane distance from the canal: a short first rib curving forward to
-                 * the manubrium reaches far, though not far laterally */
-                double rr = sqrt(dx * dx + dy * dy);
-                if (rr > ci[c].reach) ci[c].reach = rr;
-                if (z < ci[c].zmin) ci[c].zmin = z;
-                /* lateral bone is only looked at within `margin` of the canal track */
-                if (k == 0 || k + 1 == nz || (long)k <= (long)frame->k0 - margin ||
-                    (long)k >= (long)frame->k1 + margin ||
-                    grid->hu[v + nx * ny] == SEG_OUTSIDE || grid->hu[v - nx * ny] == SEG_OUTSIDE)
-                    ci[c].cut = true;
-                ci[c].side_sum += dx > 0 ? 1 : -1;
-                ci[c].count++;
-            }
+    if (!comp_info_collect(grid, frame, lab, nc, margin, ci)) {
+        free(ci);
+        free(att);
+        free(lab); free(lat0); free(lab0);
+        sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+        return false;
     }
     /* Attachments of far-reaching, non-pelvic components: shell voxels just outside the
      * core near the canal's AP level, counted per slice. One component may hold several
@@ -301,7 +396,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         ci[c].pelvic = !isnan(sacrum_top_z) && ci[c].zmin < sacrum_top_z - 10.0;
         /* a component cut by the field of view may be a rib that leaves it: kept, so that
          * it cannot make its vertebra look rib-free */
-        bool cut_rib = ci[c].cut && ci[c].reach >= CORE_HALF_MM + SHELL_MM;
+        bool cut_rib = (ci[c].cut || ci[c].edge) && ci[c].reach >= CORE_HALF_MM + SHELL_MM;
         if (ci[c].reach >= STUMP_REACH_MM || cut_rib)
             fid[c] = ++nf;
     }
@@ -364,19 +459,27 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
-    for (size_t k = frame->k0; k <= frame->k1; k++) {
-        const SegSlice *sl = &frame->s[k];
-        for (size_t j = 0; j < ny; j++)
-            for (size_t i = 0; i < nx; i++) {
-                uint32_t c = lab[seg_idx(grid->dims, i, j, k)];
-                if (!c || !fid[c])
-                    continue;
-                double dx = grid->origin[0] + g * (double)i - sl->cx;
-                double dy = grid->origin[1] + g * (double)j - sl->cy;
-                if (fabs(dx) >= CORE_HALF_MM + SHELL_MM || dy < -30.0 || dy > 45.0)
-                    continue;
-                hist[((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k]++;
-            }
+    {
+        /* each slice writes its own bins (the bin index holds k): parallel over slices */
+        const size_t k0 = frame->k0, k1 = frame->k1;
+        const SegSlice *fs = frame->s;
+        const double ox = grid->origin[0], oy = grid->origin[1];
+#pragma omp parallel for default(none) shared(hist, lab, fid, fs) \
+    firstprivate(nx, ny, nz, k0, k1, ox, oy, g) schedule(static)
+        for (size_t k = k0; k <= k1; k++) {
+            const SegSlice *sl = &fs[k];
+            for (size_t j = 0; j < ny; j++)
+                for (size_t i = 0; i < nx; i++) {
+                    uint32_t c = lab[i + nx * (j + ny * k)];
+                    if (!c || !fid[c])
+                        continue;
+                    double dx = ox + g * (double)i - sl->cx;
+                    double dy = oy + g * (double)j - sl->cy;
+                    if (fabs(dx) >= CORE_HALF_MM + SHELL_MM || dy < -30.0 || dy > 45.0)
+                        continue;
+                    hist[((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k]++;
+                }
+        }
     }
     size_t nruns = 0, cap = 64;
     RibRun *runs = malloc(cap * sizeof *runs);
@@ -440,7 +543,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     runs = nr;
                     cap *= 2;
                 }
-                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut, seg, c};
+                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut || ci[c].edge, seg, c};
                 crossing[c] = 1;
             }
         }
@@ -526,10 +629,17 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
      * component that makes its segment rib-bearing (a rib by the VerSe rule, >= 55 mm,
      * crossing the attachment shell): a first rib whose second rib is out of view reached
      * 58 mm on a 135 mm field and stayed with T1 */
-    for (size_t v = 0; v < grid->n; v++)
-        rib[v] = lab[v] && (ci[lab[v]].reach >= REMOVE_REACH_MM || lab[v] == first_comp[0] ||
-                            lab[v] == first_comp[1] ||
-                            (crossing[lab[v]] && ci[lab[v]].reach >= RIB_REACH_MM));
+    {
+        const size_t n = grid->n;
+        const uint32_t fc0 = first_comp[0], fc1 = first_comp[1];
+#pragma omp parallel for default(none) shared(rib, lab, ci, crossing) firstprivate(n, fc0, fc1) \
+    schedule(static)
+        for (size_t v = 0; v < n; v++) {
+            uint32_t c = lab[v];
+            rib[v] = c && (ci[c].reach >= REMOVE_REACH_MM || c == fc0 || c == fc1 ||
+                           (crossing[c] && ci[c].reach >= RIB_REACH_MM));
+        }
+    }
     /* what the cleaning left out goes with its uncleaned component (an organ joined to a
      * rib or the pelvis leaves the vertebra mask with them, as before) */
     if (lat0) {
@@ -539,8 +649,15 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
             return false;
         }
-        comp_reach(grid, frame, lab0, reach0);
-        for (size_t v = 0; v < grid->n; v++)
+        if (!comp_reach(grid, frame, lab0, nc0, reach0)) {
+            free(reach0); free(crossing); free(att); free(ci); free(lab); free(lat0); free(lab0);
+            sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
+            return false;
+        }
+        const size_t n = grid->n;
+#pragma omp parallel for default(none) shared(rib, lat0, lab, lab0, reach0) firstprivate(n) \
+    schedule(static)
+        for (size_t v = 0; v < n; v++)
             if (lat0[v] && !lab[v] && reach0[lab0[v]] >= REMOVE_REACH_MM)
                 rib[v] = 1;
         free(reach0);
