@@ -9,6 +9,7 @@
 #define C2_MAX_HALF_WIDTH_MM 15.0
 #define C2_TALL_RATIO 1.15
 #define C2_MIN_CANAL_HALF_WIDTH_MM 10.0
+#define C2_BODY_TOP_NARROW 0.75
 
 static double hu_at(const SegGrid *grid, double x, double y, size_t k)
 {
@@ -26,6 +27,27 @@ static double hu_at(const SegGrid *grid, double x, double y, size_t k)
     return (v00 * (1 - ax) + v10 * ax) * (1 - ay) + (v01 * (1 - ax) + v11 * ax) * ay;
 }
 
+/* Width across (along x) of the bone (>= the soft-tissue/bone edge) through (x, y) on slice
+ * k, up to 25 mm each side; 0 when (x, y) itself is not bone. */
+static double bone_width_x(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
+                           double y)
+{
+    double h0 = hu_at(grid, x, y, k);
+    if (!(h0 >= thr->edge))
+        return 0;
+    double w = 0;
+    for (int side = -1; side <= 1; side += 2) {
+        double d = 0.5;
+        for (; d <= 25.0; d += 0.5) {
+            double h = hu_at(grid, x + side * d, y, k);
+            if (!(h >= thr->edge))
+                break;
+        }
+        w += d - 0.5;
+    }
+    return w;
+}
+
 /* In front of the dens on slice k: a dip in density (the atlanto-dental joint, often
  * narrower than a working voxel) followed by bone again (the anterior arch of C1). The dip
  * lies at or in front of (x, y); the dens before it may start up to DENS_BACK_MM behind
@@ -33,7 +55,7 @@ static double hu_at(const SegGrid *grid, double x, double y, size_t k)
  * mm in front of (x, y). */
 #define DENS_BACK_MM 4
 static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
-                          double y, double *dip_mm)
+                          double y, double body_hw, double *dip_mm)
 {
     enum { N = 30 + DENS_BACK_MM };
     double prof[N + 1];
@@ -56,7 +78,26 @@ static bool arch_in_front(const SegGrid *grid, const SegThresholds *thr, size_t 
             if (prof[e] > after)
                 after = prof[e];
         double contrast = 0.25 * (thr->hi - thr->soft);
+        int e_after = d;
+        for (int e = d + 1; e <= d + 8 && e <= N; e++)
+            if (prof[e] >= prof[e_after])
+                e_after = e;
         if (peak - dip >= contrast && after - dip >= contrast && after >= thr->lo) {
+            /* C1's anterior arch spans between its lateral masses, wider than the dens; a
+             * dip inside a bone whose front is no wider than the bone behind the dip is the
+             * cancellous core of the dens (or of C2's body) between its cortices, the
+             * "bone after" its anterior cortex. Bone in front wider than C2's body is no
+             * cortex of the dens or body either (the rows behind the dip can reach C1's
+             * lateral masses across a gap the working grid does not resolve) */
+            double w_front = bone_width_x(grid, thr, k, x, y + DENS_BACK_MM - e_after);
+            double w_back = 0;
+            for (int q = 0; q < d; q++) {
+                double wq = bone_width_x(grid, thr, k, x, y + DENS_BACK_MM - q);
+                if (wq > w_back)
+                    w_back = wq;
+            }
+            if (!(w_front > w_back || w_front > 2.0 * body_hw))
+                continue;
             *dip_mm = (double)(d - DENS_BACK_MM);
             return true;
         }
@@ -192,7 +233,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
             by = ptop[1] + f * ttop[1];
         }
         double dip = 0;
-        if (arch_in_front(grid, thr, (size_t)k, bx, by, &dip)) {
+        if (arch_in_front(grid, thr, (size_t)k, bx, by, hw, &dip)) {
             if (arches < 64)
                 dips[arches] = dip;
             double el, er;
@@ -210,6 +251,33 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         return;
     vt->cervical_top = true;
     vt->c1_z = zlow - 3.0;
+    /* C1's lateral masses reach lower than its anterior arch, down onto C2's body: C1 starts
+     * no higher than the top of C2's body, the first slice up from the segment's middle
+     * where the bone across the axis narrows to the dens (< C2_BODY_TOP_NARROW x the body's
+     * width over the lower half, after a slice at least that wide; the lateral masses
+     * beside the dens lie across a gap) */
+    bool wide = false;
+    for (long k = kmid < 0 ? 0 : kmid; k <= kend; k++) {
+        double bx, by;
+        if (k <= ktop && k <= (long)frame->k1) {
+            const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
+            bx = s2->bx;
+            by = s2->by;
+        } else {
+            double f = (grid->origin[2] + grid->g * (double)k - ptop[2]) / ttop[2];
+            bx = ptop[0] + f * ttop[0];
+            by = ptop[1] + f * ttop[1];
+        }
+        double w = bone_width_x(grid, thr, (size_t)k, bx, by);
+        if (w >= C2_BODY_TOP_NARROW * 2.0 * hw) {
+            wide = true;
+        } else if (wide && w > 0) {
+            double zt = grid->origin[2] + grid->g * ((double)k - 0.5);
+            if (zt < vt->c1_z)
+                vt->c1_z = zt;
+            break;
+        }
+    }
     /* the joint between the dens and the anterior arch: bone in front of it is C1 */
     size_t nd = arches < 64 ? (size_t)arches : 64;
     qsort(dips, nd, sizeof dips[0], sm_cmp_double);
