@@ -27,8 +27,11 @@
 #define MIN_LESION_BODY_FRACTION 0.025 /* ... and at least this share of its body */
 #define MIXED_MIN_FRACTION 0.02 /* each kind must cover this much of the body for "mixed" */
 #define MIXED_GAP_MM 3.0      /* transition between lytic and blastic parts of one lesion */
+#define SHELL_REACH_MM 5.0    /* lytic shell voxels: path length from a lytic core voxel */
 #define SHELL_BLASTIC_BAND_HU 100.0 /* blastic shell voxel: within this of the blastic mean */
-#define FINE_VOXEL_MM 1.25    /* in-plane spacing up to which the outer layer is cortex */
+#define FINE_VOXEL_MM 1.25    /* in-plane spacing up to which the outer layer is weighted */
+#define CORTEX_MM 1.0         /* imaged cortical shell: the body's outermost layer is cortex to
+                               * this depth (blastic tissue there cannot be told from it) */
 #define MIN_CORE_MM3 1000.0   /* bodies with less eroded core do not enter the reference */
 #define REF_OUTLIER_MIN_HU 40.0
 #define REF_MAX_HU 450.0      /* a level core median above this is not cancellous bone */
@@ -646,9 +649,12 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal;
     free(queue);
     if (cx.cnt[1] && cx.cnt[2]) {
-        /* mixed: voxels between a lytic and a blastic region pass through normal density
-         * on their way from one to the other; give those with both kinds within
-         * MIXED_GAP_MM the class whose tissue mean is nearer */
+        /* mixed: where a lytic and a blastic part meet, the smoothing blends two tissues
+         * ~600 HU apart, which moves the half-contrast boundaries (a lytic voxel next to
+         * blastic tissue reads normal or even blastic once smoothed) and the blend passes
+         * through normal density. Core voxels with both kinds within MIXED_GAP_MM are
+         * classed on their raw HU instead: the tissue whose mean is nearer, unless the
+         * voxel reads as normal bone (then it keeps what the regions gave it). */
         double ml = cx.sum[1] / (double)cx.cnt[1], mb = cx.sum[2] / (double)cx.cnt[2];
         int rg[3];
         for (int a = 0; a < 3; a++) {
@@ -659,14 +665,16 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
         uint8_t *add = cand; /* reuse as the new labels */
         memset(add, 0, n);
         int r0 = rg[0], r1 = rg[1], r2 = rg[2];
-        /* voxels that read as normal bone stay unassigned */
         double normal_w = fmax(K_SPREAD * spread, LYTIC_MIN_DROP_HU);
-#pragma omp parallel for default(none) shared(sm, core, les, add) firstprivate(ni, nj, nk, r0, r1, r2, ml, mb, expected, normal_w) num_threads(nthreads) schedule(static)
+#pragma omp parallel for default(none) shared(hu, core, les, add) firstprivate(ni, nj, nk, r0, r1, r2, ml, mb, expected, normal_w) num_threads(nthreads) schedule(static)
         for (size_t k = 0; k < nk; k++)
             for (size_t j = 0; j < nj; j++)
                 for (size_t i = 0; i < ni; i++) {
                     size_t x = i + ni * (j + nj * k);
-                    if (!core[x] || les[x] || !(sm[x] > ml && sm[x] < mb) || fabs(sm[x] - expected) <= normal_w)
+                    if (!core[x] || fabs(hu[x] - expected) <= normal_w)
+                        continue;
+                    uint8_t want = hu[x] < 0.5 * (ml + mb) ? (hu[x] > GAS_HU ? 1 : 0) : 2;
+                    if (want == 0 || les[x] == want)
                         continue;
                     bool h1 = false, h2 = false;
                     for (int dk = -r2; dk <= r2 && !(h1 && h2); dk++)
@@ -681,7 +689,7 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                                 h2 = h2 || q == 2;
                             }
                     if (h1 && h2)
-                        add[x] = fabs(sm[x] - ml) <= fabs(sm[x] - mb) ? 1 : 2;
+                        add[x] = want;
                 }
         for (size_t x = 0; x < n; x++)
             if (add[x])
@@ -698,9 +706,68 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
      * blastic lesion cannot be told from by density, is not counted) */
     double shell_lyt = cx.cnt[1] ? 0.5 * (expected + v->lytic_mean_hu) : -1e9;
     double band_c = cx.cnt[2] ? v->blastic_mean_hu : 1e9, band_w = SHELL_BLASTIC_BAND_HU;
-    bool fine_voxels = fmax(spacing[0], spacing[1]) <= FINE_VOXEL_MM;
-    size_t lyt_n = 0, bla_n = 0, any_n = 0;
-#pragma omp parallel for default(none) shared(body, core, les, se, hu) firstprivate(ni, nj, nk, n_se, shell_lyt, band_c, band_w, fine_voxels) reduction(+ : lyt_n, bla_n, any_n) num_threads(nthreads) schedule(static)
+    /* lytic tissue also reaches the shell where the core beneath it is not mostly lytic
+     * (at a pedicle base whose pedicle the lesion has replaced, around a breach): shell
+     * voxels below the half-contrast level that are 6-connected through such shell voxels
+     * to a lytic core voxel, within SHELL_REACH_MM along that path, are lytic too (serial
+     * flood fill; the reach keeps a low rim of a loose mask from carrying it round the
+     * body) */
+    uint8_t *shl = calloc(n, 1);
+    size_t *sq = cx.cnt[1] ? malloc(n * sizeof *sq) : NULL;
+    float *sd = cx.cnt[1] ? malloc(n * sizeof *sd) : NULL;
+    if (!shl || (cx.cnt[1] && (!sq || !sd))) {
+        free(shl);
+        free(sq);
+        free(sd);
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory classifying %s", v->level);
+        return false;
+    }
+    if (sq) {
+        size_t tail = 0, head = 0, nb6[6];
+        for (size_t x = 0; x < n; x++) {
+            if (!body[x] || core[x] || !(hu[x] < shell_lyt && hu[x] > GAS_HU))
+                continue;
+            int m = neighbours6(b, x, nb6);
+            for (int q = 0; q < m; q++)
+                if (core[nb6[q]] && les[nb6[q]] == 1) {
+                    shl[x] = 1;
+                    sd[x] = 0.0f;
+                    sq[tail++] = x;
+                    break;
+                }
+        }
+        while (head < tail) {
+            size_t x = sq[head++];
+            int m = neighbours6(b, x, nb6);
+            for (int q = 0; q < m; q++) {
+                size_t y = nb6[q];
+                if (shl[y] || !body[y] || core[y] || !(hu[y] < shell_lyt && hu[y] > GAS_HU))
+                    continue;
+                size_t dxy = y > x ? y - x : x - y;
+                double step = dxy == 1 ? spacing[0] : dxy == ni ? spacing[1] : spacing[2];
+                if (sd[x] + step > SHELL_REACH_MM)
+                    continue;
+                shl[y] = 1;
+                sd[y] = (float)(sd[x] + step);
+                sq[tail++] = y;
+            }
+        }
+    }
+    free(sq);
+    free(sd);
+    /* the axis along which each outer voxel is exposed with the finest spacing decides
+     * how much of it lies beneath the cortex (see below) */
+    int ax_order[3] = {0, 1, 2};
+    for (int a = 0; a < 3; a++)
+        for (int c = a + 1; c < 3; c++)
+            if (spacing[ax_order[c]] < spacing[ax_order[a]]) {
+                int t = ax_order[a];
+                ax_order[a] = ax_order[c];
+                ax_order[c] = t;
+            }
+    int ax0 = ax_order[0], ax1 = ax_order[1];
+    size_t lyt_n = 0, bla_n = 0, bla_o0 = 0, bla_o1 = 0, bla_o2 = 0;
+#pragma omp parallel for default(none) shared(body, core, les, se, hu, shl) firstprivate(ni, nj, nk, n_se, shell_lyt, band_c, band_w, ax0, ax1) reduction(+ : lyt_n, bla_n, bla_o0, bla_o1, bla_o2) num_threads(nthreads) schedule(static)
     for (size_t k = 0; k < nk; k++)
         for (size_t j = 0; j < nj; j++)
             for (size_t i = 0; i < ni; i++) {
@@ -727,27 +794,43 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                         c1 += les[y] == 1;
                         c2 += les[y] == 2;
                     }
-                    l1 = nc > 0 && 2 * c1 >= nc && hu[x] < shell_lyt && hu[x] > GAS_HU;
-                    /* with fine voxels the body's outermost layer is cortex blurred with
-                     * what lies outside: it takes every value between, so it never counts
-                     * as blastic (coarse voxels also hold cancellous bone there) */
-                    bool outer = fine_voxels && (i == 0 || j == 0 || k == 0 || i + 1 == ni || j + 1 == nj || k + 1 == nk ||
-                                 !body[x - 1] || !body[x + 1] || !body[x - ni] || !body[x + ni] ||
-                                 !body[x - ni * nj] || !body[x + ni * nj]);
-                    l2 = nc > 0 && 2 * c2 >= nc && !outer && fabs(hu[x] - band_c) <= band_w;
+                    l1 = shl[x] || (nc > 0 && 2 * c1 >= nc && hu[x] < shell_lyt && hu[x] > GAS_HU);
+                    l2 = !l1 && nc > 0 && 2 * c2 >= nc && fabs(hu[x] - band_c) <= band_w;
+                    /* the body's outermost layer: which axes expose it */
+                    bool ex[3] = {i == 0 || i + 1 == ni || !body[x - 1] || !body[x + 1],
+                                  j == 0 || j + 1 == nj || !body[x - ni] || !body[x + ni],
+                                  k == 0 || k + 1 == nk || !body[x - ni * nj] || !body[x + ni * nj]};
+                    if (l2 && (ex[0] || ex[1] || ex[2])) {
+                        /* counted below with the weight of its finest exposed axis */
+                        int ax = ex[ax0] ? ax0 : ex[ax1] ? ax1 : 3 - ax0 - ax1;
+                        bla_o0 += ax == 0;
+                        bla_o1 += ax == 1;
+                        bla_o2 += ax == 2;
+                        l2 = false;
+                    }
                 }
                 lyt_n += l1;
                 bla_n += l2;
-                any_n += l1 || l2;
             }
+    free(shl);
+    /* an outermost voxel exposed along an axis of spacing s has its centre at a depth
+     * spread evenly over [0, s) below the body's surface; the cortex (CORTEX_MM) covers the
+     * shallowest part, where blastic tissue cannot be told from cortex by density, so such
+     * voxels in the blastic band count max(0, 1 - CORTEX_MM / s) of a voxel: the share of
+     * them whose centre lies beneath the cortex (integer counts, weighted at the end) */
+    double wo[3];
+    bool fine_voxels = fmax(spacing[0], spacing[1]) <= FINE_VOXEL_MM;
+    for (int a = 0; a < 3; a++)
+        wo[a] = fine_voxels ? fmax(0.0, 1.0 - CORTEX_MM / spacing[a]) : 1.0;
     double bn = (double)L->body_n;
+    double bla = (double)bla_n + wo[0] * (double)bla_o0 + wo[1] * (double)bla_o1 + wo[2] * (double)bla_o2;
     v->lytic_fraction = (double)lyt_n / bn;
-    v->blastic_fraction = (double)bla_n / bn;
-    v->body_involvement_fraction = (double)any_n / bn;
+    v->blastic_fraction = bla / bn;
+    v->body_involvement_fraction = ((double)lyt_n + bla) / bn;
     double fl = v->lytic_fraction, fb = v->blastic_fraction;
     if (fl >= MIXED_MIN_FRACTION && fb >= MIXED_MIN_FRACTION)
         v->lesion_class = SM_LESION_MIXED;
-    else if (lyt_n == 0 && bla_n == 0)
+    else if (lyt_n == 0 && bla <= 0.0)
         v->lesion_class = SM_LESION_NONE;
     else
         v->lesion_class = fl >= fb ? SM_LESION_LYTIC : SM_LESION_BLASTIC;
