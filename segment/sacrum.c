@@ -10,6 +10,11 @@
 /* bone area per side 45-90 mm lateral of the canal: alae + ilia are massive, rib
  * cross-sections are thin strips */
 #define SACRAL_MASS_MM2 700.0
+/* an ala that ends inside the field of view (at the sacroiliac joint) reaches at least this
+ * far lateral of the canal: the adult sacrum is >= 90 mm wide across the alae, while the
+ * cervical transverse processes and the first ribs' heads and necks beside T1, which are
+ * as thick as a cervical body is deep, end within about 40 mm of the canal */
+#define SACRAL_ALA_REACH_MM 41.0
 
 /* Lateral extent of the filled bone connected to (x, y) on slice k, per side (0: patient
  * left, +x; 1: right): reach[] in mm from the canal centre cx, open[] when that side's
@@ -184,7 +189,8 @@ bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *fil
                                               frame->body_depth_med, sd,
                                               frame->body_halfw_med + 6.0,
                                               open[sd] ? INFINITY : reach[sd], &band);
-                side_ok[sd] = band >= 10.0 && th >= 0.5 * frame->body_depth_med;
+                side_ok[sd] = band >= 10.0 && th >= 0.5 * frame->body_depth_med &&
+                              (open[sd] || reach[sd] >= SACRAL_ALA_REACH_MM);
             }
             ok = ok || (side_ok[0] && side_ok[1]);
             big += ok;

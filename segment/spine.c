@@ -278,17 +278,23 @@ static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, S
 }
 
 /* lean[4] for frame_at_ext_top: the end vertebra's own axis, the normal of its disc plane
- * nearest that end of the track (an end plate is normal to its body's axis; the tracked
- * canal bends at the track's ends, where the ring opens or the field cuts it, and the
- * axis tangent there can lean the other way: C2-T1 phantom, dens leaning 0.39 mm/mm back,
- * tangent 0.40 mm/mm forward); the axis tangent at the end without a disc. None where the
+ * nearest that end of the track (at the bottom, with two or more discs, the chord from the
+ * lowest disc's centre to the next one's -- the axis of the vertebra above the end one: a
+ * single disc normal is noisy, C3-C6 phantom C5/C6 normal 0.21 mm/mm, C5 chord 0.29, C6
+ * 0.52) (an end plate is normal to its body's axis; the tracked canal bends at the
+ * track's ends, where the ring opens or the field cuts it, and the axis tangent there
+ * can lean the other way: C2-T1 phantom, dens leaning 0.39 mm/mm back, tangent 0.40 mm/mm
+ * forward); the axis tangent at the end without a disc. None where the
  * axis is more than 60 degrees from the scanner axis. */
 static void frame_lean(const SegGrid *grid, const SegFrame *frame, const SegDisc *discs,
                        size_t n_discs, double lean[4])
 {
     for (int e = 0; e < 2; e++) {
         double p[3], t[3];
-        if (n_discs > 0) {
+        if (e == 1 && n_discs >= 2) {
+            for (int a = 0; a < 3; a++)
+                t[a] = discs[1].p[a] - discs[0].p[a];
+        } else if (n_discs > 0) {
             const double *n = discs[e == 0 ? n_discs - 1 : 0].n;
             t[0] = n[0];
             t[1] = n[1];
@@ -1728,7 +1734,12 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
  * scored 17 against 186 for C4/C5, and C3 + C4 became one "C4"). As for a top segment too
  * tall for C1+C2 (c2_disc_fix): the deepest point of the mean working-grid HU within 5 mm
  * of the axis between 0.6 and 1.4 median heights from the segment's inner disc, with bone
- * on both sides within half a median height, becomes an inserted disc (noted). */
+ * on both sides within half a median height, becomes an inserted disc (noted). A disc thinner
+ * than the slices reads as a bright band instead (its two end plates averaged with it; C1-T2
+ * phantom, 2.96 mm slices: T1/T2 387 HU between marrow at 215 and 207 HU, while T1's own
+ * marrow, 211 HU between that band and its upper end plate, passed as a valley): the
+ * brightest point in the same range, at least the bone seed threshold with marrow (bone,
+ * the same contrast darker) on both sides within half a median height, is tried first. */
 #define END_SPLIT_RATIO 1.6
 static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
 {
@@ -1775,8 +1786,47 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
                 above = v;
         }
         double contrast = 0.25 * (r->thr.hi - r->thr.soft);
-        if (!(below - best >= contrast && above - best >= contrast && above >= r->thr.lo &&
-              below >= r->thr.lo))
+        bool band = false;
+        {
+            /* a disc thinner than the slices reads as a bright band (the two end plates
+             * averaged with it) between the two bodies' marrow: the brightest point, as
+             * dense as the bone seed, with marrow (bone, >= contrast darker) on both sides
+             * within half a median height */
+            double peak = -INFINITY, speak = NAN;
+            for (double d = 0.6 * hm; d <= 1.4 * hm; d += 0.5) {
+                double sq = inner + dir * d;
+                if (sq <= s_lo || sq >= s_hi)
+                    break;
+                double v = axis_disc_mean(r, sq, 5.0);
+                if (v > peak) {
+                    peak = v;
+                    speak = sq;
+                }
+            }
+            bool cand = !isnan(speak) && peak >= r->thr.hi;
+            double lo_b = INFINITY, lo_a = INFINITY;
+            for (double sq = speak - 0.5 * hm; cand && sq <= speak + 0.5 * hm; sq += 0.5) {
+                if (sq < s_lo || sq > s_hi)
+                    continue;
+                double v = axis_disc_mean(r, sq, 5.0);
+                if (isnan(v))
+                    continue;
+                if (sq < speak && v < lo_b)
+                    lo_b = v;
+                if (sq > speak && v < lo_a)
+                    lo_a = v;
+            }
+            if (cand && peak - lo_b >= contrast && peak - lo_a >= contrast &&
+                lo_b >= r->thr.lo && lo_a >= r->thr.lo) {
+                band = true;
+                best = peak;
+                sbest = speak;
+                below = lo_b;
+                above = lo_a;
+            }
+        }
+        if (!band && !(below - best >= contrast && above - best >= contrast &&
+                       above >= r->thr.lo && below >= r->thr.lo))
             continue;
         SegDisc *nd2 = malloc((r->n_discs + 1) * sizeof *nd2);
         if (!nd2) {
@@ -1831,8 +1881,9 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
             continue;
         }
         sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: disc "
-                       "inserted at its valley (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
-                       e == 0 ? "top" : "bottom", s_hi - s_lo, hm, sbest, best, below, above);
+                       "inserted at its %s (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
+                       e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
+                       band ? "end-plate band" : "valley", sbest, best, below, above);
         for (size_t q = 0; q < saved_n; q++) {
             sm_strlist_clear(&saved[q].anchors);
             sm_strlist_clear(&saved[q].reasons);
