@@ -848,6 +848,73 @@ typedef struct LabelAcc {
     uint8_t edge;
 } LabelAcc;
 
+/* Nearest CT value at LPS (x, y, z) (NAN outside the volume). */
+static double ct_nearest_inv(const SmVolume *ct, const double inv[4][4], double x, double y,
+                             double z)
+{
+    const double p[3] = {x, y, z};
+    double ijk[3];
+    sm_mat4_apply(inv, p, ijk);
+    long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
+    if (i < 0 || j < 0 || k < 0 || i >= (long)ct->dims[0] || j >= (long)ct->dims[1] ||
+        k >= (long)ct->dims[2])
+        return NAN;
+    const int16_t *hu = ct->data;
+    return hu[(size_t)i + ct->dims[0] * ((size_t)j + ct->dims[1] * (size_t)k)];
+}
+
+/* A rib-bearing body's own half-width from the CT at the finest spacing: on each slice of
+ * its middle half (z from zl to zh), along the body-centre row, walking in from beyond the
+ * per-slice width, the first bone that the rib-head cut keeps (no costovertebral joint gap
+ * between it and the body, sm_seg_rib_head_gap with walk limit lim) is the body's side;
+ * the slice's value is the wider side. The working-grid width (2 mm, closed over 4 mm)
+ * bridges the joints and holds the rib heads. Returns the lower quartile over the slices
+ * (the rib heads that articulate high on the body, the first ribs on T1, leave its lower
+ * slices clean; a lesion's notch on one slice does not count), NAN when under 3 slices. */
+static double rib_body_halfwidth_ct(const SegRun *r, double zl, double zh, double lim)
+{
+    const SmVolume *ct = r->ct;
+    double inv[4][4];
+    double step = fmin(ct->spacing[0], fmin(ct->spacing[1], ct->spacing[2]));
+    if (!(step > 0) || !(lim > 0) || !sm_mat4_affine_inverse(ct->affine, inv))
+        return NAN;
+    double zc = 0.5 * (zl + zh), hz = 0.25 * fabs(zh - zl);
+    double wv[64];
+    size_t nv = 0;
+    for (double z = zc - hz; z <= zc + hz && nv < 64; z += 0.5 * r->grid.g) {
+        SegSlice ms;
+        if (!sm_seg_frame_at(&r->frame, &r->grid, z, &ms) || !(ms.half_width > 0))
+            continue;
+        double w = 0;
+        bool ok = true;
+        for (int side = -1; side <= 1 && ok; side += 2) {
+            double d = ms.half_width + 6.0, found = NAN;
+            for (; d > lim; d -= step) {
+                double p[3] = {ms.bx + side * d, ms.by, z};
+                double v = ct_nearest_inv(ct, inv, p[0], p[1], p[2]);
+                if (isnan(v))
+                    break;
+                if (v >= r->thr.edge &&
+                    !sm_seg_rib_head_gap(ct, inv, step, p, ms.bx, lim, r->thr.edge, r->thr.lo,
+                                         false)) {
+                    found = d;
+                    break;
+                }
+            }
+            if (isnan(found))
+                ok = false;
+            else if (found > w)
+                w = found;
+        }
+        if (ok)
+            wv[nv++] = w;
+    }
+    if (nv < 3)
+        return NAN;
+    qsort(wv, nv, sizeof wv[0], sm_cmp_double);
+    return wv[nv / 4];
+}
+
 /* Native (CT-grid) pass: labels from the segments (in_labels == NULL) or from an imported
  * label map, sub-regions from the frame. */
 static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
@@ -869,7 +936,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
     /* per-segment values, 8 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
      * offset, dens half-width, rib-head walk limit, median body half-width, median depth,
-     * largest body half-width of T1 (under C7, or capped by the other rib-bearing levels) */
+     * largest body half-width of a rib-bearing body (its own width on the CT; T1 also under
+     * C7, or capped by the other rib-bearing levels) */
     double *seg_c1z = malloc(8 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
     MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
@@ -895,7 +963,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
      * least the body outline gets on any slice of the segment (the per-slice frame is
      * interpolated across tilted discs such as L5/S1 and comes out narrow there) */
     double *seg_wmed = seg_c1z + 5 * (r->n_verts + 1), *seg_dmed = seg_c1z + 6 * (r->n_verts + 1);
-    /* T1: the body outline's largest half-width (NAN elsewhere) */
+    /* rib-bearing bodies: the body outline's largest half-width (NAN elsewhere) */
     double *seg_own = seg_c1z + 7 * (r->n_verts + 1);
     for (size_t s = 0; s < r->n_verts; s++) {
         seg_wmed[s] = seg_dmed[s] = 0;
@@ -968,11 +1036,24 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             narrow_all[s] = narrow;
         seg_hw[s] = fmax(0.5 * seg_hw[s], rx);
         sm_strlist_add(&seg->notes, "segment %zu: rib heads cut across a joint gap lateral to %.1f mm (narrowest half-width %.1f)", s, seg_hw[s], narrow);
+        /* no wider than its own body measured on the CT: the working-grid width holds
+         * the rib heads of its own ribs and of the ribs above (the first ribs high on
+         * T1; at the top of a window with no disc plane above to stop them). A CT width
+         * above the working-grid narrowest: the walk went astray (a lost canal track puts
+         * the body-centre row off the body), no measure. */
+        double own = rib_body_halfwidth_ct(r, zl, zh, seg_hw[s]);
+        if (own > 0 && own < narrow && (isnan(seg_own[s]) || own < seg_own[s])) {
+            seg_own[s] = own;
+            if (narrow_all)
+                narrow_all[s] = own; /* the measure for T1 below */
+            sm_strlist_add(&seg->notes, "segment %zu: rib-bearing body no wider than %.1f mm "
+                           "(its own width on the CT)", s, own);
+        }
     }
-    /* T1 without C7 in view: no wider than the narrowest mid-height half-width of the
-     * other whole rib-bearing segments (thoracic bodies widen caudally: T1 is the
-     * narrowest, so no allowance; their own widths can still hold rib heads, tilted
-     * against thick slices, which only loosens the cap). */
+    /* T1 without C7 in view: no wider than the narrowest mid-height half-width (on the CT
+     * where measured) of the other whole rib-bearing segments (thoracic bodies widen
+     * caudally: T1 is the narrowest, so no allowance; working-grid widths can still hold
+     * rib heads, tilted against thick slices, which only loosens the cap). */
     if (narrow_all) {
         size_t nn = 0;
         for (size_t s = 0; s < r->n_verts; s++)
@@ -985,7 +1066,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             /* also where T1's own ribs were missed (a partial top segment): its outline
              * would otherwise take them in as the rib-free levels' median width */
             for (size_t s = 0; s < r->n_verts; s++)
-                if (seg_label[s] == 8 && isnan(seg_own[s]) &&
+                if (seg_label[s] == 8 && (isnan(seg_own[s]) || ref < seg_own[s]) &&
                     !(s + 1 < r->n_verts && seg_label[s + 1] >= 1 && seg_label[s + 1] <= 7)) {
                     seg_own[s] = ref;
                     sm_strlist_add(&seg->notes, "segment %zu: T1 without C7: body no wider "
@@ -1315,8 +1396,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             slb.depth = mids[seg_s].sl.depth;
                     }
                     if (seg_s < n_verts) {
-                        /* T1: no wider than C7, or the other rib-bearing levels (rib heads;
-                         * NAN elsewhere) */
+                        /* rib-bearing bodies: no wider than their own width on the CT,
+                         * T1 than C7 or the other rib-bearing levels (rib heads; NAN
+                         * elsewhere) */
                         double own = seg_c1z[7 * (n_verts + 1) + seg_s];
                         if (own > 0 && own < slb.half_width)
                             slb.half_width = own;
