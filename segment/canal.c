@@ -452,7 +452,11 @@ void sm_seg_frame_free(SegFrame *frame)
  * Where the median of the lines lies more than WALL_MIN_SHIFT_MM behind the frame's
  * front, the canal moves back so that its front is that wall (centre and front radius;
  * the back wall stays), and the body, whose depth the column frame measured from the old
- * front, reaches it. */
+ * front, reaches it. A wall is a surface: a slice whose track lies in marrow (searched up to
+ * WALL_BACK_MM behind the canal's back wall) keeps the frame when neither neighbouring slice
+ * moves too (below the last body at a field's caudal end the track runs on over the
+ * posterior elements, bone on its core; a step behind the articular processes read as a
+ * wall on every other slice, 9-19 mm behind the front, and the processes became body). */
 #define WALL_FRONT_MM 4.0
 #define WALL_BACK_MM 12.0
 #define WALL_STEP 2
@@ -547,8 +551,19 @@ size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame)
     static const double off[WALL_NCOLS] = {-2.0 * WALL_OFF_MM, -WALL_OFF_MM, 0.0, WALL_OFF_MM,
                                            2.0 * WALL_OFF_MM};
     size_t moved = 0;
+    if (frame->k1 < frame->k0)
+        return 0;
+    const size_t nk = frame->k1 - frame->k0 + 1;
+    SegSlice *mv = malloc(nk * sizeof *mv);
+    uint8_t *is_mv = calloc(nk, sizeof *is_mv); /* 1: moved, 2: moved from marrow */
+    if (!mv || !is_mv) {
+        free(mv);
+        free(is_mv);
+        return 0; /* out of memory: the frame as tracked */
+    }
     for (size_t k = frame->k0; k <= frame->k1; k++) {
-        SegSlice *sl = &frame->s[k];
+        SegSlice *sl = &mv[k - frame->k0];
+        *sl = frame->s[k];
         double front = sl->cy - sl->ry_ant;
         long j_front = lround((front - grid->origin[1]) / g);
         long j_lo = j_front - lround(WALL_FRONT_MM / g);
@@ -586,7 +601,16 @@ size_t sm_seg_canal_refine(const SegGrid *grid, double edge, SegFrame *frame)
         double back = sl->cy + sl->ry_post;
         sl->cy = wall + sl->ry_ant;
         sl->ry_post = back - sl->cy < 3.0 ? 3.0 : back - sl->cy;
+        is_mv[k - frame->k0] = in_marrow ? 2 : 1;
+    }
+    for (size_t q = 0; q < nk; q++) {
+        if (!is_mv[q] ||
+            (is_mv[q] == 2 && !((q > 0 && is_mv[q - 1]) || (q + 1 < nk && is_mv[q + 1]))))
+            continue;
+        frame->s[frame->k0 + q] = mv[q];
         moved++;
     }
+    free(mv);
+    free(is_mv);
     return moved;
 }

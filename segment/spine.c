@@ -37,6 +37,10 @@ typedef struct SegRun {
     size_t n_verts;
     double t[8];              /* stage end times (notes) */
     double ext_hi;            /* vertebral bone beyond the track's cranial end, mm */
+    double ext_lo;            /* ... and beyond its caudal end, mm */
+    double ext_hi_follow;     /* ext_hi along a walk recentred on the bone (a leaning dens) */
+    double lo_p[3], lo_n[3];  /* the caudal end's body axis: the point at the track's end
+                               * and the unit tangent (up) along which ext_lo was measured */
 } SegRun;
 
 static void run_free(SegRun *r)
@@ -221,6 +225,7 @@ static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *
 
 #define CERVICAL_MAX_HALF_WIDTH_MM 15.0 /* as C2_MAX_HALF_WIDTH_MM (cervical.c) */
 #define DENS_TOP_MM 25.0 /* frame extension above the track end when the top vertebra is C2 */
+#define BOTTOM_EXT_MM 40.0 /* frame extension below the track's end (before the plane cut) */
 
 /* Frame slice at LPS z, extended by the nearest end within 10 mm of the tracked range
  * (top_mm above its top). lean (NULL: none, else LEAN_N values): the body axis's patient x
@@ -232,13 +237,13 @@ static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *
 #define LEAN_TRACK_MAX 64
 #define LEAN_N (5 + 2 * LEAN_TRACK_MAX)
 static bool frame_at_ext_top(const SegFrame *frame, const SegGrid *grid, double z, double top_mm,
-                             const double *lean, SegSlice *sl)
+                             double bot_mm, const double *lean, SegSlice *sl)
 {
     if (sm_seg_frame_at(frame, grid, z, sl))
         return true;
     double z0 = grid->origin[2] + grid->g * (double)frame->k0;
     double z1 = grid->origin[2] + grid->g * (double)frame->k1;
-    if (z < z0 - 10.0 || z > z1 + top_mm)
+    if (z < z0 - bot_mm || z > z1 + top_mm)
         return false;
     double ze = z < z0 ? z0 : z1;
     if (!sm_seg_frame_at(frame, grid, ze, sl))
@@ -274,7 +279,7 @@ static bool frame_at_ext_top(const SegFrame *frame, const SegGrid *grid, double 
 
 static bool frame_at_ext(const SegFrame *frame, const SegGrid *grid, double z, SegSlice *sl)
 {
-    return frame_at_ext_top(frame, grid, z, 10.0, NULL, sl);
+    return frame_at_ext_top(frame, grid, z, 10.0, 10.0, NULL, sl);
 }
 
 /* lean[4] for frame_at_ext_top: the end vertebra's own axis, the normal of its disc plane
@@ -383,7 +388,7 @@ typedef struct MidFrame {
 } MidFrame;
 
 static bool row_range(const SegGrid *grid, const SegFrame *frame, double top_mm,
-                      const double *lean, const double A[3][4], size_t nx, size_t j, size_t k, size_t *i_lo,
+                      double bot_mm, const double *lean, const double A[3][4], size_t nx, size_t j, size_t k, size_t *i_lo,
                       size_t *i_hi)
 {
     double p0[3];
@@ -392,7 +397,7 @@ static bool row_range(const SegGrid *grid, const SegFrame *frame, double top_mm,
     if (fabs(A[2][0]) * (double)nx > 0.25)
         return true; /* oblique row: tested voxel by voxel */
     SegSlice sl;
-    if (!frame_at_ext_top(frame, grid, p0[2], top_mm, lean, &sl))
+    if (!frame_at_ext_top(frame, grid, p0[2], top_mm, bot_mm, lean, &sl))
         return false;
     double lo = 0, hi = (double)nx - 1;
     const double bounds[2][2] = {{-64.0, 64.0},
@@ -1177,10 +1182,25 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     const bool c2_top =
         !in_labels && n_verts > 0 &&
         (seg_label[n_verts - 1] == 2 ||
-         (seg_label[n_verts - 1] > 0 && r->ext_hi > 10.0 && !seg_thoracic[n_verts - 1] &&
+         (seg_label[n_verts - 1] > 0 && fmax(r->ext_hi, r->ext_hi_follow) > 10.0 &&
+          !seg_thoracic[n_verts - 1] &&
           seg_wmed[n_verts - 1] > 0 && seg_wmed[n_verts - 1] <= CERVICAL_MAX_HALF_WIDTH_MM));
     const double top_ext = c2_top ? DENS_TOP_MM : 10.0;
     const double z_ext = grid->origin[2] + grid->g * (double)frame->k1 + 10.0;
+    /* The caudal end vertebra's body goes on below the track's end (the ring opens below
+     * the pedicles, and a tilted body's front reaches further down than its axis): with
+     * vertebral bone measured beyond that end (end_bone_mm), the frame serves down to
+     * BOTTOM_EXT_MM below it, and beyond the usual 10 mm only what lies above the plane
+     * normal to the body axis 1 mm past that bone's end (the end plate; the next
+     * vertebra, whose disc the track did not reach, lies below it). */
+    const double z_bot = grid->origin[2] + grid->g * (double)frame->k0 - 10.0;
+    const bool bot_cut = !in_labels && r->ext_lo > 0;
+    const double bot_ext = bot_cut ? BOTTOM_EXT_MM : 10.0;
+    double bot_q[3], bot_n[3];
+    for (int a = 0; a < 3; a++) {
+        bot_q[a] = r->lo_p[a] - (r->ext_lo + 1.0) * r->lo_n[a];
+        bot_n[a] = r->lo_n[a];
+    }
     /* beyond the track's ends the end slices follow the body axis (tracked frame) */
     double lean[LEAN_N];
     frame_lean(grid, frame_trk, discs, n_discs, lean);
@@ -1195,18 +1215,18 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         lean[4] = 0;
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, frame_trk, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
-           ct, inv, lean, \
+           ct, inv, lean, bot_q, bot_n, \
            mids, \
            s1body) \
     firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype, walk_step, top_ext, c2_top, \
-                 z_ext) schedule(static)
+                 z_ext, z_bot, bot_cut, bot_ext) schedule(static)
     for (size_t k = 0; k < nz; k++) {
         LabelAcc *ta = acc + (size_t)sm_seg_thread_id() * 29;
         const double g = grid->g;
         const size_t cdims[3] = {nx, ny, nz};
         for (size_t j = 0; j < ny; j++) {
             size_t i_lo = 0, i_hi = nx;
-            if (!inl && !row_range(grid, frame, top_ext, lean, A, nx, j, k, &i_lo, &i_hi))
+            if (!inl && !row_range(grid, frame, top_ext, bot_ext, lean, A, nx, j, k, &i_lo, &i_hi))
                 continue;
             /* an axial row shares one frame slice */
             bool row_axial = fabs(A[2][0]) * (double)nx <= 0.25;
@@ -1215,7 +1235,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             if (row_axial)
                 row_have = frame_at_ext_top(frame, grid,
                                             A[2][1] * (double)j + A[2][2] * (double)k + A[2][3],
-                                            top_ext, lean, &row_sl);
+                                            top_ext, bot_ext, lean, &row_sl);
             for (size_t i = i_lo; i < i_hi; i++) {
                 size_t v = i + nx * (j + ny * k);
                 double p[3];
@@ -1236,8 +1256,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     have = row_have;
                     sl = row_sl;
                 } else {
-                    have = frame_at_ext_top(frame, grid, p[2], top_ext, lean, &sl);
+                    have = frame_at_ext_top(frame, grid, p[2], top_ext, bot_ext, lean, &sl);
                 }
+                if (have && bot_cut && p[2] < z_bot &&
+                    (p[0] - bot_q[0]) * bot_n[0] + (p[1] - bot_q[1]) * bot_n[1] +
+                            (p[2] - bot_q[2]) * bot_n[2] < 0)
+                    have = false;
                 double dx = 0, dy = 0;
                 if (have) {
                     dx = p[0] - sl.cx;
@@ -1569,24 +1593,59 @@ static bool canal_points(SmError **error, SegRun *r, SmSpineSeg *seg)
  * pedicles, or cut by the field), leaving a short end segment whose body goes on beyond it. */
 #define END_BONE_RADIUS_MM 3.0
 #define END_BONE_MAX_MM 20.0
-static double end_bone_mm(const SegRun *r, bool top)
+#define END_BONE_FOLLOW 0.5 /* lateral offset per mm of a walk following the bone */
+static double end_bone_mm(const SegRun *r, bool top, bool follow, double p[3], double t[3])
 {
     const SegGrid *g = &r->grid;
-    double p[3], t[3];
     sm_seg_axis_at(g, &r->frame, top ? r->frame.s[r->frame.k1].arc : 0.0, p, t);
     if (r->n_discs > 0) /* the end vertebra's own axis (see frame_lean) */
-        memcpy(t, r->discs[top ? r->n_discs - 1 : 0].n, sizeof t);
+        memcpy(t, r->discs[top ? r->n_discs - 1 : 0].n, 3 * sizeof *t);
     if (!(t[2] > 0.5)) {
         t[0] = t[1] = 0;
         t[2] = 1;
     }
     double dir = top ? 1.0 : -1.0, extra = 0;
     long rv = lround(END_BONE_RADIUS_MM / g->g);
+    double ox = 0, oy = 0; /* the walk's lateral offset from the straight line (follow) */
     for (double d = 0.5 * g->g; d <= END_BONE_MAX_MM; d += 0.5 * g->g) {
-        double q[3] = {p[0] + dir * d * t[0], p[1] + dir * d * t[1], p[2] + dir * d * t[2]};
+        double q[3] = {p[0] + dir * d * t[0] + ox, p[1] + dir * d * t[1] + oy,
+                       p[2] + dir * d * t[2]};
         long k = lround((q[2] - g->origin[2]) / g->g);
         if (k < 0 || k >= (long)g->dims[2])
             break;
+        if (follow) {
+            /* one mean-shift step onto the bone (>= the edge level) within
+             * DENS_TRACK_R_MM, the offset kept within END_BONE_FOLLOW of the distance */
+            long rf = (long)ceil(DENS_TRACK_R_MM / g->g);
+            long ic = lround((q[0] - g->origin[0]) / g->g), jc = lround((q[1] - g->origin[1]) / g->g);
+            double sx = 0, sy = 0;
+            long n = 0;
+            for (long j = jc - rf; j <= jc + rf; j++)
+                for (long i = ic - rf; i <= ic + rf; i++) {
+                    if (i < 0 || j < 0 || i >= (long)g->dims[0] || j >= (long)g->dims[1] ||
+                        (double)((i - ic) * (i - ic) + (j - jc) * (j - jc)) * g->g * g->g >
+                            DENS_TRACK_R_MM * DENS_TRACK_R_MM)
+                        continue;
+                    int16_t v = g->hu[seg_idx(g->dims, (size_t)i, (size_t)j, (size_t)k)];
+                    if (v == SEG_OUTSIDE || v < r->thr.edge)
+                        continue;
+                    sx += g->origin[0] + g->g * (double)i;
+                    sy += g->origin[1] + g->g * (double)j;
+                    n++;
+                }
+            if (n > 0) {
+                double nx = ox + sx / (double)n - q[0], ny = oy + sy / (double)n - q[1];
+                double lim = END_BONE_FOLLOW * d, len = sqrt(nx * nx + ny * ny);
+                if (len > lim) {
+                    nx *= lim / len;
+                    ny *= lim / len;
+                }
+                q[0] += nx - ox;
+                q[1] += ny - oy;
+                ox = nx;
+                oy = ny;
+            }
+        }
         long ic = lround((q[0] - g->origin[0]) / g->g), jc = lround((q[1] - g->origin[1]) / g->g);
         double sum = 0;
         long cnt = 0, out = 0;
@@ -1623,8 +1682,15 @@ static bool build_segments(SmError **error, SegRun *r)
         return false;
     }
     double len = r->frame.s[r->frame.k1].arc;
-    const double ext_lo = end_bone_mm(r, false), ext_hi = end_bone_mm(r, true);
+    double p_hi[3], t_hi[3];
+    const double ext_lo = end_bone_mm(r, false, false, r->lo_p, r->lo_n),
+                 ext_hi = end_bone_mm(r, true, false, p_hi, t_hi);
     r->ext_hi = ext_hi;
+    /* the dens can lean off the disc normal (C2-C6 phantom: 0.5 mm/mm back against a
+     * C2/C3 normal of 0.13, the straight walk leaving it after 9 mm): the bone above the
+     * track's end followed, for the C2 test (native_pass) */
+    r->ext_hi_follow = end_bone_mm(r, true, true, p_hi, t_hi);
+    r->ext_lo = ext_lo;
     for (size_t s = 0; s < r->n_verts; s++) {
         SegVert *vt = &r->verts[s];
         vt->lower_disc = s > 0 ? (int)s - 1 : -1;

@@ -26,13 +26,16 @@ size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double
     return c;
 }
 
-/* The frame slice for working slice k: beyond the tracked range the end slice, up to 10 mm
- * below it and VERT_TOP_MM above it (the dens rises above the track end, into C1's ring;
- * spine.c labels bone there only when the top vertebra is C2, and then only near the axis). */
+/* The frame slice for working slice k: beyond the tracked range the end slice, up to
+ * VERT_BOTTOM_MM below it and VERT_TOP_MM above it (the dens rises above the track end, into
+ * C1's ring; spine.c labels bone there only when the top vertebra is C2, and then only near
+ * the axis; the caudal end vertebra's body goes on below the track's end, and spine.c labels
+ * bone more than 10 mm below it only above that body's measured end). */
 #define VERT_TOP_MM 25.0
+#define VERT_BOTTOM_MM 40.0 /* BOTTOM_EXT_MM (spine.c) */
 static const SegSlice *slice_near(const SegFrame *fr, size_t k, double g)
 {
-    long margin = (long)(10.0 / g), top = (long)(VERT_TOP_MM / g);
+    long margin = (long)(VERT_BOTTOM_MM / g), top = (long)(VERT_TOP_MM / g);
     if ((long)k < (long)fr->k0 - margin || (long)k > (long)fr->k1 + top)
         return NULL;
     if (k < fr->k0) return &fr->s[fr->k0];
