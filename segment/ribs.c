@@ -585,7 +585,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 break;
             }
         sm_strlist_add(notes, "ribs %s: %zu shell crossings; topmost at z %.0f mm reaches "
-                       "%.0f mm%s, the next %.0f mm", side == 0 ? "left" : "right",
+                       "%.1f mm%s, the next %.1f mm", side == 0 ? "left" : "right",
                        n_side[side], grid->origin[2] + g * (double)top->ktop, top->reach,
                        top->cut ? " (cut by the field of view)" : "", next);
         {
@@ -593,9 +593,9 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             size_t used = 0;
             buf[0] = 0;
             for (size_t q = q0; q < q0 + n_side[side] && used + 24 < sizeof buf; q++)
-                used += (size_t)snprintf(buf + used, sizeof buf - used, " %.0f(%zu)",
+                used += (size_t)snprintf(buf + used, sizeof buf - used, " %.0f(%zu%s)",
                                          grid->origin[2] + g * (double)runs[q].ktop,
-                                         runs[q].seg);
+                                         runs[q].seg, runs[q].cut ? ",cut" : "");
             sm_strlist_add(notes, "rib crossings %s, z mm (segment):%s",
                            side == 0 ? "left" : "right", buf);
         }
@@ -613,6 +613,41 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                                  : -1;
         if (fs < 0)
             sm_strlist_add(notes, "first rib: left and right disagree, not used");
+    }
+    if (fs < 0 && first_seg[0] < 0 && first_seg[1] < 0 && n_side[0] >= 2 && n_side[1] >= 2) {
+        /* Short ribs on both sides below a rib-free vertebra: the topmost crossing on each
+         * side (fully in view, >= STUMP_REACH_MM but < RIB_REACH_MM) in one segment (or neighbours: the upper),
+         * the next crossing >= 8 mm lower on each side reaching as far, in that segment or
+         * the one below, and a whole vertebra above with no lateral bone crossing the shell.
+         * The first rib is short (below 55 mm from the canal: 54.6 mm on a cervicothoracic
+         * window), and so is the second rib where the field of view or its lower edge
+         * shortens it, so the ratio test has nothing to compare with; a C7 transverse
+         * process stays short of STUMP_REACH_MM and crosses the shell on no vertebra
+         * below it. */
+        long top_seg[2] = {-1, -1};
+        for (int side = 0; side < 2; side++) {
+            size_t q0 = side == 0 ? 0 : n_side[0];
+            const RibRun *top = &runs[q0];
+            if (top->cut || top->reach < STUMP_REACH_MM || top->reach >= RIB_REACH_MM)
+                continue; /* a rib of >= 55 mm: the highest rib-bearing rule (labels.c) */
+            for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
+                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
+                    if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg &&
+                        (runs[q].reach >= STUMP_REACH_MM || runs[q].cut))
+                        top_seg[side] = (long)top->seg;
+                    break;
+                }
+        }
+        long d = top_seg[0] - top_seg[1];
+        long s = top_seg[0] > top_seg[1] ? top_seg[0] : top_seg[1];
+        if (top_seg[0] >= 0 && top_seg[1] >= 0 && d >= -1 && d <= 1 &&
+            (size_t)s + 1 < n_verts && !verts[s + 1].partial && !(verts[s + 1].rib_reach_mm > 0)) {
+            fs = s;
+            first_comp[0] = runs[0].comp;
+            first_comp[1] = runs[n_side[0]].comp;
+            sm_strlist_add(notes, "short ribs on both sides, below a whole vertebra with no "
+                           "lateral bone: the first ribs (segment %ld)", fs);
+        }
     }
     if (fs >= 0) {
         verts[fs].first_rib = true;

@@ -16,6 +16,10 @@
  * median half-width plus this. */
 #define T1_WIDTH_ALLOW_MM 1.0
 
+/* A capped rib-bearing body whose per-slice outline is wider than the cap by more than this
+ * is centred on the canal (the outline's centre is pulled aside by rib heads). */
+#define BODY_RECENTRE_MM 4.0
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -939,11 +943,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
-    /* per-segment values, 8 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
+    /* per-segment values, 9 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
      * offset, dens half-width, rib-head walk limit, median body half-width, median depth,
      * largest body half-width of a rib-bearing body (its own width on the CT; T1 also under
-     * C7, or capped by the other rib-bearing levels) */
-    double *seg_c1z = malloc(8 * (r->n_verts + 1) * sizeof *seg_c1z);
+     * C7, or capped by the other rib-bearing levels), body-centre offset from the canal
+     * for a capped rib-bearing body next to a rib-free one */
+    double *seg_c1z = malloc(9 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
     MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
     if (!acc || !seg_label || !seg_c1z || !seg_thoracic || !mids) {
@@ -959,8 +964,10 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     }
     for (size_t s = 0; s < r->n_verts; s++)
         seg_label[s] = r->verts[s].verse > 0 ? r->verts[s].verse : 0;
+    /* rib-bearing: a rib of >= 55 mm, or the first rib (short: its head still sits on the
+     * body's posterolateral corners) */
     for (size_t s = 0; s < r->n_verts; s++)
-        seg_thoracic[s] = r->verts[s].rib_left || r->verts[s].rib_right;
+        seg_thoracic[s] = r->verts[s].rib_left || r->verts[s].rib_right || r->verts[s].first_rib;
     /* the body's own half-width at mid-height of each rib-bearing segment (smallest over
      * its middle half: the per-slice width near the endplates includes the rib heads) */
     double *seg_hw = seg_c1z + 4 * (r->n_verts + 1);
@@ -1054,6 +1061,19 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
             sm_strlist_add(&seg->notes, "segment %zu: rib-bearing body no wider than %.1f mm "
                            "(its own width on the CT)", s, own);
         }
+    }
+    /* body centre of a capped rib-bearing body next to a rib-free one (T1 under C7, T12
+     * over L1): the rib-free neighbour's body-centre offset from the canal at mid-height
+     * (axial rotation changes little from one vertebra to the next; NAN: none) */
+    double *seg_boff = seg_c1z + 8 * (r->n_verts + 1);
+    for (size_t s = 0; s < r->n_verts; s++) {
+        seg_boff[s] = NAN;
+        if (!seg_thoracic[s] || !(seg_own[s] > 0))
+            continue;
+        if (s + 1 < r->n_verts && !seg_thoracic[s + 1] && mids[s + 1].ok)
+            seg_boff[s] = mids[s + 1].sl.bx - mids[s + 1].sl.cx;
+        else if (s > 0 && !seg_thoracic[s - 1] && mids[s - 1].ok)
+            seg_boff[s] = mids[s - 1].sl.bx - mids[s - 1].sl.cx;
     }
     /* T1 without C7 in view: no wider than the narrowest mid-height half-width (on the CT
      * where measured) of the other whole rib-bearing segments (thoracic bodies widen
@@ -1424,6 +1444,14 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                          * T1 than C7 or the other rib-bearing levels (rib heads; NAN
                          * elsewhere) */
                         double own = seg_c1z[7 * (n_verts + 1) + seg_s];
+                        /* an outline wider than the body by more than BODY_RECENTRE_MM
+                         * holds rib heads (or a first rib against the body) beside it,
+                         * on one side more than the other where a rib is cut by the field
+                         * or missed: its centre is not the body's. The body lies in front
+                         * of the canal, offset as in the rib-free neighbour. */
+                        double boff = seg_c1z[8 * (n_verts + 1) + seg_s];
+                        if (own > 0 && isfinite(boff) && slb.half_width > own + BODY_RECENTRE_MM)
+                            slb.bx = sl.cx + boff;
                         if (own > 0 && own < slb.half_width)
                             slb.half_width = own;
                     }
