@@ -147,3 +147,17 @@ void sm_seg_grid_free(SegGrid *grid)
     free(grid->hu);
     grid->hu = NULL;
 }
+
+double sm_seg_ct_nearest(const SmVolume *ct, const double inv[4][4], double x, double y,
+                         double z)
+{
+    const double p[3] = {x, y, z};
+    double ijk[3];
+    sm_mat4_apply(inv, p, ijk);
+    long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
+    if (i < 0 || j < 0 || k < 0 || i >= (long)ct->dims[0] || j >= (long)ct->dims[1] ||
+        k >= (long)ct->dims[2])
+        return NAN;
+    const int16_t *hu = ct->data;
+    return hu[(size_t)i + ct->dims[0] * ((size_t)j + ct->dims[1] * (size_t)k)];
+}

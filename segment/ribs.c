@@ -39,20 +39,6 @@ bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
            top_reach <= FIRST_RIB_RATIO * next_reach;
 }
 
-/* Nearest CT value at LPS p (NAN outside the volume). */
-static double ct_nearest(const SmVolume *ct, const double inv[4][4], double x, double y, double z)
-{
-    const double p[3] = {x, y, z};
-    double ijk[3];
-    sm_mat4_apply(inv, p, ijk);
-    long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
-    if (i < 0 || j < 0 || k < 0 || i >= (long)ct->dims[0] || j >= (long)ct->dims[1] ||
-        k >= (long)ct->dims[2])
-        return NAN;
-    const int16_t *hu = ct->data;
-    return hu[(size_t)i + ct->dims[0] * ((size_t)j + ct->dims[1] * (size_t)k)];
-}
-
 bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step,
                          const double p[3], double bx, double hw, double edge, double bone_lo,
                          bool at_disc)
@@ -66,7 +52,7 @@ bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step
         double x = p[0] + dir * step * (double)q;
         if (fabs(x - bx) <= hw)
             return false;
-        double v = ct_nearest(ct, inv, x, p[1], p[2]);
+        double v = sm_seg_ct_nearest(ct, inv, x, p[1], p[2]);
         if (isnan(v))
             return false;
         if (v >= edge)
@@ -75,7 +61,7 @@ bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step
             return true; /* beside the disc space: a rib head, never vertebra */
         /* a joint, not low-density marrow: the body's cortex follows within 4 mm */
         for (long r = 1; r <= n4; r++) {
-            double w = ct_nearest(ct, inv, x + dir * step * (double)r, p[1], p[2]);
+            double w = sm_seg_ct_nearest(ct, inv, x + dir * step * (double)r, p[1], p[2]);
             if (isnan(w))
                 break;
             if (w >= bone_lo)

@@ -103,6 +103,10 @@ typedef struct SegThresholds {
 /* ---- resample.c ---- */
 bool sm_seg_grid_build(SmError **error, const SmVolume *ct, SegGrid *grid);
 void sm_seg_grid_free(SegGrid *grid);
+/* The CT value of the voxel nearest to LPS (x, y, z), inv = the CT's LPS -> index matrix
+ * (NAN outside the volume). */
+double sm_seg_ct_nearest(const SmVolume *ct, const double inv[4][4], double x, double y,
+                         double z);
 
 /* ---- morphology.c ---- */
 /* Connected components of mask (non-zero), 6- or 26-connectivity, labels numbered in raster

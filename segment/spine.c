@@ -857,21 +857,6 @@ typedef struct LabelAcc {
     uint8_t edge;
 } LabelAcc;
 
-/* Nearest CT value at LPS (x, y, z) (NAN outside the volume). */
-static double ct_nearest_inv(const SmVolume *ct, const double inv[4][4], double x, double y,
-                             double z)
-{
-    const double p[3] = {x, y, z};
-    double ijk[3];
-    sm_mat4_apply(inv, p, ijk);
-    long i = lround(ijk[0]), j = lround(ijk[1]), k = lround(ijk[2]);
-    if (i < 0 || j < 0 || k < 0 || i >= (long)ct->dims[0] || j >= (long)ct->dims[1] ||
-        k >= (long)ct->dims[2])
-        return NAN;
-    const int16_t *hu = ct->data;
-    return hu[(size_t)i + ct->dims[0] * ((size_t)j + ct->dims[1] * (size_t)k)];
-}
-
 /* A rib-bearing body's own half-width from the CT at the finest spacing: on each slice of
  * its middle half (z from zl to zh), along the body-centre row, walking in from beyond the
  * per-slice width, the first bone that the rib-head cut keeps (no costovertebral joint gap
@@ -900,7 +885,7 @@ static double rib_body_halfwidth_ct(const SegRun *r, double zl, double zh, doubl
             double d = ms.half_width + 6.0, found = NAN;
             for (; d > lim; d -= step) {
                 double p[3] = {ms.bx + side * d, ms.by, z};
-                double v = ct_nearest_inv(ct, inv, p[0], p[1], p[2]);
+                double v = sm_seg_ct_nearest(ct, inv, p[0], p[1], p[2]);
                 if (isnan(v))
                     break;
                 if (v >= r->thr.edge &&
@@ -1766,6 +1751,26 @@ static double axis_disc_mean(const SegRun *r, double s, double radius_mm)
     return cnt ? sum / (double)cnt : NAN;
 }
 
+/* The highest axis_disc_mean within half a median height hm below and above position s0
+ * (inside [s_lo, s_hi]): the two flanks of a valley at s0 (-INFINITY where none). */
+static void valley_flanks(const SegRun *r, double s0, double hm, double s_lo, double s_hi,
+                          double *below, double *above)
+{
+    *below = -INFINITY;
+    *above = -INFINITY;
+    for (double s = s0 - 0.5 * hm; s <= s0 + 0.5 * hm; s += 0.5) {
+        if (s < s_lo || s > s_hi)
+            continue;
+        double v = axis_disc_mean(r, s, 5.0);
+        if (isnan(v))
+            continue;
+        if (s < s0 && v > *below)
+            *below = v;
+        if (s > s0 && v > *above)
+            *above = v;
+    }
+}
+
 /* Rebuild the segments from r->discs[0..n_discs) and run the sacrum and C2 tests on them;
  * *found: the top segment is C1+C2. */
 static bool c2_rebuild(SmError **error, SegRun *r, bool *found)
@@ -1852,18 +1857,8 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
     }
     if (isnan(sbest))
         return true;
-    double below = -INFINITY, above = -INFINITY;
-    for (double s = sbest - 0.5 * hm; s <= sbest + 0.5 * hm; s += 0.5) {
-        if (s < s_lo || s > s_hi)
-            continue;
-        double v = axis_disc_mean(r, s, 5.0);
-        if (isnan(v))
-            continue;
-        if (s < sbest && v > below)
-            below = v;
-        if (s > sbest && v > above)
-            above = v;
-    }
+    double below, above;
+    valley_flanks(r, sbest, hm, s_lo, s_hi, &below, &above);
     double contrast = 0.25 * (r->thr.hi - r->thr.soft);
     if (!(below - best >= contrast && above - best >= contrast && above >= r->thr.lo &&
           below >= r->thr.lo))
@@ -1949,18 +1944,8 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         }
         if (isnan(sbest))
             continue;
-        double below = -INFINITY, above = -INFINITY;
-        for (double sq = sbest - 0.5 * hm; sq <= sbest + 0.5 * hm; sq += 0.5) {
-            if (sq < s_lo || sq > s_hi)
-                continue;
-            double v = axis_disc_mean(r, sq, 5.0);
-            if (isnan(v))
-                continue;
-            if (sq < sbest && v > below)
-                below = v;
-            if (sq > sbest && v > above)
-                above = v;
-        }
+        double below, above;
+        valley_flanks(r, sbest, hm, s_lo, s_hi, &below, &above);
         double contrast = 0.25 * (r->thr.hi - r->thr.soft);
         bool band = false;
         {
