@@ -133,6 +133,22 @@ static bool dens_sides(const SegGrid *grid, const SegThresholds *thr, size_t k, 
     return true;
 }
 
+/* The body centre on slice k of the top segment: the frame's, up to its last tracked
+ * slice ktop; above it, the top axis (ptop, ttop) carried on. */
+static void top_body_centre(const SegGrid *grid, const SegFrame *frame, long k, long ktop,
+                            const double ptop[3], const double ttop[3], double *bx, double *by)
+{
+    if (k <= ktop && k <= (long)frame->k1) {
+        const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
+        *bx = s2->bx;
+        *by = s2->by;
+    } else {
+        double f = (grid->origin[2] + grid->g * (double)k - ptop[2]) / ttop[2];
+        *bx = ptop[0] + f * ttop[0];
+        *by = ptop[1] + f * ttop[1];
+    }
+}
+
 void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFrame *frame,
                     SegVert *verts, size_t n_verts)
 {
@@ -223,15 +239,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         if (k < 0)
             continue;
         double bx, by;
-        if (k <= ktop && k <= (long)frame->k1) {
-            const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
-            bx = s2->bx;
-            by = s2->by;
-        } else {
-            double f = (grid->origin[2] + grid->g * (double)k - ptop[2]) / ttop[2];
-            bx = ptop[0] + f * ttop[0];
-            by = ptop[1] + f * ttop[1];
-        }
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
         double dip = 0;
         if (arch_in_front(grid, thr, (size_t)k, bx, by, hw, &dip)) {
             if (arches < 64)
@@ -259,15 +267,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     bool wide = false;
     for (long k = kmid < 0 ? 0 : kmid; k <= kend; k++) {
         double bx, by;
-        if (k <= ktop && k <= (long)frame->k1) {
-            const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
-            bx = s2->bx;
-            by = s2->by;
-        } else {
-            double f = (grid->origin[2] + grid->g * (double)k - ptop[2]) / ttop[2];
-            bx = ptop[0] + f * ttop[0];
-            by = ptop[1] + f * ttop[1];
-        }
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
         double w = bone_width_x(grid, thr, (size_t)k, bx, by);
         if (w >= C2_BODY_TOP_NARROW * 2.0 * hw) {
             wide = true;
