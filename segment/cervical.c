@@ -1,6 +1,8 @@
 /* C2 anchor: the topmost segment is C1+C2 (no disc between them) when it is a small
  * cervical body, much taller than the segments below (body plus dens), and the anterior
- * arch of C1 lies in front of the dens, separated from it by the atlanto-dental joint. */
+ * arch of C1 lies in front of the dens, separated from it by the atlanto-dental joint.
+ * For the C1/C2 split (spine.c) it measures the dens axis, its half-width and AP
+ * half-depth, the level of C1's anterior arch and the top of C2's body. */
 #include "segment_internal.h"
 
 #include <math.h>
@@ -133,6 +135,32 @@ static bool dens_sides(const SegGrid *grid, const SegThresholds *thr, size_t k, 
     return true;
 }
 
+/* The dens's back wall on slice k along y at x: the first drop below the soft-tissue/bone
+ * edge behind bone met within 3 mm behind the joint yj (the canal and the transverse
+ * ligament lie behind the dens), at most 25 mm behind it. */
+static bool dens_back(const SegGrid *grid, const SegThresholds *thr, size_t k, double x,
+                      double yj, double *yb)
+{
+    bool bone = false;
+    double hp = NAN;
+    for (double d = 0.0; d <= 25.0; d += 0.5) {
+        double h = hu_at(grid, x, yj + d, k);
+        if (isnan(h))
+            return false;
+        if (h >= thr->edge) {
+            bone = true;
+        } else if (bone) {
+            /* the edge crossing between the last bone sample and this one */
+            *yb = yj + d - 0.5 + 0.5 * (hp - thr->edge) / (hp - h);
+            return true;
+        } else if (d > 3.0) {
+            return false;
+        }
+        hp = h;
+    }
+    return false;
+}
+
 /* The body centre on slice k of the top segment: the frame's, up to its last tracked
  * slice ktop; above it, the top axis (ptop, ttop) carried on. */
 static void top_body_centre(const SegGrid *grid, const SegFrame *frame, long k, long ktop,
@@ -225,8 +253,8 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
      * the top of the dens, where the canal track may already have stopped) */
     int arches = 0;
     double zlow = INFINITY;
-    double dips[64], dens_c[64], dens_r[64];
-    size_t n_dens = 0;
+    double dips[64];
+    long arch_k[64];
     double pm[3], tm[3];
     sm_seg_axis_at(grid, frame, vt->s_lo + 0.5 * (vt->s_hi - vt->s_lo), pm, tm);
     long kmid = lround((pm[2] - grid->origin[2]) / grid->g);
@@ -242,12 +270,9 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
         double dip = 0;
         if (arch_in_front(grid, thr, (size_t)k, bx, by, hw, &dip)) {
-            if (arches < 64)
+            if (arches < 64) {
                 dips[arches] = dip;
-            double el, er;
-            if (n_dens < 64 && dens_sides(grid, thr, (size_t)k, bx, by, &el, &er)) {
-                dens_c[n_dens] = 0.5 * (el - er);
-                dens_r[n_dens++] = 0.5 * (el + er);
+                arch_k[arches] = k;
             }
             arches++;
             double z = grid->origin[2] + grid->g * (double)k;
@@ -259,12 +284,21 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         return;
     vt->cervical_top = true;
     vt->c1_z = zlow - 3.0;
-    /* C1's lateral masses reach lower than its anterior arch, down onto C2's body: C1 starts
-     * no higher than the top of C2's body, the first slice up from the segment's middle
+    vt->c2_top_z = vt->c1_z;
+    /* the middle of C1's anterior arch (the median slice with the joint in front): C1's
+     * lateral masses reach below it, C2's body top stays under it */
+    size_t nd = arches < 64 ? (size_t)arches : 64;
+    double zarch = grid->origin[2] + grid->g * (double)arch_k[nd / 2];
+    /* C1's lateral masses reach lower than its anterior arch, down onto C2's body, and sit
+     * beside the dens above C2's body top: the first slice up from the segment's middle
      * where the bone across the axis narrows to the dens (< C2_BODY_TOP_NARROW x the body's
      * width over the lower half, after a slice at least that wide; the lateral masses
-     * beside the dens lie across a gap) */
+     * beside the dens lie across a gap). Below it bone is C2's body (a lordotic C2's body
+     * top can rise beside C1's anterior arch), except in front of the atlanto-dental
+     * joint; above it bone off the dens is C1 (no higher than the middle of the arch).
+     * C1 starts no higher than that top. */
     bool wide = false;
+    long knar = -1;
     for (long k = kmid < 0 ? 0 : kmid; k <= kend; k++) {
         double bx, by;
         top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
@@ -273,22 +307,99 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
             wide = true;
         } else if (wide && w > 0) {
             double zt = grid->origin[2] + grid->g * ((double)k - 0.5);
+            vt->c2_top_z = zt < zarch ? zt : zarch;
             if (zt < vt->c1_z)
                 vt->c1_z = zt;
+            knar = k;
             break;
         }
     }
-    /* the joint between the dens and the anterior arch: bone in front of it is C1 */
-    size_t nd = arches < 64 ? (size_t)arches : 64;
-    qsort(dips, nd, sizeof dips[0], sm_cmp_double);
-    vt->dens_front_mm = dips[nd / 2];
-    /* the dens itself: its centre offset and half-width across (medians over the slices) */
-    vt->dens_dx_mm = 0;
-    vt->dens_radius_mm = NAN;
-    if (n_dens > 0) {
-        qsort(dens_c, n_dens, sizeof dens_c[0], sm_cmp_double);
-        qsort(dens_r, n_dens, sizeof dens_r[0], sm_cmp_double);
-        vt->dens_dx_mm = dens_c[n_dens / 2];
-        vt->dens_radius_mm = dens_r[n_dens / 2];
+    /* the dens on each slice above C2's body with the joint in front of it: its back
+     * wall (canal and transverse ligament behind it), its sides (the gaps to the lateral
+     * masses) and the joint (the front of a round dens: AP depth 1.2-3.2 x its half-width,
+     * else the dip was the dens's cancellous core between its cortices); the dens axis is
+     * the line through their centres (the body centre on these slices is pulled forward
+     * by C1's anterior arch) */
+    double dz[64], dxv[64], dyv[64], drx[64], dry[64];
+    size_t nm = 0;
+    for (size_t q = 0; q < nd; q++) {
+        long k = arch_k[q];
+        if (knar >= 0 && k < knar)
+            continue;
+        double bx, by;
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
+        double yj = by - dips[q], xc = bx, yb = NAN, el, er;
+        bool ok = true;
+        for (int it = 0; it < 2 && ok; it++) {
+            ok = dens_back(grid, thr, (size_t)k, xc, yj, &yb);
+            if (ok)
+                ok = dens_sides(grid, thr, (size_t)k, xc, 0.5 * (yj + yb), &el, &er);
+            if (ok)
+                xc += 0.5 * (el - er);
+        }
+        if (!ok)
+            continue;
+        double rx = 0.5 * (el + er), ry = 0.5 * (yb - yj);
+        if (!(rx >= 2.0 && ry >= 0.6 * rx && ry <= 1.6 * rx))
+            continue;
+        dz[nm] = grid->origin[2] + grid->g * (double)k;
+        dxv[nm] = xc;
+        dyv[nm] = 0.5 * (yj + yb);
+        drx[nm] = rx;
+        dry[nm++] = ry;
     }
+    /* the dens continues C2's body axis: its direction from the body centre a quarter up
+     * the segment (below C1) to the dens, its position the median over the slices (a
+     * slice through a tilted body top can measure the body's back wall) */
+    double sx = tm[2] > 0.2 ? tm[0] / tm[2] : 0, sy = tm[2] > 0.2 ? tm[1] / tm[2] : 0;
+    if (nm > 0) {
+        double pl[3], tl[3];
+        SegSlice sl;
+        sm_seg_axis_at(grid, frame, vt->s_lo + 0.25 * (vt->s_hi - vt->s_lo), pl, tl);
+        bool low = sm_seg_frame_at(frame, grid, pl[2], &sl);
+        double tmp[64];
+        for (size_t q = 0; q < nm; q++)
+            tmp[q] = dz[q];
+        qsort(tmp, nm, sizeof tmp[0], sm_cmp_double);
+        double mz = tmp[nm / 2], mx = 0, my = 0;
+        for (int it = 0; it < 3; it++) {
+            for (int c = 0; c < 2; c++) {
+                const double *v = c ? dyv : dxv;
+                double sl_c = c ? sy : sx;
+                for (size_t q = 0; q < nm; q++)
+                    tmp[q] = v[q] - sl_c * (dz[q] - mz);
+                qsort(tmp, nm, sizeof tmp[0], sm_cmp_double);
+                if (c)
+                    my = tmp[nm / 2];
+                else
+                    mx = tmp[nm / 2];
+            }
+            if (low && mz - pl[2] >= 8.0) {
+                sx = (mx - sl.bx) / (mz - pl[2]);
+                sy = (my - sl.by) / (mz - pl[2]);
+            }
+        }
+        qsort(drx, nm, sizeof drx[0], sm_cmp_double);
+        qsort(dry, nm, sizeof dry[0], sm_cmp_double);
+        vt->dens_p[0] = mx;
+        vt->dens_p[1] = my;
+        vt->dens_p[2] = mz;
+        vt->dens_radius_mm = drx[nm / 2];
+        vt->dens_ry_mm = dry[nm / 2];
+    } else {
+        /* no slice measured: the dens behind the median joint by its median half-width
+         * at the median arch slice */
+        qsort(dips, nd, sizeof dips[0], sm_cmp_double);
+        long k = arch_k[nd / 2];
+        double bx, by, el = 5.0, er = 5.0;
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
+        dens_sides(grid, thr, (size_t)k, bx, by, &el, &er);
+        vt->dens_radius_mm = 0.5 * (el + er);
+        vt->dens_ry_mm = vt->dens_radius_mm;
+        vt->dens_p[0] = bx + 0.5 * (el - er);
+        vt->dens_p[1] = by - dips[nd / 2] + vt->dens_ry_mm;
+        vt->dens_p[2] = grid->origin[2] + grid->g * (double)k;
+    }
+    vt->dens_sx = sx;
+    vt->dens_sy = sy;
 }

@@ -82,9 +82,12 @@ typedef struct SegVert {
     bool first_rib;       /* holds the first rib (short, below no other rib, fully in view) */
     bool partial;
     bool cervical_top;    /* topmost segment is C1+C2 (dens with the C1 arch in front) */
-    double c1_z;          /* LPS z above which bone off the dens belongs to C1 */
-    double dens_front_mm; /* atlanto-dental joint: mm in front of the body centre (median) */
-    double dens_dx_mm;    /* dens centre: mm to patient left (+x) of the body centre */
+    double c1_z;          /* LPS z above which bone in front of the dens belongs to C1 */
+    double c2_top_z;      /* LPS z of C2's body top: above it bone off the dens is C1 */
+    double dens_p[3];     /* a point on the dens axis (LPS mm) */
+    double dens_sx, dens_sy; /* dens axis: patient x and y change per mm of z */
+    double dens_ry_mm;    /* dens AP half-depth: the atlanto-dental joint lies that far in
+                             front of the dens axis */
     double dens_radius_mm; /* dens half-width (NAN: not measured) */
     int verse;            /* assigned VerSe id */
     double confidence;

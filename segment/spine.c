@@ -230,6 +230,7 @@ static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *
 #define CERVICAL_MAX_HALF_WIDTH_MM 15.0 /* as C2_MAX_HALF_WIDTH_MM (cervical.c) */
 #define DENS_TOP_MM 25.0 /* frame extension above the track end when the top vertebra is C2 */
 #define BOTTOM_EXT_MM 40.0 /* frame extension below the track's end (before the plane cut) */
+#define BOTTOM_BODY_GAP_MM 2.0 /* body back in front of the canal front at the bottom end */
 
 /* Frame slice at LPS z, extended by the nearest end within 10 mm of the tracked range
  * (top_mm above its top). lean (NULL: none, else LEAN_N values): the body axis's patient x
@@ -278,6 +279,11 @@ static bool frame_at_ext_top(const SegFrame *frame, const SegGrid *grid, double 
         sl->cy += oy;
         sl->by += oy;
     }
+    /* below the track: the body's back wall is the canal's front. The end slice can cut a
+     * tilted disc, its filled-bone run in front of the canal then starting at the bone in
+     * front of the disc (the vertebra above's lip), not at the end vertebra's back wall */
+    if (z < z0 && sl->by + 0.5 * sl->depth < sl->cy - sl->ry_ant - BOTTOM_BODY_GAP_MM)
+        sl->by = sl->cy - sl->ry_ant - 0.5 * sl->depth;
     return true;
 }
 
@@ -928,8 +934,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
-    /* per-segment values, 9 blocks of n_verts + 1: C1 cut z (NAN: none), dens front, dens x
-     * offset, dens half-width, rib-head walk limit, median body half-width, median depth,
+    /* per-segment values, 9 blocks of n_verts + 1: C1 cut z (NAN: none), C2 body top z,
+     * dens half-depth, dens half-width, rib-head walk limit, median body half-width, median depth,
      * largest body half-width of a rib-bearing body (its own width on the CT; T1 also under
      * C7, or capped by the other rib-bearing levels), body-centre offset from the canal
      * for a capped rib-bearing body next to a rib-free one */
@@ -1112,17 +1118,28 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         seg_c1z[s] = (s < r->n_verts && r->verts[s].cervical_top && r->verts[s].verse == 2)
                          ? r->verts[s].c1_z
                          : NAN;
-    /* per segment after the C1 levels: the dens's front, x offset and half-width */
+    /* per segment after the C1 levels: C2's body top, the dens's AP half-depth and
+     * half-width; the dens axis of the C1+C2 segment (point, x and y per mm of z) */
+    double dens_ax[5] = {NAN, NAN, NAN, 0, 0};
     for (size_t s = 0; s < r->n_verts; s++) {
-        seg_c1z[r->n_verts + 1 + s] = r->verts[s].dens_front_mm;
-        seg_c1z[2 * (r->n_verts + 1) + s] = r->verts[s].dens_dx_mm;
-        seg_c1z[3 * (r->n_verts + 1) + s] = r->verts[s].dens_radius_mm;
-        if (!isnan(seg_c1z[s]))
-            sm_strlist_add(&seg->notes, "segment %zu: C1 from z %.1f mm (track ends at %.1f), "
-                           "dens front %.1f mm, x offset %+.1f mm, half-width %.1f mm", s,
-                           seg_c1z[s], r->grid.origin[2] + r->grid.g * (double)r->frame.k1,
-                           r->verts[s].dens_front_mm, r->verts[s].dens_dx_mm,
-                           r->verts[s].dens_radius_mm);
+        const SegVert *vs = &r->verts[s];
+        seg_c1z[r->n_verts + 1 + s] = vs->c2_top_z;
+        seg_c1z[2 * (r->n_verts + 1) + s] = vs->dens_ry_mm;
+        seg_c1z[3 * (r->n_verts + 1) + s] = vs->dens_radius_mm;
+        if (!isnan(seg_c1z[s])) {
+            dens_ax[0] = vs->dens_p[0];
+            dens_ax[1] = vs->dens_p[1];
+            dens_ax[2] = vs->dens_p[2];
+            dens_ax[3] = vs->dens_sx;
+            dens_ax[4] = vs->dens_sy;
+            sm_strlist_add(&seg->notes, "segment %zu: C1 in front of the dens from z %.1f mm, "
+                           "beside it from C2's body top at %.1f (track ends at %.1f); dens "
+                           "axis (%.1f %.1f %.1f) per mm of z %+.2f %+.2f, half-width %.1f mm, "
+                           "AP half-depth %.1f mm", s, seg_c1z[s], vs->c2_top_z,
+                           r->grid.origin[2] + r->grid.g * (double)r->frame.k1, vs->dens_p[0],
+                           vs->dens_p[1], vs->dens_p[2], vs->dens_sx, vs->dens_sy,
+                           vs->dens_radius_mm, vs->dens_ry_mm);
+        }
     }
     for (size_t s = 0; s < r->n_verts; s++)
         seg_label[r->n_verts + 1 + s] =
@@ -1220,7 +1237,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         lean[4] = 0;
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, frame_trk, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
-           ct, inv, lean, bot_q, bot_n, \
+           ct, inv, lean, bot_q, bot_n, dens_ax, \
            mids, \
            s1body) \
     firstprivate(nx, ny, nz, n_discs, n_verts, edge, bone_lo, soft, intype, walk_step, top_ext, c2_top, \
@@ -1376,21 +1393,20 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                         if (s < n_verts) {
                             label = seg_label[s];
                             body_ok = seg_label[n_verts + 1 + s] != 0;
-                            /* C1: bone of the C1+C2 segment above the arch level, off the dens */
+                            /* C1: bone of the C1+C2 segment in front of the dens above
+                             * the arch level, off the dens above C2's body top */
                             if (!isnan(seg_c1z[s]) && p[2] >= seg_c1z[s] && have) {
-                                double ddx = p[0] - sl.bx - seg_c1z[2 * (n_verts + 1) + s];
-                                double ddy = p[1] - sl.by;
+                                double f = p[2] - dens_ax[2];
+                                double ddx = p[0] - (dens_ax[0] + f * dens_ax[3]);
+                                double ddy = p[1] - (dens_ax[1] + f * dens_ax[4]);
                                 double rd = 0.6 * sl.half_width;
                                 double rdens = seg_c1z[3 * (n_verts + 1) + s] + 1.0;
                                 if (rdens < rd) rd = rdens; /* its own width, 1 mm margin */
                                 if (rd < 4.0) rd = 4.0;
-                                /* the dens lies behind the joint by its radius (the body
-                                 * centre near C1 is pulled forward by the arch) */
-                                double front = seg_c1z[n_verts + 1 + s];
-                                double rmeas = seg_c1z[3 * (n_verts + 1) + s];
-                                double ddc = isfinite(rmeas) ? ddy - (rmeas - front) : ddy;
                                 /* in front of the atlanto-dental joint: C1's anterior arch */
-                                if (ddx * ddx + ddc * ddc > rd * rd || -ddy > front)
+                                if (-ddy > seg_c1z[2 * (n_verts + 1) + s] ||
+                                    (p[2] >= seg_c1z[n_verts + 1 + s] &&
+                                     ddx * ddx + ddy * ddy > rd * rd))
                                     label = 1;
                                 /* the hole filling closes the C1 ring around the dens:
                                  * there only bone is vertebra, not the soft tissue inside */
@@ -1404,7 +1420,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                                 double rd = 0.6 * sl.half_width;
                                 double rdens = seg_c1z[3 * (n_verts + 1) + s] + 1.0;
                                 if (!isnan(seg_c1z[s]) && isfinite(rdens)) {
-                                    ddx -= seg_c1z[2 * (n_verts + 1) + s];
+                                    double f = p[2] - dens_ax[2];
+                                    ddx = p[0] - (dens_ax[0] + f * dens_ax[3]);
+                                    ddy = p[1] - (dens_ax[1] + f * dens_ax[4]);
                                     if (rdens < rd) rd = rdens;
                                 }
                                 if (rd < 4.0) rd = 4.0;
