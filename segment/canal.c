@@ -18,6 +18,13 @@
 #define CANAL_BEHIND_MIN_MM 8.0
 #define CANAL_BEHIND_MAX_MM 35.0
 #define CANAL_BEHIND_AREA_MM2 100.0
+/* two candidates behind a larger lumen (>= CANAL_BEHIND_AREA_MM2), CANAL_BEHIND_MIN_MM..
+ * CANAL_BEHIND_MAX_MM posterior and CANAL_POCKET_DX_MIN_MM..CANAL_POCKET_DX_MAX_MM to
+ * either side of it, within CANAL_POCKET_DY_MM of each other antero-posteriorly, are the
+ * pockets of the posterior elements */
+#define CANAL_POCKET_DX_MIN_MM 5.0
+#define CANAL_POCKET_DX_MAX_MM 20.0
+#define CANAL_POCKET_DY_MM 5.0
 #define WALL_NCOLS 5            /* AP lines for the posterior body wall */
 #define WALL_OFF_MM 3.0         /* their spacing across the canal centre */
 
@@ -243,9 +250,36 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
                             out[b].area_mm2 >= out[a].area_mm2 &&
                             out[b].area_mm2 >= CANAL_BEHIND_AREA_MM2;
             }
+        /* a pair of lumens behind a larger one (the canal), one on each side and level
+         * with each other, are the pockets of the posterior elements, left and right
+         * (between the laminae, the articular and transverse processes and the ribs'
+         * necks): their anterior ray crosses the lamina, the enclosed canal and its front,
+         * and above a window's top body, where the canal has no body in front and ends,
+         * their chain would carry the track on beside it */
+        bool pocket[CANAL_MAX_CAND] = {false};
+        for (size_t b = 0; b < nout; b++) {
+            if (out[b].area_mm2 < CANAL_BEHIND_AREA_MM2)
+                continue;
+            for (size_t a1 = 0; a1 < nout; a1++)
+                for (size_t a2 = a1 + 1; a2 < nout; a2++) {
+                    double dx1 = out[a1].x - out[b].x, dx2 = out[a2].x - out[b].x;
+                    double dy1 = out[a1].y - out[b].y, dy2 = out[a2].y - out[b].y;
+                    if (a1 == b || a2 == b || dx1 * dx2 >= 0 ||
+                        out[a1].area_mm2 >= out[b].area_mm2 ||
+                        out[a2].area_mm2 >= out[b].area_mm2 ||
+                        fabs(out[a1].y - out[a2].y) > CANAL_POCKET_DY_MM)
+                        continue;
+                    if (fabs(dx1) < CANAL_POCKET_DX_MIN_MM || fabs(dx1) > CANAL_POCKET_DX_MAX_MM ||
+                        fabs(dx2) < CANAL_POCKET_DX_MIN_MM || fabs(dx2) > CANAL_POCKET_DX_MAX_MM ||
+                        dy1 < CANAL_BEHIND_MIN_MM || dy1 > CANAL_BEHIND_MAX_MM ||
+                        dy2 < CANAL_BEHIND_MIN_MM || dy2 > CANAL_BEHIND_MAX_MM)
+                        continue;
+                    pocket[a1] = pocket[a2] = true;
+                }
+        }
         size_t kept = 0;
         for (size_t a = 0; a < nout; a++)
-            if (!inside[a])
+            if (!inside[a] && !pocket[a])
                 out[kept++] = out[a];
         ncand[k] = kept;
     }
