@@ -20,6 +20,16 @@
  * is centred on the canal (the outline's centre is pulled aside by rib heads). */
 #define BODY_RECENTRE_MM 4.0
 
+/* A body the rib search found no ribs on, next to a rib-bearing one, is rib-bearing when
+ * rib heads lie beside it, across a joint gap, over this much of its height on each side
+ * (a rib head is about 10 mm across; sweep thoracic bodies show 3-10 mm per side) ... */
+#define RIB_HEADS_MIN_MM 3.0
+
+/* ... with each joint gap at least this far (mm) outside the body's own mid-height side
+ * (its CT width): sub-edge marrow inside a body (low density, noise) reads as a gap too
+ * (phantom L1/L2: gaps 0-3 mm outside; rib heads: 2-5 mm) */
+#define RIB_JOINT_OUT_MM 1.5
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -915,6 +925,60 @@ static double rib_body_halfwidth_ct(const SegRun *r, double zl, double zh, doubl
     return wv[nv / 4];
 }
 
+/* Rib heads beside a body the rib search did not count as rib-bearing (its ribs leave a
+ * small field of view, or are cut by it): on each slice from zl to zh, on the body-centre
+ * row and a row a quarter of the body depth behind it, walking in along patient x from
+ * beyond the per-slice width, bone that a costovertebral joint gap separates from the body
+ * (sm_seg_rib_head_gap with walk limit lim) before the body's own side is reached, its
+ * joint gap RIB_JOINT_OUT_MM or more outside the body's own half-width `own` (NAN: none
+ * counts). Counts the slices with such bone, per side (n[0] patient right, n[1] left). */
+static void rib_heads_seen(const SegRun *r, double zl, double zh, double lim, double own,
+                           int n[2])
+{
+    const SmVolume *ct = r->ct;
+    double inv[4][4];
+    double step = fmin(ct->spacing[0], fmin(ct->spacing[1], ct->spacing[2]));
+    n[0] = n[1] = 0;
+    if (!(step > 0) || !(lim > 0) || !sm_mat4_affine_inverse(ct->affine, inv))
+        return;
+    double z0 = fmin(zl, zh), z1 = fmax(zl, zh);
+    for (double z = z0; z <= z1; z += 0.5 * r->grid.g) {
+        SegSlice ms;
+        if (!sm_seg_frame_at(&r->frame, &r->grid, z, &ms) || !(ms.half_width > 0))
+            continue;
+        for (int side = -1; side <= 1; side += 2) {
+            bool seen = false;
+            for (int row = 0; row < 2 && !seen; row++) {
+                double y = ms.by + 0.25 * ms.depth * row;
+                for (double d = ms.half_width + 6.0; d > lim; d -= step) {
+                    double p[3] = {ms.bx + side * d, y, z};
+                    double v = sm_seg_ct_nearest(ct, inv, p[0], p[1], p[2]);
+                    if (isnan(v))
+                        break;
+                    if (v < r->thr.edge)
+                        continue;
+                    if (!sm_seg_rib_head_gap(ct, inv, step, p, ms.bx, lim, r->thr.edge,
+                                             r->thr.lo, false))
+                        break; /* the body's side */
+                    /* the joint gap lies outside the body's own side (a gap inside it
+                     * is marrow); e: the inner end of the bone before the gap */
+                    double e = d;
+                    while (e > lim) {
+                        double w = sm_seg_ct_nearest(ct, inv, ms.bx + side * (e - step), y, z);
+                        if (isnan(w) || w < r->thr.edge)
+                            break;
+                        e -= step;
+                    }
+                    seen = e >= own + RIB_JOINT_OUT_MM;
+                    break;
+                }
+            }
+            if (seen)
+                n[side > 0]++;
+        }
+    }
+}
+
 /* Native (CT-grid) pass: labels from the segments (in_labels == NULL) or from an imported
  * label map, sub-regions from the frame. */
 static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
@@ -959,6 +1023,60 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
      * body's posterolateral corners) */
     for (size_t s = 0; s < r->n_verts; s++)
         seg_thoracic[s] = r->verts[s].rib_left || r->verts[s].rib_right || r->verts[s].first_rib;
+    /* also a body next to a rib-bearing one (in a run of such bodies) with rib heads beside
+     * it on both sides, across their joint gaps, over RIB_HEADS_MIN_MM of its height each:
+     * its ribs leave or are cut by a small field of view and the rib search counts none.
+     * Not a C1+C2 segment, the sacrum, a segment above the first rib's or one named C1-C7
+     * from an anchor (cervical: the foramina transversaria are gaps too); a lone body with
+     * bone across a gap (L5 beside its transverse processes and the sacral alae on 3 mm
+     * voxels) is not enough. */
+    uint8_t *heads = in_labels ? NULL : calloc(r->n_verts + 1, 1);
+    size_t above_first = r->n_verts; /* segments above the first rib's: cervical */
+    const bool anchored = seg->anchors.n > 0; /* names from an anchor: C1-C7 are cervical */
+    for (size_t s = 0; s < r->n_verts; s++)
+        if (r->verts[s].first_rib)
+            above_first = s + 1;
+    for (size_t s = 0; heads && s < r->n_verts; s++) {
+        if (seg_thoracic[s] || r->verts[s].cervical_top || seg_label[s] == SM_VERSE_SACRUM ||
+            s >= above_first || (anchored && seg_label[s] >= 1 && seg_label[s] <= 7))
+            continue;
+        double ph[3], th[3], zl, zh;
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
+        zl = ph[2];
+        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
+        zh = ph[2];
+        /* the walk limit as for a rib-bearing body (below): half the narrowest mid-height
+         * half-width, or the canal's half-width */
+        double zc = 0.5 * (zl + zh), hz = 0.25 * fabs(zh - zl), narrow = NAN;
+        for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
+            SegSlice ms;
+            if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
+                (isnan(narrow) || ms.half_width < narrow))
+                narrow = ms.half_width;
+        }
+        SegSlice cs;
+        double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
+        int nh[2];
+        double lim = fmax(0.5 * narrow, rx);
+        rib_heads_seen(r, zl, zh, lim, rib_body_halfwidth_ct(r, zl, zh, lim), nh);
+        heads[s] = 0.5 * r->grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
+        if (heads[s])
+            sm_strlist_add(&seg->notes, "segment %zu: rib heads beside the body over %.0f and "
+                           "%.0f mm of its height", s, 0.5 * r->grid.g * nh[0],
+                           0.5 * r->grid.g * nh[1]);
+    }
+    for (bool grew = heads != NULL; grew;) {
+        grew = false;
+        for (size_t s = 0; s < r->n_verts; s++)
+            if (heads[s] && !seg_thoracic[s] &&
+                ((s > 0 && seg_thoracic[s - 1]) || (s + 1 < r->n_verts && seg_thoracic[s + 1]))) {
+                seg_thoracic[s] = 1;
+                grew = true;
+                sm_strlist_add(&seg->notes, "segment %zu: rib-bearing (rib heads, next to a "
+                               "rib-bearing segment)", s);
+            }
+    }
+    free(heads);
     /* the body's own half-width at mid-height of each rib-bearing segment (smallest over
      * its middle half: the per-slice width near the endplates includes the rib heads) */
     double *seg_hw = seg_c1z + 4 * (r->n_verts + 1);

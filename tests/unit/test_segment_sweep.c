@@ -327,8 +327,9 @@ static void test_tiny_fov_sacrum(void **state)
 
 /* --notes: where a body below the Dice target disagrees with the truth body: voxels of the
  * truth body only and of the predicted body only, with their mean offsets (LPS mm) from the
- * truth body centroid. */
-static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int verse)
+ * truth body centroid. The predicted body is that of label pred, the label holding most of
+ * the truth vertebra (as scored: a misnamed level is compared with its own prediction). */
+static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int verse, int pred)
 {
     const size_t *d = ph->ct->dims;
     const uint8_t *tl = ph->labels->data, *ts = ph->subregions->data;
@@ -340,7 +341,7 @@ static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int ver
         for (size_t j = 0; j < d[1]; j++)
             for (size_t i = 0; i < d[0]; i++, v++) {
                 bool tb = tl[v] == verse && ts[v] == SM_PHANTOM_SUB_BODY;
-                bool pb = pl[v] == verse && ps[v] == SM_SUB_BODY;
+                bool pb = pl[v] == pred && ps[v] == SM_SUB_BODY;
                 int c = tb && pb ? 0 : tb ? 1 : pb ? 2 : -1;
                 if (c < 0)
                     continue;
@@ -376,7 +377,7 @@ static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int ver
             for (size_t j = 0; j < d[1]; j++)
                 for (size_t i = 0; i < d[0]; i++, v2++) {
                     bool tb = tl[v2] == verse && ts[v2] == SM_PHANTOM_SUB_BODY;
-                    bool pb = pl[v2] == verse && ps[v2] == SM_SUB_BODY;
+                    bool pb = pl[v2] == pred && ps[v2] == SM_SUB_BODY;
                     int c = tb && pb ? 0 : tb ? 1 : pb ? 2 : -1;
                     if (c < 0)
                         continue;
@@ -405,7 +406,7 @@ static void body_miss_detail(const SmPhantom *ph, const SmSpineSeg *seg, int ver
             for (size_t j = 0; j < d[1]; j++)
                 for (size_t i = 0; i < d[0]; i++, v3++) {
                     bool tb = tl[v3] == verse && ts[v3] == SM_PHANTOM_SUB_BODY;
-                    bool pb = pl[v3] == verse && ps[v3] == SM_SUB_BODY;
+                    bool pb = pl[v3] == pred && ps[v3] == SM_SUB_BODY;
                     if (pb && !tb)
                         what[tl[v3] & 31][ts[v3] & 15]++;
                 }
@@ -552,7 +553,7 @@ static void test_sweep(void **state)
                     l->named ? "ok " : "BAD", l->centroid_mm, l->body_dice, l->confidence,
                     l->whole ? "" : "  (cut by the grid: not scored)");
             if (g_verbose && (l->body_dice < BODY_DICE || getenv("SWEEP_DETAIL")))
-                body_miss_detail(ph, seg, l->verse_id);
+                body_miss_detail(ph, seg, l->verse_id, l->best_label);
         }
         /* the sacrum in view must anchor (whatever the field of view cuts off) */
         if (sp->level_last == LV_S1) {
