@@ -19,6 +19,21 @@
  * the canal is at most this fraction of the second rib's (anatomy ~0.6-0.75; phantom 0.56,
  * LIDC chest CT 0.73; the second rib against the third: 0.82-0.89). */
 #define FIRST_RIB_RATIO 0.8
+/* The first rib's curve (used when the ratio test has nothing to compare with: the second
+ * rib leaves a narrow field of view). Its tubercle lies beside the canal and its shaft turns
+ * forward at once, beside the vertebral body; the second and lower ribs run back and out to
+ * their angles first. Within RIB_REACH_MM of the canal axis (in the vertebra's own plane,
+ * so a kyphotic or tilted column does not move it) the first rib reaches in front of the
+ * canal centre: LIDC chest CT cropped to 124-160 mm around the spine 12-24 mm per side
+ * (means 14.5-17.9, 21-28 mm more than the second ribs), the top ribs of the same scan
+ * cropped to start at T1's lower part, T2 or T3 -15 to -7 mm (means <= -7, within 2 mm of
+ * the ribs below); phantom first ribs means 15-41 mm (18-51 more than the second ribs),
+ * the other top rib pairs of ten sweeps means <= 3 mm (contrast <= 6) but one (19 mm) whose
+ * canal track wandered at the window's top (6.5 more than the ribs below). Both sides are
+ * averaged (an axial rotation moves one side forward and the other back by as much). */
+#define FIRST_RIB_FRONT_MM 10.0    /* mean front of the two top ribs at least this */
+#define FIRST_RIB_CONTRAST_MM 15.0 /* and this much more than the mean of the ribs below */
+#define FRONT_LATERAL_MM 20.0      /* only bone this far beside the midline counts */
 #define CORTEX_NEAR_MM 4.0  /* lateral bone this close to seed-dense bone is bone */
 #define THICK_MM 14.0       /* lateral bone this thick in-plane and far from cortex: an organ */
 
@@ -26,6 +41,7 @@
 typedef struct RibRun {
     int side;          /* 0: patient left (+x), 1: right */
     long ktop;         /* top slice of the run */
+    long kc;           /* its shell-weighted mean slice */
     double reach;      /* reach of its component */
     bool cut;          /* its component touches the edge of the field of view (top, bottom
                         * or side): its reach is a lower bound */
@@ -255,6 +271,79 @@ static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const 
         free(part);
     }
     return true;
+}
+
+/* How far in front of the canal centre component `comp` reaches near it, in the vertebra's
+ * own plane: the canal centre at slice kc is the reference point and the normal of the
+ * disc nearest to it the axis (the canal track's direction over +-10 mm there when there
+ * is no disc; the track can wander at the end of the field, the disc planes hold). Among
+ * the component's voxels within 40 mm of that plane, `radius` mm of the axis and
+ * FRONT_LATERAL_MM or more beside the midline (a sternum joined to a rib by calcified
+ * cartilage lies at the midline; the first rib lies beside the body), the largest
+ * distance along the anterior direction (LPS -y made perpendicular to the axis);
+ * -INFINITY when there is none. Serial (a maximum over one pass: the same at any thread
+ * count). */
+static double comp_front(const SegGrid *grid, const SegFrame *frame, const SegDisc *discs,
+                         size_t n_discs, const uint32_t *lab, uint32_t comp, long kc,
+                         double radius)
+{
+    const size_t nx = grid->dims[0], ny = grid->dims[1], nz = grid->dims[2];
+    const double g = grid->g;
+    long k0 = (long)frame->k0, k1 = (long)frame->k1, dk = lround(10.0 / g);
+    if (kc < k0) kc = k0;
+    if (kc > k1) kc = k1;
+    const SegSlice *sc = &frame->s[kc];
+    const double c[3] = {sc->cx, sc->cy, grid->origin[2] + g * (double)kc};
+    double t[3];
+    size_t best = n_discs;
+    for (size_t d = 0; d < n_discs; d++)
+        if (best == n_discs || fabs(discs[d].p[2] - c[2]) < fabs(discs[best].p[2] - c[2]))
+            best = d;
+    if (best < n_discs) {
+        for (int a = 0; a < 3; a++)
+            t[a] = discs[best].n[a];
+    } else {
+        long ka = kc - dk < k0 ? k0 : kc - dk, kb = kc + dk > k1 ? k1 : kc + dk;
+        const SegSlice *sa = &frame->s[ka], *sb = &frame->s[kb];
+        t[0] = sb->cx - sa->cx;
+        t[1] = sb->cy - sa->cy;
+        t[2] = g * (double)(kb - ka);
+    }
+    double tn = sqrt(t[0] * t[0] + t[1] * t[1] + t[2] * t[2]);
+    if (!(tn > 0)) {
+        t[0] = t[1] = 0;
+        t[2] = tn = 1;
+    }
+    for (int a = 0; a < 3; a++)
+        t[a] /= tn;
+    /* anterior: -y without its component along the axis; lateral: x likewise */
+    double an[3] = {t[1] * t[0], -1.0 + t[1] * t[1], t[1] * t[2]};
+    double la[3] = {1.0 - t[0] * t[0], -t[0] * t[1], -t[0] * t[2]};
+    double anl = sqrt(an[0] * an[0] + an[1] * an[1] + an[2] * an[2]);
+    double lal = sqrt(la[0] * la[0] + la[1] * la[1] + la[2] * la[2]);
+    for (int a = 0; a < 3; a++) {
+        an[a] /= anl;
+        la[a] /= lal;
+    }
+    double fmax = -INFINITY;
+    for (size_t k = 0; k < nz; k++)
+        for (size_t j = 0; j < ny; j++)
+            for (size_t i = 0; i < nx; i++) {
+                if (lab[i + nx * (j + ny * k)] != comp)
+                    continue;
+                double d[3] = {grid->origin[0] + g * (double)i - c[0],
+                               grid->origin[1] + g * (double)j - c[1],
+                               grid->origin[2] + g * (double)k - c[2]};
+                double along = d[0] * t[0] + d[1] * t[1] + d[2] * t[2];
+                double r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] - along * along;
+                double lat = fabs(d[0] * la[0] + d[1] * la[1] + d[2] * la[2]);
+                if (fabs(along) > 40.0 || r2 > radius * radius || lat < FRONT_LATERAL_MM)
+                    continue;
+                double f = d[0] * an[0] + d[1] * an[1] + d[2] * an[2];
+                if (f > fmax)
+                    fmax = f;
+            }
+    return fmax;
 }
 
 bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
@@ -529,7 +618,8 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     runs = nr;
                     cap *= 2;
                 }
-                runs[nruns++] = (RibRun){side, top, ci[c].reach, ci[c].cut || ci[c].edge, seg, c};
+                runs[nruns++] = (RibRun){side, top, lround(kc), ci[c].reach,
+                                         ci[c].cut || ci[c].edge, seg, c};
                 crossing[c] = 1;
             }
         }
@@ -633,6 +723,68 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             first_comp[1] = runs[n_side[0]].comp;
             sm_strlist_add(notes, "short ribs on both sides, below a whole vertebra with no "
                            "lateral bone: the first ribs (segment %ld)", fs);
+        }
+    }
+    if (fs < 0 && first_seg[0] < 0 && first_seg[1] < 0 && n_side[0] >= 2 && n_side[1] >= 2) {
+        /* The first rib by its curve (FIRST_RIB_FRONT_MM): on both sides the topmost
+         * crossing (not pelvis) and the next crossing >= 8 mm lower in the same or the next
+         * segment down, a separate component reaching >= RIB_REACH_MM (its course to that
+         * radius is in view); the mean front of the two top ribs within RIB_REACH_MM of the
+         * canal axis >= FIRST_RIB_FRONT_MM and >= FIRST_RIB_CONTRAST_MM more than that of
+         * the two ribs below, measured from the same reference (the top rib's canal centre
+         * and disc axis: a canal track that wanders at the window's top moves both alike;
+         * T3-T11 phantom 91919/21, its third ribs 17 / 21 mm, the fourth 16 / 9 from the
+         * same reference, -2 / 4 from their own); both top crossings in the same or
+         * adjacent segments (the upper is taken). For a narrow field where the second rib leaves the field before
+         * it is measurably longer than the first: where a rib below is whole and reaches
+         * as far as the top one, the reach ratio (above) decides and this rule is not used
+         * (a T2-T6 phantom on a 215 mm field whose canal track wandered 10 mm back at the
+         * top read its second ribs 25 / 20 mm forward; its right third rib was whole). */
+        long top_seg[2] = {-1, -1};
+        double ftop[2] = {0, 0}, fnext[2] = {0, 0};
+        for (int side = 0; side < 2; side++) {
+            size_t q0 = side == 0 ? 0 : n_side[0];
+            const RibRun *top = &runs[q0], *below = NULL;
+            for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
+                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
+                    if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg)
+                        below = &runs[q];
+                    break;
+                }
+            if (!below || below->comp == top->comp || ci[top->comp].pelvic ||
+                below->reach < RIB_REACH_MM)
+                continue;
+            if (!below->cut && below->reach >= top->reach) {
+                /* the rib below is whole and reaches as far: the reach ratio was measurable
+                 * and did not find the first rib (a whole second rib shorter than the top
+                 * one has broken up at the field's edge: the ratio says nothing there) */
+                sm_strlist_add(notes, "ribs %s: the rib below the topmost is whole and "
+                               "reaches %.1f mm against %.1f: the reach ratio decides",
+                               side == 0 ? "left" : "right", below->reach, top->reach);
+                continue;
+            }
+            ftop[side] = comp_front(grid, frame, discs, n_discs, lab, top->comp, top->kc,
+                                    RIB_REACH_MM);
+            fnext[side] = comp_front(grid, frame, discs, n_discs, lab, below->comp, top->kc,
+                                     RIB_REACH_MM);
+            if (isfinite(ftop[side]) && isfinite(fnext[side]))
+                top_seg[side] = (long)top->seg;
+        }
+        if (top_seg[0] >= 0 && top_seg[1] >= 0) {
+            double mt = 0.5 * (ftop[0] + ftop[1]), mn = 0.5 * (fnext[0] + fnext[1]);
+            long d = top_seg[0] - top_seg[1];
+            long s = top_seg[0] > top_seg[1] ? top_seg[0] : top_seg[1];
+            bool yes = d >= -1 && d <= 1 && mt >= FIRST_RIB_FRONT_MM &&
+                       mt - mn >= FIRST_RIB_CONTRAST_MM;
+            sm_strlist_add(notes, "top ribs reach %.0f / %.0f mm in front of the canal within "
+                           "%.0f mm of it (left / right), the ribs below %.0f / %.0f mm%s",
+                           ftop[0], ftop[1], RIB_REACH_MM, fnext[0], fnext[1],
+                           yes ? ": the first ribs turn forward at once" : "");
+            if (yes) {
+                fs = s;
+                first_comp[0] = runs[0].comp;
+                first_comp[1] = runs[n_side[0]].comp;
+            }
         }
     }
     if (fs >= 0) {

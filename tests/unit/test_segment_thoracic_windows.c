@@ -10,7 +10,12 @@
  *    not, every vertebra carries a low confidence (<= 0.3: the names are a guess);
  *  - thoracolumbar windows T11..S1 on the same fields: the T12 rib is seen (the lowest rib
  *    reaches past 55 mm within 60 mm of field) and L1 below shows no lateral bone at all:
- *    the last-rib anchor is used, agrees with the sacrum, and every level is named.
+ *    the last-rib anchor is used, agrees with the sacrum, and every level is named;
+ *  - windows from T1 (the truth's first level; the first rib is in view): the first rib
+ *    anchors (its shaft turns forward beside the body within 55 mm of the canal, the
+ *    second rib's runs back first, though the second leaves the field before it is seen
+ *    to be longer) and every whole vertebra is named as the truth; windows from T2 or
+ *    lower (no first rib in view) never use a first-rib anchor.
  * Labels identical at 1 and 2 threads on every case. "--notes" prints the segmentation
  * notes, "--case N" runs case N only. */
 #include "phantom.h"
@@ -97,13 +102,15 @@ static int run_case(int c)
     SmTestLevelScore sc[SM_PHANTOM_N_LEVELS];
     assert_true(sm_test_seg_score(ph, s, sc));
     bool lumbar_in_view = sp.level_last >= sm_phantom_level_parse("L1");
-    bool t12_used = false, anchored = false;
+    bool t1_in_view = sp.level_first == sm_phantom_level_parse("T1");
+    bool t12_used = false, anchored = false, first_rib_used = false;
     for (size_t q = 0; q < s->anchors.n; q++) {
         const char *a = s->anchors.items[q];
         if (strstr(a, "disagrees") || !strncmp(a, "none", 4))
             continue;
         anchored = true;
         t12_used |= strstr(a, "last rib-bearing vertebra") != NULL;
+        first_rib_used |= strstr(a, "first rib") != NULL;
     }
     fprintf(stderr, "case %d: %s-%s %s, field %.0f mm, anchors:", c, k->first, k->last,
             k->position, (double)k->nxy * k->pixel_mm);
@@ -118,6 +125,14 @@ static int run_case(int c)
     if (lumbar_in_view && (!has_text(&s->anchors, "last rib-bearing vertebra = T12") ||
                            has_text(&s->anchors, "T12 (disagrees"))) {
         fprintf(stderr, "  last-rib anchor not used (or disagreeing) with T12 and L1 in view\n");
+        fails++;
+    }
+    if (t1_in_view && !first_rib_used) {
+        fprintf(stderr, "  first rib in view (window from T1) but not used as the anchor\n");
+        fails++;
+    }
+    if (!t1_in_view && first_rib_used) {
+        fprintf(stderr, "  first-rib anchor used without the first rib in view\n");
         fails++;
     }
     for (size_t q = 0; q < ph->n_vertebrae; q++) {
