@@ -405,8 +405,8 @@ static double plane_mean(const DiscSampler *sp, const double c[3], const double 
 /* Refines a disc plane: the tilt (within +-20 degrees of the body-axis normal) and offset
  * (+-3 mm) whose footprint is darkest is the disc's mid-plane, parallel to the endplates;
  * then measures the half thickness along that normal. */
-static void refine_plane(const DiscSampler *sp, const SegGrid *grid, const SegFrame *frame,
-                         SegDisc *dk)
+static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, const SegGrid *grid,
+                         const SegFrame *frame, SegDisc *dk)
 {
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, dk->p[2], &sl))
@@ -470,6 +470,27 @@ static void refine_plane(const DiscSampler *sp, const SegGrid *grid, const SegFr
     if (ht < 1.5) ht = 1.5;
     if (ht > 8.0) ht = 8.0;
     dk->half_thick = ht;
+    /* the disc's value and each end plate's peak, on the native CT at 0.5 mm steps (the
+     * plates are ~1 mm of cortex: a voxel centred on a plate's surface reads half-way
+     * between the two, whatever the slice thickness; spine.c) */
+    double dmin = INFINITY, pk[2] = {-INFINITY, -INFINITY};
+    const int no = (int)ceil(2.0 * (ht + 4.0));
+    for (int o = -no; o <= no; o++) {
+        double c[3];
+        for (int q = 0; q < 3; q++)
+            c[q] = dk->p[q] + 0.5 * o * dk->n[q];
+        double v = plane_mean(ctsp, c, dk->n, ru, rv);
+        if (!isfinite(v))
+            continue;
+        if (abs(o) <= 2 && v < dmin)
+            dmin = v;
+        if (o != 0 && v > pk[o > 0])
+            pk[o > 0] = v;
+    }
+    dk->plates_hu = isfinite(dmin) && isfinite(pk[0]) && isfinite(pk[1]);
+    dk->disc_hu = dmin;
+    dk->plate_hu[0] = pk[0];
+    dk->plate_hu[1] = pk[1];
 }
 
 /* Depth (HU) of the profile valley at q: the dimmer of the two flank maxima 3-10 mm away
@@ -807,7 +828,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        refine_plane(thin && sp.ct ? &sp : &gsp, grid, frame, dk);
+        refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, grid, frame, dk);
         n_thin += thin;
     }
     if (sp.ct)

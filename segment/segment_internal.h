@@ -62,6 +62,10 @@ typedef struct SegDisc {
     double half_thick;    /* mm */
     double strength;      /* prominence relative to the profile's range */
     bool inserted;        /* placed by spacing, no clear minimum */
+    /* footprint means on the native CT along the normal (valid when plates_hu is set): the
+     * disc's own value and the peak of each end plate (below [0], above [1]), HU */
+    bool plates_hu;
+    double disc_hu, plate_hu[2];
 } SegDisc;
 
 /* A vertebra between two disc planes while it is being built. */

@@ -222,7 +222,8 @@ static bool cortex_outward(const SegGrid *grid, const uint8_t *vin, const int16_
 }
 
 static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *sl,
-                          const double p[3], double margin_mm)
+                          const double p[3], double margin_mm, const SegDisc **hit,
+                          double *h_out)
 {
     for (size_t d = 0; d < n_discs; d++) {
         const SegDisc *q = &discs[d];
@@ -232,9 +233,59 @@ static bool in_disc_space(const SegDisc *discs, size_t n_discs, const SegSlice *
             continue;
         double ix = w[0] - h * q->n[0], iy = w[1] - h * q->n[1];
         double ax = ix / (sl->half_width + 2.0), ay = iy / (0.5 * sl->depth + 2.0);
+        if (hit)
+            *hit = q;
+        if (h_out)
+            *h_out = h;
         return ax * ax + ay * ay <= 1.0;
     }
     return false;
+}
+
+/* HU of the first CT voxel other than (i, j, k) from p along sg * n (within 4 mm; NAN:
+ * none, or outside the volume). */
+static double ct_next_along(const SmVolume *ct, const double inv[4][4], const double p[3],
+                            const double n[3], double sg, size_t i, size_t j, size_t k)
+{
+    for (double t = 0.25; t <= 4.0; t += 0.25) {
+        const double x[3] = {p[0] + sg * t * n[0], p[1] + sg * t * n[1], p[2] + sg * t * n[2]};
+        double ijk[3];
+        sm_mat4_apply(inv, x, ijk);
+        long a = lround(ijk[0]), b = lround(ijk[1]), c = lround(ijk[2]);
+        if (a == (long)i && b == (long)j && c == (long)k)
+            continue;
+        if (a < 0 || b < 0 || c < 0 || a >= (long)ct->dims[0] || b >= (long)ct->dims[1] ||
+            c >= (long)ct->dims[2])
+            return NAN;
+        const int16_t *hu = ct->data;
+        return hu[(size_t)a + ct->dims[0] * ((size_t)b + ct->dims[1] * (size_t)c)];
+    }
+    return NAN;
+}
+
+/* The end-plate level of CT voxel (i, j, k) at p (value hv) in the slab of disc q, h mm
+ * from its mid-plane along the normal: the half-way level between the disc and that side's
+ * end plate, both measured on this CT (discs.c). A voxel centred on the plate's surface
+ * reads about that level whatever the slice thickness, so one below it is centred on the
+ * disc side -- judged only for the body's last voxel before the disc (the next voxel towards
+ * the mid-plane is disc, below bone_lo) that holds the plate's partial volume, not its
+ * peak: the next voxel away from the disc reads more (the rest of the plate). Marrow
+ * behind the plate, or a last voxel with no brighter plate behind it (the plate unresolved
+ * or within that voxel), keeps the grow threshold. 0: no level. */
+static double end_plate_level(const SmVolume *ct, const double inv[4][4], const SegDisc *q,
+                              const double p[3], double h, size_t i, size_t j, size_t k,
+                              double hv, double bone_lo)
+{
+    if (!q->plates_hu)
+        return 0;
+    const double sg = h > 0 ? -1.0 : 1.0; /* towards the mid-plane */
+    double toward = ct_next_along(ct, inv, p, q->n, sg, i, j, k);
+    if (!(toward < bone_lo))
+        return 0;
+    double away = ct_next_along(ct, inv, p, q->n, -sg, i, j, k);
+    if (!(away > hv))
+        return 0;
+    return 0.5 * (q->disc_hu + q->plate_hu[h > 0]);
 }
 
 #define CERVICAL_MAX_HALF_WIDTH_MM 15.0 /* as C2_MAX_HALF_WIDTH_MM (cervical.c) */
@@ -1452,7 +1503,10 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                      * (no soft-tissue neighbour) is bone above the soft-tissue/bone midpoint;
                      * a surface voxel must reach the 50 % partial-volume level between soft
                      * tissue and the densest bone among its 6 neighbours. */
-                    bool near_disc = have && in_disc_space(discs, n_discs, &sl, p, 0.5);
+                    const SegDisc *dq = NULL;
+                    double dh = 0;
+                    bool near_disc =
+                        have && in_disc_space(discs, n_discs, &sl, p, 0.5, &dq, &dh);
                     bool member = !near_disc && mi >= 0.5 && hu[v] >= -300;
                     if (!member && !near_disc && mi >= 0.2 && hu[v] >= -300 &&
                         cortex_outward(grid, vin, hu, cdims, A, i, j, k, p, bone_lo))
@@ -1489,8 +1543,12 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             sm_seg_body_shape(&slw, p) > 1.3)
                             member = false;
                     }
-                    /* the disc space is not vertebra, whatever the filling bridged */
-                    if (member && near_disc && hu[v] < bone_lo)
+                    /* the disc space is not vertebra, whatever the filling bridged: in
+                     * the disc's slab bone is at least the grow threshold and, on the disc
+                     * side of the end plate, its half-way level (sub-voxel surface) */
+                    if (member && near_disc &&
+                        (hu[v] < bone_lo ||
+                         hu[v] < end_plate_level(ct, inv, dq, p, dh, i, j, k, hu[v], bone_lo)))
                         member = false;
                     if (member) {
                         size_t s = sm_seg_segment_of(discs, n_discs, p);
@@ -1611,7 +1669,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     if (e <= 1.0 && hu[v] < bone_lo) {
                         code = SM_SUB_CANAL;
                     } else if (hu[v] < bone_lo && hu[v] > soft - 100 && n_discs > 0) {
-                        if (in_disc_space(discs, n_discs, &sl, p, 1.0))
+                        if (in_disc_space(discs, n_discs, &sl, p, 1.0, NULL, NULL))
                             code = SM_SUB_DISC;
                     }
                 }
@@ -2288,9 +2346,10 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         ok = sm_seg_levels_assign(error, r.verts, r.n_verts, opt, &r.grid, &seg->anchors,
                                   &seg->notes);
     for (size_t s = 0; ok && s < r.n_discs; s++)
-        sm_strlist_add(&seg->notes, "disc %zu: arc %.0f mm, z %.1f mm, half thickness %.1f mm, normal (%.2f %.2f %.2f), strength %.2f%s", s,
+        sm_strlist_add(&seg->notes, "disc %zu: arc %.0f mm, z %.1f mm, half thickness %.1f mm, normal (%.2f %.2f %.2f), strength %.2f%s; CT disc %.0f HU, end plates %.0f (below) %.0f (above) HU", s,
                        r.discs[s].s, r.discs[s].p[2], r.discs[s].half_thick, r.discs[s].n[0], r.discs[s].n[1], r.discs[s].n[2], r.discs[s].strength,
-                       r.discs[s].inserted ? " (inserted)" : "");
+                       r.discs[s].inserted ? " (inserted)" : "", r.discs[s].plates_hu ? r.discs[s].disc_hu : NAN,
+                       r.discs[s].plates_hu ? r.discs[s].plate_hu[0] : NAN, r.discs[s].plates_hu ? r.discs[s].plate_hu[1] : NAN);
     for (size_t s = 0; ok && s < r.n_verts; s++) {
         const SegVert *vt = &r.verts[s];
         sm_strlist_add(&seg->notes,
