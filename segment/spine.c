@@ -1030,6 +1030,25 @@ static void rib_heads_seen(const SegRun *r, double zl, double zh, double lim, do
     }
 }
 
+/* Narrowest body half-width of segment s over the middle half of its height (frame
+ * slices every half working voxel), NAN without one; its axis z range in *zl, *zh. */
+static double seg_mid_narrowest_halfwidth(const SegRun *r, size_t s, double *zl, double *zh)
+{
+    double ph[3], th[3];
+    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
+    *zl = ph[2];
+    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
+    *zh = ph[2];
+    double zc = 0.5 * (*zl + *zh), hz = 0.25 * fabs(*zh - *zl), narrow = NAN;
+    for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
+        SegSlice ms;
+        if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
+            (isnan(narrow) || ms.half_width < narrow))
+            narrow = ms.half_width;
+    }
+    return narrow;
+}
+
 /* Native (CT-grid) pass: labels from the segments (in_labels == NULL) or from an imported
  * label map, sub-regions from the frame. */
 static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
@@ -1091,20 +1110,10 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         if (seg_thoracic[s] || r->verts[s].cervical_top || seg_label[s] == SM_VERSE_SACRUM ||
             s >= above_first || (anchored && seg_label[s] >= 1 && seg_label[s] <= 7))
             continue;
-        double ph[3], th[3], zl, zh;
-        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
-        zl = ph[2];
-        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
-        zh = ph[2];
+        double zl, zh;
         /* the walk limit as for a rib-bearing body (below): half the narrowest mid-height
          * half-width, or the canal's half-width */
-        double zc = 0.5 * (zl + zh), hz = 0.25 * fabs(zh - zl), narrow = NAN;
-        for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
-            SegSlice ms;
-            if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
-                (isnan(narrow) || ms.half_width < narrow))
-                narrow = ms.half_width;
-        }
+        double narrow = seg_mid_narrowest_halfwidth(r, s, &zl, &zh), zc = 0.5 * (zl + zh);
         SegSlice cs;
         double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
         int nh[2];
@@ -1178,18 +1187,9 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         seg_hw[s] = seg_own[s] = NAN;
         if (!seg_thoracic[s])
             continue;
-        double ph[3], th[3], zl, zh;
-        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
-        zl = ph[2];
-        sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
-        zh = ph[2];
-        double zc = 0.5 * (zl + zh), hz = 0.25 * fabs(zh - zl);
-        for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
-            SegSlice ms;
-            if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
-                (isnan(seg_hw[s]) || ms.half_width < seg_hw[s]))
-                seg_hw[s] = ms.half_width;
-        }
+        double zl, zh;
+        seg_hw[s] = seg_mid_narrowest_halfwidth(r, s, &zl, &zh);
+        double zc = 0.5 * (zl + zh);
         /* under a cervical segment (T1 under C7): the body outline no wider than C7's
          * median half-width + T1_WIDTH_ALLOW_MM (C7 and T1 are about as wide; the first
          * ribs' heads sit on T1's posterolateral corners and fill its per-slice width,
