@@ -564,6 +564,21 @@ static void s1_axis_set(S1Body *sb)
     sb->va[2] = sb->ax[0] * sb->ua[1] - sb->ax[1] * sb->ua[0];
 }
 
+/* Working-grid voxel (i, j, k) in the S1 footprint's frame: depth t along the disc normal
+ * (negative below the disc), lateral offset qx from the footprint's centre line at that
+ * depth, AP offset qy from the disc centre, mm. */
+static void s1_local(const SegGrid *gr, const S1Body *sb, long i, long j, long k, double *t,
+                     double *qx, double *qy)
+{
+    const double g = gr->g;
+    double w[3] = {gr->origin[0] + g * (double)i - sb->p[0],
+                   gr->origin[1] + g * (double)j - sb->p[1],
+                   gr->origin[2] + g * (double)k - sb->p[2]};
+    *t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
+    *qx = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] - (sb->xc + (*t - sb->tm) * sb->dx);
+    *qy = sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2];
+}
+
 /* Centre of a body in the slab t in [t1, t0] (t0 > t1) of the S1 frame: mean shift of the
  * footprint ellipse over the working-grid vertebra mask, in AP (*yc, from the disc centre)
  * and, with fit_x, laterally too (*xo, from the footprint's centre line; else 0). Below the
@@ -611,15 +626,10 @@ static bool s1_slab_centre(const SegRun *r, const S1Body *sb, double t0, double 
                 for (long i = i0[0]; i <= i1[0]; i++) {
                     if (!r->vmask[seg_idx(gr->dims, (size_t)i, (size_t)j, (size_t)k)])
                         continue;
-                    double w[3] = {gr->origin[0] + g * (double)i - sb->p[0],
-                                   gr->origin[1] + g * (double)j - sb->p[1],
-                                   gr->origin[2] + g * (double)k - sb->p[2]};
-                    double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
+                    double t, qx, qy;
+                    s1_local(gr, sb, i, j, k, &t, &qx, &qy);
                     if (t > t0 || t < t1)
                         continue;
-                    double qx = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] -
-                                (sb->xc + (t - sb->tm) * sb->dx);
-                    double qy = sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2];
                     double ex = (qx - x) / sb->a, ey = (qy - y) / sb->b;
                     if (ex * ex + ey * ey <= 1.0) {
                         sx += qx;
@@ -651,15 +661,10 @@ static bool s1_slab_centre(const SegRun *r, const S1Body *sb, double t0, double 
         for (long k = b0[2]; k <= b1[2]; k++)
             for (long j = b0[1]; j <= b1[1]; j++)
                 for (long i = b0[0]; i <= b1[0]; i++) {
-                    double w[3] = {gr->origin[0] + g * (double)i - sb->p[0],
-                                   gr->origin[1] + g * (double)j - sb->p[1],
-                                   gr->origin[2] + g * (double)k - sb->p[2]};
-                    double t = sb->n[0] * w[0] + sb->n[1] * w[1] + sb->n[2] * w[2];
+                    double t, qx, qy;
+                    s1_local(gr, sb, i, j, k, &t, &qx, &qy);
                     if (t > t0 || t < t1)
                         continue;
-                    double qx = sb->u[0] * w[0] + sb->u[1] * w[1] + sb->u[2] * w[2] -
-                                (sb->xc + (t - sb->tm) * sb->dx);
-                    double qy = sb->v[0] * w[0] + sb->v[1] * w[1] + sb->v[2] * w[2];
                     double ex = (qx - x) / sb->a, ey = (qy - y) / sb->b;
                     if (ex * ex + ey * ey > 1.0)
                         continue;
