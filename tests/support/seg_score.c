@@ -80,3 +80,14 @@ bool sm_test_seg_score(const SmPhantom *ph, const SmSpineSeg *seg, SmTestLevelSc
     free(both);
     return true;
 }
+
+bool sm_test_phantom_segment(SmError **error, const SmPhantomSpec *spec, SmPhantom **ph,
+                             SmSpineSeg **seg)
+{
+    *ph = NULL;
+    *seg = NULL;
+    if (!sm_phantom_generate(error, spec, ph))
+        return false;
+    SmSegOptions o = {2, false, NULL, 0};
+    return sm_seg_spine_run(error, (*ph)->ct, &o, seg);
+}

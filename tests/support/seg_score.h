@@ -29,4 +29,9 @@ typedef struct SmTestLevelScore {
  * Returns false when out of memory. */
 bool sm_test_seg_score(const SmPhantom *ph, const SmSpineSeg *seg, SmTestLevelScore *out);
 
+/* Generates the phantom of spec and runs the built-in segmentation on its CT at 2 threads
+ * with no anchor override; *ph and *seg belong to the caller. */
+bool sm_test_phantom_segment(SmError **error, const SmPhantomSpec *spec, SmPhantom **ph,
+                             SmSpineSeg **seg);
+
 #endif

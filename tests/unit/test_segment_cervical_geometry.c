@@ -49,10 +49,8 @@ static void run_case(const GeoCase *gc, uint64_t seed)
     snprintf(spec.patient_position, sizeof spec.patient_position, "%s", gc->position);
     SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    SmSegOptions o = {2, false, NULL, 0};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
     SmTestLevelScore sc[SM_PHANTOM_N_LEVELS];
     assert_true(sm_test_seg_score(ph, seg, sc));
     if (getenv("GEO_NOTES"))

@@ -1,6 +1,7 @@
 /* Segmentation on generated phantoms with known truth: every level named, body centroids
  * and body Dice against the truth sub-regions, identical output at 1 and 2 threads. */
 #include "phantom.h"
+#include "seg_score.h"
 #include "sm_segment.h"
 #include "sm_test.h"
 
@@ -220,10 +221,8 @@ static void test_rib_anchor_variants(void **state)
     spec.oblique_axis = 1;
     SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    SmSegOptions o = {2, false, NULL, 0};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
     assert_true(has_anchor(seg, "first rib"));
     assert_false(has_anchor(seg, "last rib"));
     Score sc = score(ph, seg, 5, SM_VERSE_T1 + 4);
@@ -242,10 +241,7 @@ static void test_rib_anchor_variants(void **state)
     spec.slice_mm = 3.0;
     spec.noise_sigma_hu = 15;
     spec.thoracic_kyphosis_deg = 40;
-    ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
     assert_false(has_anchor(seg, "first rib"));
     assert_false(has_anchor(seg, "C2"));
     assert_false(has_anchor(seg, "last rib"));
@@ -271,10 +267,8 @@ static void test_c2_field_start(void **state)
     spec.noise_sigma_hu = 12;
     SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    SmSegOptions o = {2, false, NULL, 0};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
     Score sc = score(ph, seg, SM_VERSE_C1 + 1, SM_VERSE_C1 + 1);
     assert_int_equal(sc.named, 1);
     assert_true(sc.worst_centroid_mm <= 2.0);

@@ -301,10 +301,8 @@ static void test_tiny_fov_sacrum(void **state)
     spec.slice_mm = 2.0;
     SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    SmSegOptions o = {2, false, NULL, 0};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
+    assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
     bool sacrum = false;
     for (size_t q = 0; q < seg->anchors.n; q++)
         sacrum |= !strncmp(seg->anchors.items[q], "sacrum", 6);
