@@ -1987,6 +1987,19 @@ static bool c2_rebuild(SmError **error, SegRun *r, bool *found)
     return ok;
 }
 
+/* Undoes a trial disc insertion: drops the rebuilt vertebrae and the disc array holding
+ * the inserted disc (nd2), and restores the saved ones. */
+static void disc_trial_undo(SegRun *r, SegDisc *nd2, SegDisc *saved_discs, SegVert *saved,
+                            size_t saved_n)
+{
+    free(r->verts);
+    free(nd2);
+    r->discs = saved_discs;
+    r->n_discs--;
+    r->verts = saved;
+    r->n_verts = saved_n;
+}
+
 /* Disc-plane corrections at the top of a cervical track, each kept only when the top
  * segment then passes the C2 test (sm_seg_c2_find: a small body, tall with the dens, C1's
  * anterior arch in front of the dens):
@@ -2088,12 +2101,7 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         free(saved_discs);
         return true;
     }
-    free(r->verts);
-    free(nd2);
-    r->discs = saved_discs;
-    r->n_discs--;
-    r->verts = saved;
-    r->n_verts = saved_n;
+    disc_trial_undo(r, nd2, saved_discs, saved, saved_n);
     return ok;
 }
 
@@ -2226,12 +2234,7 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
          * short end segment with the first ribs' heads in its attachment shell passed the
          * sacrum test (a C1-T2 field named from a false sacrum) */
         if (!ok || hit != c2_before || sacral_after > sacral_before) {
-            free(r->verts);
-            free(nd2);
-            r->discs = saved_discs;
-            r->n_discs--;
-            r->verts = saved;
-            r->n_verts = saved_n;
+            disc_trial_undo(r, nd2, saved_discs, saved, saved_n);
             if (!ok)
                 return false;
             sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: "
