@@ -104,11 +104,12 @@ static void syn_free(Syn *s)
     sm_volume_destroy(s->sub);
 }
 
-/* Plants a sphere of HU value (sharp) in level l's body; returns the voxel count and the
+/* Plants a sphere of HU value (sharp) in level l's body, or with side != 0 only its part on
+ * one side of the plane x = ox (side < 0: x < ox); returns the voxel count and the
  * tolerance (voxels of the body within half the largest spacing of the sphere boundary:
- * one voxel shell). */
-static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double hu, bool write,
-                         size_t *tol)
+ * one voxel shell; for a part, plus its layer of voxels next to the plane). */
+static size_t syn_sphere_part(Syn *s, int l, double ox, double oy, double r, int side,
+                              double hu, bool write, size_t *tol)
 {
     size_t nz = s->ct->dims[2], n = 0, shell = 0;
     double h = 0.5 * SYN_SP[2];
@@ -122,11 +123,15 @@ static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double h
                     continue;
                 double px = i * SYN_SP[0] - syn_cx() - ox, py = j * SYN_SP[1] - syn_cy() - oy;
                 double pz = k * SYN_SP[2] - syn_cz(nz, l);
+                if (side != 0 && (side < 0) != (px < 0))
+                    continue;
                 double d = sqrt(px * px + py * py + pz * pz);
                 if (d <= r) {
                     n++;
                     if (write)
                         ct[x] = (int16_t)lround(hu);
+                    if (side != 0 && fabs(px) <= SYN_SP[0])
+                        shell++;
                 }
                 if (fabs(d - r) <= h)
                     shell++;
@@ -134,6 +139,12 @@ static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double h
     if (tol)
         *tol = shell;
     return n;
+}
+
+static size_t syn_sphere(Syn *s, int l, double ox, double oy, double r, double hu, bool write,
+                         size_t *tol)
+{
+    return syn_sphere_part(s, l, ox, oy, r, 0, hu, write, tol);
 }
 
 static SmMetricsInput syn_input(const Syn *s, int threads)
@@ -225,40 +236,6 @@ static void test_synthetic_planted(void **state)
     syn_free(&s);
 }
 
-/* Plants the half of a sphere (centre ox, oy in level l's body) on one side of the plane
- * x = ox (side < 0: x < ox); returns its voxel count and the tolerance: its voxels within
- * half the largest spacing of the sphere, plus its layer of voxels next to the plane. */
-static size_t syn_half_sphere(Syn *s, int l, double ox, double oy, double r, int side, double hu,
-                              size_t *tol)
-{
-    size_t nz = s->ct->dims[2], n = 0, shell = 0;
-    double h = 0.5 * SYN_SP[2];
-    int16_t *ct = s->ct->data;
-    const uint8_t *lab = s->labels->data, *sub = s->sub->data;
-    for (size_t k = 0; k < nz; k++)
-        for (size_t j = 0; j < SYN_NY; j++)
-            for (size_t i = 0; i < SYN_NX; i++) {
-                size_t x = i + SYN_NX * (j + SYN_NY * k);
-                if (lab[x] != s->verse[l] || sub[x] != 1)
-                    continue;
-                double px = i * SYN_SP[0] - syn_cx() - ox, py = j * SYN_SP[1] - syn_cy() - oy;
-                double pz = k * SYN_SP[2] - syn_cz(nz, l);
-                if ((side < 0) != (px < 0))
-                    continue;
-                double d = sqrt(px * px + py * py + pz * pz);
-                if (d <= r) {
-                    n++;
-                    ct[x] = (int16_t)lround(hu);
-                    if (fabs(px) <= SYN_SP[0])
-                        shell++;
-                }
-                if (fabs(d - r) <= h)
-                    shell++;
-            }
-    *tol = shell;
-    return n;
-}
-
 /* A mixed lesion whose lytic and blastic halves touch (no normal bone between): both
  * fractions within one voxel shell (sphere boundary and the plane between the halves) of
  * their exact voxel counts. Smoothing blends the two tissues (~600 HU apart) at the plane,
@@ -272,8 +249,8 @@ static void test_synthetic_mixed_touching(void **state)
     syn_build(&s, 220.0, NULL, 15.0, 23);
     size_t tol_l, tol_b;
     /* the plane x = 0.4 mm lies half-way between voxel centres (0.8 mm spacing) */
-    size_t n_l = syn_half_sphere(&s, 2, 0.4, 0.0, 8.0, -1, 40.0, &tol_l);
-    size_t n_b = syn_half_sphere(&s, 2, 0.4, 0.0, 8.0, 1, 650.0, &tol_b);
+    size_t n_l = syn_sphere_part(&s, 2, 0.4, 0.0, 8.0, -1, 40.0, true, &tol_l);
+    size_t n_b = syn_sphere_part(&s, 2, 0.4, 0.0, 8.0, 1, 650.0, true, &tol_b);
     SmMetricsInput in = syn_input(&s, 2);
     SmSeriesMetrics *m = run_lesions(&in);
     double bn = (double)s.body_n[2];
