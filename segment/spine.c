@@ -1073,12 +1073,13 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     /* [0, n_verts]: label per segment; [n_verts + 1 ...]: whether the segment's body counts
      * for the record's body centroid (for the sacrum only S1, its top segment) */
     int *seg_label = calloc(2 * (r->n_verts + 1), sizeof *seg_label);
-    /* per-segment values, 9 blocks of n_verts + 1: C1 cut z (NAN: none), C2 body top z,
+    /* per-segment values, 10 blocks of n_verts + 1: C1 cut z (NAN: none), C2 body top z,
      * dens half-depth, dens half-width, rib-head walk limit, median body half-width, median depth,
      * largest body half-width of a rib-bearing body (its own width on the CT; T1 also under
-     * C7, or capped by the other rib-bearing levels), body-centre offset from the canal
-     * for a capped rib-bearing body next to a rib-free one */
-    double *seg_c1z = malloc(9 * (r->n_verts + 1) * sizeof *seg_c1z);
+     * C7, or capped by the other rib-bearing levels; a rib-free body over a rib-bearing
+     * one), body-centre offset from the canal for a capped rib-bearing body next to a
+     * rib-free one, the cap a body passes to the rib-free body above it */
+    double *seg_c1z = malloc(10 * (r->n_verts + 1) * sizeof *seg_c1z);
     uint8_t *seg_thoracic = calloc(r->n_verts + 1, 1);
     MidFrame *mids = calloc(r->n_verts + 1, sizeof *mids);
     if (!acc || !seg_label || !seg_c1z || !seg_thoracic || !mids) {
@@ -1188,8 +1189,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     double *narrow_all = malloc(2 * (r->n_verts + 1) * sizeof *narrow_all);
     for (size_t s = 0; narrow_all && s < r->n_verts; s++)
         narrow_all[s] = NAN;
+    /* a rib-bearing body's own width on the CT (else its narrowest mid-height half-width),
+     * the measure passed up to the rib-free bodies above it (below) */
+    double *seg_capup = seg_c1z + 9 * (r->n_verts + 1);
     for (size_t s = 0; s < r->n_verts; s++) {
-        seg_hw[s] = seg_own[s] = NAN;
+        seg_hw[s] = seg_own[s] = seg_capup[s] = NAN;
         if (!seg_thoracic[s])
             continue;
         double zl, zh;
@@ -1219,12 +1223,41 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
          * above the working-grid narrowest: the walk went astray (a lost canal track puts
          * the body-centre row off the body), no measure. */
         double own = rib_body_halfwidth_ct(r, zl, zh, seg_hw[s]);
+        seg_capup[s] = own > 0 && own < narrow ? own : narrow;
         if (own > 0 && own < narrow && (isnan(seg_own[s]) || own < seg_own[s])) {
             seg_own[s] = own;
             if (narrow_all)
                 narrow_all[s] = own; /* the measure for T1 below */
             sm_strlist_add(&seg->notes, "segment %zu: rib-bearing body no wider than %.1f mm "
                            "(its own width on the CT)", s, own);
+        }
+    }
+    /* a rib-free body over a rib-bearing one (C7 over T1; a thoracic body whose ribs the
+     * rib search missed, as at the top of a small field of view the ribs leave, named
+     * cervical when the first rib is then found too low), and each rib-free body above it
+     * in turn: no wider than its own width on the CT (walking in across the joint gaps,
+     * as for a rib-bearing body; cervical bodies have no rib heads and the walk finds
+     * their sides) where that is below its narrowest working-grid width, and never wider
+     * than the rib-bearing body's own width + T1_WIDTH_ALLOW_MM (bodies widen caudally
+     * from C3 through the thoracic spine; C7 is about as wide as T1). Without it such a
+     * body's per-slice outline, and its median width, hold the heads of the ribs that the
+     * rib search missed. */
+    for (size_t s = 1; s < r->n_verts; s++) {
+        if (in_labels || seg_thoracic[s] || seg_label[s] == SM_VERSE_SACRUM ||
+            !(seg_capup[s - 1] > 0))
+            continue;
+        seg_capup[s] = seg_capup[s - 1];
+        double cap = seg_capup[s] + T1_WIDTH_ALLOW_MM, zl, zh;
+        double narrow = seg_mid_narrowest_halfwidth(r, s, &zl, &zh);
+        SegSlice cs;
+        double rx = sm_seg_frame_at(&r->frame, &r->grid, 0.5 * (zl + zh), &cs) ? cs.rx : 0;
+        double own = narrow > 0 ? rib_body_halfwidth_ct(r, zl, zh, fmax(0.5 * narrow, rx)) : NAN;
+        if (own > 0 && own < narrow && own < cap)
+            cap = own;
+        if (isnan(seg_own[s]) || cap < seg_own[s]) {
+            seg_own[s] = cap;
+            sm_strlist_add(&seg->notes, "segment %zu: rib-free body over a rib-bearing one: no "
+                           "wider than %.1f mm", s, cap);
         }
     }
     /* body centre of a capped rib-bearing body next to a rib-free one (T1 under C7, T12

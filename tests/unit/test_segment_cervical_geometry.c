@@ -9,7 +9,9 @@
  *   masses stay out of C2's body) and C7 at the field's bottom, whose body goes on beyond
  *   the canal track's start;
  * - C3-C7 and C2-C6 without an anchor: the end vertebrae whose bodies go on beyond the canal
- *   track's ends are kept, and the dens of a C2 the anchors cannot name.
+ *   track's ends are kept, and the dens of a C2 the anchors cannot name;
+ * - T4-T12 in a small field of view: upper thoracic bodies whose ribs the rib search
+ *   misses keep the rib heads out of their body outlines.
  * The phantoms are the generator's (their truth is independent of the segmentation); the
  * parameters are fixed here, not drawn from the sweep's seeds. Before the C2/field-end
  * round (27 Nov) all three tests failed: C2-T1 C2 centroid 3.57 mm (Dice 0.873), C1-C7 C7
@@ -32,6 +34,9 @@ typedef struct GeoCase {
     double lordosis_deg, pixel_mm, slice_mm;
     const char *position;
     bool anchored; /* an anchor (T1 ribs, or C2 with C1) is in view: names must be right */
+    int dims;      /* in-plane matrix (0: 200) */
+    double oblique_lr_deg; /* image grid rotated about patient L-R */
+    bool skip_top; /* the thresholds from the second body down (see test_field_top_thoracic) */
 } GeoCase;
 
 static void run_case(const GeoCase *gc, uint64_t seed)
@@ -44,8 +49,10 @@ static void run_case(const GeoCase *gc, uint64_t seed)
     spec.cervical_lordosis_deg = gc->lordosis_deg;
     spec.pixel_mm = gc->pixel_mm;
     spec.slice_mm = gc->slice_mm;
-    spec.dims[0] = spec.dims[1] = 200;
+    spec.dims[0] = spec.dims[1] = gc->dims > 0 ? gc->dims : 200;
     spec.dims[2] = 0;
+    spec.oblique_deg = gc->oblique_lr_deg;
+    spec.oblique_axis = 0;
     snprintf(spec.patient_position, sizeof spec.patient_position, "%s", gc->position);
     SmError *err = NULL;
     SmPhantom *ph = NULL;
@@ -64,6 +71,9 @@ static void run_case(const GeoCase *gc, uint64_t seed)
                     ph->vertebrae[q].axis_superior[0], ph->vertebrae[q].axis_superior[1],
                     ph->vertebrae[q].axis_superior[2]);
     int bad = 0;
+    size_t top = 0; /* the field-top body: the first with a body (superior to inferior) */
+    while (top < ph->n_vertebrae && !sc[top].has_body)
+        top++;
     for (size_t q = 0; q < ph->n_vertebrae; q++) {
         if (!sc[q].has_body)
             continue;
@@ -71,7 +81,7 @@ static void run_case(const GeoCase *gc, uint64_t seed)
                 gc->last, gc->position, sc[q].name,
                 sc[q].best_label ? sm_seg_level_name(sc[q].best_label) : "-", sc[q].centroid_mm,
                 sc[q].body_dice, sc[q].whole ? "" : " (cut by the grid)");
-        if (!sc[q].whole)
+        if (!sc[q].whole || (gc->skip_top && q == top))
             continue;
         if (gc->anchored && !sc[q].named)
             bad++;
@@ -86,24 +96,39 @@ static void run_case(const GeoCase *gc, uint64_t seed)
 static void test_c2_without_c1(void **state)
 {
     (void)state;
-    const GeoCase gc = {"C2", "T1", 35.0, 0.8, 2.0, "HFS", true};
+    const GeoCase gc = {"C2", "T1", 35.0, 0.8, 2.0, "HFS", true, 0, 0.0, false};
     run_case(&gc, 11);
 }
 
 static void test_c1_c7_window(void **state)
 {
     (void)state;
-    const GeoCase gc = {"C1", "C7", 35.0, 0.75, 2.4, "FFS", true};
+    const GeoCase gc = {"C1", "C7", 35.0, 0.75, 2.4, "FFS", true, 0, 0.0, false};
     run_case(&gc, 12);
 }
 
 static void test_field_end_vertebrae(void **state)
 {
     (void)state;
-    const GeoCase a = {"C3", "C7", 25.0, 0.9, 1.5, "HFS", false};
+    const GeoCase a = {"C3", "C7", 25.0, 0.9, 1.5, "HFS", false, 0, 0.0, false};
     run_case(&a, 13);
-    const GeoCase b = {"C2", "C6", 30.0, 0.9, 1.0, "HFS", false};
+    const GeoCase b = {"C2", "C6", 30.0, 0.9, 1.0, "HFS", false, 0, 0.0, false};
     run_case(&b, 14);
+}
+
+/* Upper thoracic bodies whose ribs leave a small field of view (T4-T12, 124 mm, oblique,
+ * 2.84 mm slices): the rib search finds ribs from T8 down only and takes T8's for the
+ * first rib, so T4-T7 count as rib-free (named C4-C7; no anchor, names not asserted) and
+ * nothing cut the rib heads beside them out of their body outlines. Each rib-free body
+ * over a rib-bearing one is held to its own width on the CT (spine.c, native_pass). Before
+ * (27 Nov): T7 body Dice 0.893, T6 0.906, T5 0.940, T4 0.859. The field-top body T4 is
+ * not asserted: its top slice and the T4/T5 disc plane hold it near 0.89 whatever its
+ * outline (docs/segmentation.md, weak spots). */
+static void test_field_top_thoracic(void **state)
+{
+    (void)state;
+    const GeoCase a = {"T4", "T12", 25.0, 0.97, 2.84, "FFS", false, 128, 4.3, true};
+    run_case(&a, 15);
 }
 
 int main(void)
@@ -112,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_c2_without_c1),
         cmocka_unit_test(test_c1_c7_window),
         cmocka_unit_test(test_field_end_vertebrae),
+        cmocka_unit_test(test_field_top_thoracic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
