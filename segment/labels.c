@@ -252,7 +252,35 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
     }
     if (highest_rib >= 0 && highest_rib + 1 < (long)nv) {
         const SegVert *above = &verts[vi[highest_rib + 1]];
-        if (!above->partial && (t12 < 0 || highest_rib > t12 + 3))
+        /* the vertebra above is C7 only if it carries no rib at all: on a narrow field of
+         * view (or one cut behind the spine) mid-thoracic ribs leave the field, or break up
+         * at its edge, before they reach 55 mm or before they cross the shell at all, like
+         * C7's absent rib (T6-T12 on 124 mm: T7 and T6 showed no lateral bone; T4-T12 on
+         * 139 mm cut ~40 mm behind T4/T5; T4-T9 on 122 mm: only the lowest segment carried
+         * a rib; five such windows of twelve sweeps were named from T1, all wrong). Their
+         * rib heads still sit beside the body across the costovertebral joint gaps (spine.c
+         * rib_heads); lateral bone crossing the shell and reaching beyond a transverse
+         * process (>= STUMP_REACH_MM, ribs.c) is a rib cut short. The first rib's own shape
+         * still counts (below). */
+        /* no rib may cross the attachment shell above it either (a rib in a dropped sliver
+         * at the field's top: chest CT cropped to T4-T10 read T5, whose ribs fell into
+         * T6's segment, as C7) */
+        bool rib_above = false;
+        for (size_t s = vi[highest_rib + 1] + 1; s < n_verts; s++)
+            rib_above |= verts[s].rib_runs > 0;
+        if (rib_above)
+            sm_strlist_add(notes, "a rib crosses above the vertebra over the highest "
+                           "rib-bearing one: no T1 anchor from the highest rib");
+        else if (!above->partial && above->rib_heads)
+            sm_strlist_add(notes, "rib heads beside the vertebra above the highest rib-bearing "
+                           "one: its ribs leave the field of view, no T1 anchor from the "
+                           "highest rib");
+        else if (!above->partial && (above->rib_reach_mm > 0 || above->rib_runs > 0))
+            sm_strlist_add(notes, "lateral bone beside the vertebra above the highest "
+                           "rib-bearing one reaches %.0f mm, beyond a transverse process: a "
+                           "rib cut short, no T1 anchor from the highest rib",
+                           above->rib_reach_mm);
+        else if (!above->partial && (t12 < 0 || highest_rib > t12 + 3))
             t1 = highest_rib;
     }
     /* T1 from the first rib itself (short, below no other rib, in view): needs no

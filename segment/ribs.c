@@ -47,6 +47,8 @@ typedef struct RibRun {
                         * or side): its reach is a lower bound */
     size_t seg;        /* segment holding the run's top */
     uint32_t comp;     /* its component */
+    double p[3];       /* the point assigned to the segment (beside the canal centre) */
+    double dy;         /* shell-weighted mean AP offset of its voxels from the canal (mm) */
 } RibRun;
 
 bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
@@ -529,7 +531,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     }
     size_t hn = (size_t)nf * 2 * nz;
     uint32_t *hist = calloc(hn ? hn : 1, sizeof *hist);
-    if (!hist) {
+    double *hdy = calloc(hn ? hn : 1, sizeof *hdy); /* sums of AP offsets from the canal */
+    if (!hist || !hdy) {
+        free(hdy);
+        free(hist);
         free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
@@ -539,7 +544,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         const size_t k0 = frame->k0, k1 = frame->k1;
         const SegSlice *fs = frame->s;
         const double ox = grid->origin[0], oy = grid->origin[1];
-#pragma omp parallel for default(none) shared(hist, lab, fid, fs) \
+#pragma omp parallel for default(none) shared(hist, hdy, lab, fid, fs) \
     firstprivate(nx, ny, nz, k0, k1, ox, oy, g) schedule(static)
         for (size_t k = k0; k <= k1; k++) {
             const SegSlice *sl = &fs[k];
@@ -552,14 +557,16 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     double dy = oy + g * (double)j - sl->cy;
                     if (fabs(dx) >= CORE_HALF_MM + SHELL_MM || dy < -30.0 || dy > 45.0)
                         continue;
-                    hist[((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k]++;
+                    size_t b = ((size_t)(fid[c] - 1) * 2 + (dx > 0 ? 0 : 1)) * nz + k;
+                    hist[b]++;
+                    hdy[b] += dy;
                 }
         }
     }
     size_t nruns = 0, cap = 64;
     RibRun *runs = malloc(cap * sizeof *runs);
     if (!runs) {
-        free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
+        free(hdy); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
@@ -568,6 +575,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             continue;
         for (int side = 0; side < 2; side++) {
             const uint32_t *h = hist + ((size_t)(fid[c] - 1) * 2 + (size_t)side) * nz;
+            const double *hy = hdy + ((size_t)(fid[c] - 1) * 2 + (size_t)side) * nz;
             /* runs from the top (superior) down, bridging gaps of up to 2 slices */
             long k = (long)frame->k1;
             while (k >= (long)frame->k0) {
@@ -577,11 +585,12 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 }
                 long top = k, gap = 0;
                 uint32_t total = 0;
-                double kw = 0;
+                double kw = 0, yw = 0;
                 while (k >= (long)frame->k0 && gap <= 2) {
                     if (h[k]) {
                         total += h[k];
                         kw += (double)h[k] * (double)k;
+                        yw += hy[k];
                         gap = 0;
                     } else {
                         gap++;
@@ -611,7 +620,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 if (nruns == cap) {
                     RibRun *nr = realloc(runs, 2 * cap * sizeof *runs);
                     if (!nr) {
-                        free(runs); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
+                        free(runs); free(hdy); free(hist); free(fid); free(crossing); free(ci); free(att); free(lab); free(lat0); free(lab0);
                         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
                         return false;
                     }
@@ -619,11 +628,13 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                     cap *= 2;
                 }
                 runs[nruns++] = (RibRun){side, top, lround(kc), ci[c].reach,
-                                         ci[c].cut || ci[c].edge, seg, c};
+                                         ci[c].cut || ci[c].edge, seg, c,
+                                         {p[0], p[1], p[2]}, yw / (double)total};
                 crossing[c] = 1;
             }
         }
     }
+    free(hdy);
     free(hist);
     free(fid);
     for (size_t s = 0; s < n_verts; s++) {
@@ -639,6 +650,12 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
     qsort(runs, nruns, sizeof *runs, cmp_run_top);
     long first_seg[2] = {-1, -1};
     uint32_t first_comp[2] = {0, 0};
+    /* per side: the topmost crossing is whole, a rib of >= RIB_REACH_MM, and no shorter
+     * than FIRST_RIB_RATIO of the crossing below it (measurably not a first rib); its
+     * segment and reach */
+    bool long_top[2] = {false, false};
+    long top_seg_of[2] = {-1, -1};
+    double top_reach_of[2] = {0, 0};
     size_t n_side[2] = {0, 0};
     for (size_t q = 0; q < nruns; q++) {
         if (runs[q].reach >= RIB_REACH_MM || runs[q].cut)
@@ -675,12 +692,33 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             sm_strlist_add(notes, "rib crossings %s, z mm (segment):%s",
                            side == 0 ? "left" : "right", buf);
         }
+        top_seg_of[side] = (long)top->seg;
+        top_reach_of[side] = top->reach;
+        long_top[side] = !top->cut && top->reach >= RIB_REACH_MM && next >= RIB_REACH_MM &&
+                         top->reach > FIRST_RIB_RATIO * next;
         if (sm_seg_first_rib_test(top->reach, next, top->cut)) {
             first_seg[side] = (long)top->seg;
             first_comp[side] = top->comp;
         }
     }
     long fs = first_seg[0] >= 0 ? first_seg[0] : first_seg[1];
+    for (int side = 0; side < 2; side++) {
+        /* one side only: where the other side's top rib, level with it, is a whole rib as
+         * long as the one below, a top crossing that is short of a rib's reach is a rib
+         * broken up at the edge of a narrow field (T4-T12 on 139 mm: 46 mm against 64 on
+         * the right, 64 against 67 on the left), not a first rib; a first rib reaching
+         * 55 mm or more is one (chest CT: 122 mm against 172 on the right, 126 against
+         * 152 on the left) */
+        int o = 1 - side;
+        if (first_seg[side] >= 0 && first_seg[o] < 0 && long_top[o] &&
+            labs(top_seg_of[o] - first_seg[side]) <= 1 && top_reach_of[side] < RIB_REACH_MM) {
+            sm_strlist_add(notes, "first rib: a short top rib on the %s only (%.1f mm), the "
+                           "top rib on the %s as long as the one below: not used",
+                           side == 0 ? "left" : "right", top_reach_of[side],
+                           o == 0 ? "left" : "right");
+            fs = -1;
+        }
+    }
     if (first_seg[0] >= 0 && first_seg[1] >= 0 && first_seg[0] != first_seg[1]) {
         /* a rib head is assigned by its top, which can fall either side of a disc plane:
          * accept neighbours, take the upper */
@@ -740,7 +778,8 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
          * as far as the top one, the reach ratio (above) decides and this rule is not used
          * (a T2-T6 phantom on a 215 mm field whose canal track wandered 10 mm back at the
          * top read its second ribs 25 / 20 mm forward; its right third rib was whole). */
-        long top_seg[2] = {-1, -1};
+        long top_seg[2] = {-1, -1}, own_seg[2] = {-1, -1};
+        bool same_seg[2] = {false, false};
         double ftop[2] = {0, 0}, fnext[2] = {0, 0};
         for (int side = 0; side < 2; side++) {
             size_t q0 = side == 0 ? 0 : n_side[0];
@@ -754,7 +793,16 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             if (!below || below->comp == top->comp || ci[top->comp].pelvic ||
                 below->reach < RIB_REACH_MM)
                 continue;
-            if (!below->cut && below->reach >= top->reach) {
+            if (below->seg == top->seg) {
+                /* rib 1 and rib 2 articulate with different vertebrae: one of the two
+                 * crossings lies a segment off. The first rib crosses the shell beside
+                 * the body, in front of the canal, where a tilted disc plane lies lower
+                 * than at the canal: its segment at its own AP position */
+                double q[3] = {top->p[0], top->p[1] + fmin(top->dy, 0.0), top->p[2]};
+                own_seg[side] = (long)sm_seg_segment_of(discs, n_discs, q);
+                same_seg[side] = true;
+            }
+            if (!below->cut && !top->cut && below->reach >= top->reach) {
                 /* the rib below is whole and reaches as far: the reach ratio was measurable
                  * and did not find the first rib (a whole second rib shorter than the top
                  * one has broken up at the field's edge: the ratio says nothing there) */
@@ -769,6 +817,26 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                                      RIB_REACH_MM);
             if (isfinite(ftop[side]) && isfinite(fnext[side]))
                 top_seg[side] = (long)top->seg;
+        }
+        if (top_seg[0] >= 0 && top_seg[1] >= 0 && same_seg[0] && same_seg[1]) {
+            /* both sides put the top crossing and the one below in one segment: the first
+             * rib's is the misplaced one only when, placed at its own AP position, it
+             * falls in the segment above on both sides (a 59 deg kyphosis: the first rib
+             * crosses 25 mm in front of the canal, where the tilted T1/T2 plane lies ~16
+             * mm lower than at the canal); otherwise which one is off is a guess */
+            bool up = own_seg[0] == top_seg[0] + 1 && own_seg[1] == top_seg[1] + 1 &&
+                      (size_t)own_seg[0] < n_verts && (size_t)own_seg[1] < n_verts;
+            sm_strlist_add(notes, "top crossings and the ones below in one segment on both "
+                           "sides (%ld / %ld); at the top ribs' own AP position %ld / %ld%s",
+                           top_seg[0], top_seg[1], own_seg[0], own_seg[1],
+                           up ? ": the first ribs' segment is the one above"
+                              : ": the first rib's segment is doubtful, not used");
+            if (up) {
+                top_seg[0] = own_seg[0];
+                top_seg[1] = own_seg[1];
+            } else {
+                top_seg[0] = top_seg[1] = -1;
+            }
         }
         if (top_seg[0] >= 0 && top_seg[1] >= 0) {
             double mt = 0.5 * (ftop[0] + ftop[1]), mn = 0.5 * (fnext[0] + fnext[1]);

@@ -84,6 +84,8 @@ typedef struct SegVert {
     double rib_reach_mm;  /* longest rib reach (lateral mm from the canal) */
     int rib_runs;         /* shell crossings by ribs (reach >= 55 mm, or cut by the FOV) here */
     bool first_rib;       /* holds the first rib (short, below no other rib, fully in view) */
+    bool rib_heads;       /* rib heads beside the body on both sides (spine.c; set for
+                             segments that are not rib-bearing before labelling) */
     bool partial;
     bool cervical_top;    /* topmost segment is C1+C2 (dens with the C1 arch in front) */
     double c1_z;          /* LPS z above which bone in front of the dens belongs to C1 */

@@ -2383,6 +2383,21 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         }
     }
     r.t[5] = now_s();
+    /* rib heads beside bodies the rib search found rib-free (labels.c: such a vertebra
+     * is no C7 above T1), as in native_pass */
+    for (size_t s = 0; ok && s < r.n_verts; s++) {
+        SegVert *vt = &r.verts[s];
+        vt->rib_heads = false;
+        if (vt->rib_left || vt->rib_right || vt->first_rib || vt->cervical_top || vt->sacral)
+            continue;
+        double zl, zh, narrow = seg_mid_narrowest_halfwidth(&r, s, &zl, &zh);
+        SegSlice cs;
+        double lim = fmax(0.5 * narrow, sm_seg_frame_at(&r.frame, &r.grid, 0.5 * (zl + zh), &cs)
+                                            ? cs.rx : 0);
+        int nh[2];
+        rib_heads_seen(&r, zl, zh, lim, rib_body_halfwidth_ct(&r, zl, zh, lim), nh);
+        vt->rib_heads = 0.5 * r.grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
+    }
     if (ok)
         ok = sm_seg_levels_assign(error, r.verts, r.n_verts, opt, &r.grid, &seg->anchors,
                                   &seg->notes);

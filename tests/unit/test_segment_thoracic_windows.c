@@ -38,16 +38,29 @@ typedef struct Case {
     int oblique_axis;
     size_t nxy;
     uint64_t seed;
+    double kyphosis_deg;  /* thoracic kyphosis (0: the phantom default) */
+    double scoliosis_deg; /* with its apex at scoliosis_apex */
+    const char *scoliosis_apex;
+    bool ffs_standard_axes;
+    double noise_hu; /* noise sigma (0: the phantom default) */
 } Case;
 
-/* fields of view 121-125 mm (nxy x pixel_mm) */
+/* fields of view 121-125 mm (nxy x pixel_mm); then three more: a steep kyphosis (59 deg,
+ * T1 tilted ~37 deg) on a 192 mm field whose top cuts the first ribs ~55 mm from the canal
+ * while the second ribs are whole (the reach ratio cannot be measured; the first rib's
+ * curve must anchor); T6-T12 on 124 mm, T7 and T6 showing no lateral bone at all; T4-T12
+ * on 139 mm cut ~40 mm behind T4/T5's bodies (their ribs leave the field behind the spine),
+ * with a scoliosis. The last two must not be named from a false T1. */
 static const Case CASES[] = {
-    {"T1", "T6", "HFS", 1.00, 1.8, -8.5, 2, 124, 27247},
-    {"T1", "T8", "FFS", 0.95, 2.4, 0.0, 0, 128, 6644},
-    {"T2", "T7", "HFS", 0.97, 1.2, 0.0, 0, 126, 311},
-    {"T4", "T9", "FFS", 0.92, 2.0, 5.0, 1, 134, 4711},
-    {"T11", "S1", "HFS", 0.95, 1.7, -4.8, 2, 127, 24702},
-    {"T11", "S1", "FFS", 0.72, 1.3, 0.0, 0, 170, 2467},
+    {"T1", "T6", "HFS", 1.00, 1.8, -8.5, 2, 124, 27247, 0, 0, NULL, false, 0},
+    {"T1", "T8", "FFS", 0.95, 2.4, 0.0, 0, 128, 6644, 0, 0, NULL, false, 0},
+    {"T2", "T7", "HFS", 0.97, 1.2, 0.0, 0, 126, 311, 0, 0, NULL, false, 0},
+    {"T4", "T9", "FFS", 0.92, 2.0, 5.0, 1, 134, 4711, 0, 0, NULL, false, 0},
+    {"T11", "S1", "HFS", 0.95, 1.7, -4.8, 2, 127, 24702, 0, 0, NULL, false, 0},
+    {"T11", "S1", "FFS", 0.72, 1.3, 0.0, 0, 170, 2467, 0, 0, NULL, false, 0},
+    {"T1", "T7", "FFS", 0.9409, 2.5618, 8.6425, 0, 204, 16136, 59.2112, 0, NULL, true, 18.36},
+    {"T6", "T12", "HFS", 0.98, 2.75, 0.0, 0, 127, 30009, 44.0, 0, NULL, false, 0},
+    {"T4", "T12", "FFS", 0.97, 2.84, 4.3, 0, 143, 77340, 21.0, -20.0, "T10", false, 0},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -82,6 +95,15 @@ static int run_case(int c)
     sp.oblique_axis = k->oblique_axis;
     sp.dims[0] = sp.dims[1] = k->nxy;
     sp.dims[2] = 0;
+    if (k->kyphosis_deg > 0)
+        sp.thoracic_kyphosis_deg = k->kyphosis_deg;
+    if (k->scoliosis_apex) {
+        sp.scoliosis_deg = k->scoliosis_deg;
+        sp.scoliosis_apex = sm_phantom_level_parse(k->scoliosis_apex);
+    }
+    sp.ffs_standard_axes = k->ffs_standard_axes;
+    if (k->noise_hu > 0)
+        sp.noise_sigma_hu = k->noise_hu;
     snprintf(sp.series_description, sizeof sp.series_description, "thoracic window %d", c);
     SmError *err = NULL;
     SmPhantom *ph = NULL;
