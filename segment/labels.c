@@ -46,6 +46,10 @@ static int label_of(int base, size_t i)
 #define SACRALISED_MM3 1000.0
 #define PELVIS_CONTACT_MM3 300.0
 
+/* Canal width / body width (median over an unanchored window) from which a rib-free
+ * window is taken for cervical: half-way between C7 (about 1.0) and T1 (about 0.7) */
+#define CERVICAL_CANAL_TO_BODY 0.85
+
 typedef struct Anchor {
     const char *what;
     int base;       /* label of the lowest valid vertebra implied by this anchor */
@@ -345,7 +349,20 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         bool any_rib = false;
         for (size_t a = 0; a < nv; a++)
             any_rib |= verts[vi[a]].rib_left || verts[vi[a]].rib_right;
-        if (!any_rib)
+        /* canal against body width, median over the window: the cervical canal is wider
+         * than its bodies (C3-C6 about 1.2-1.5, C7 about 1.0), the thoracic and lumbar
+         * canals about half as wide (T1 about 0.7); a ratio, so independent of size */
+        double ratios[64];
+        size_t nr = 0;
+        for (size_t a = 0; a < nv && nr < 64; a++)
+            if (verts[vi[a]].canal_to_body > 0 && !verts[vi[a]].sacral)
+                ratios[nr++] = verts[vi[a]].canal_to_body;
+        double ratio = nr ? sm_median_inplace(ratios, nr) : NAN;
+        if (!any_rib && ratio >= CERVICAL_CANAL_TO_BODY) {
+            base = SM_VERSE_C7; /* rib-free with a wide canal: assume the lowest is C7 */
+            sm_strlist_add(notes, "canal %.2f times as wide as the bodies: a cervical window",
+                           ratio);
+        } else if (!any_rib)
             base = SM_VERSE_L5; /* rib-free column without sacrum: assume the lowest is L5 */
         else
             base = SM_VERSE_T12; /* ribs everywhere: assume the lowest is T12 */

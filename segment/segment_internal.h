@@ -95,6 +95,8 @@ typedef struct SegVert {
     double dens_ry_mm;    /* dens AP half-depth: the atlanto-dental joint lies that far in
                              front of the dens axis */
     double dens_radius_mm; /* dens half-width (NAN: not measured) */
+    double canal_to_body; /* canal width / body width at mid-height (NAN: not measured):
+                             above 1 in the cervical spine, about 0.5 below it */
     int verse;            /* assigned VerSe id */
     double confidence;
     bool extent_doubtful; /* a bounding disc plane may be missed or misplaced (labels.c) */

@@ -2398,6 +2398,15 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         rib_heads_seen(&r, zl, zh, lim, rib_body_halfwidth_ct(&r, zl, zh, lim), nh);
         vt->rib_heads = 0.5 * r.grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
     }
+    /* canal width against body width at mid-height (labels.c: the unanchored guess) */
+    for (size_t s = 0; ok && s < r.n_verts; s++) {
+        SegSlice cs;
+        SegVert *vt = &r.verts[s];
+        vt->canal_to_body = NAN;
+        if (sm_seg_frame_at(&r.frame, &r.grid, vt->centre[2], &cs) && cs.rx > 0 &&
+            cs.half_width > 0)
+            vt->canal_to_body = cs.rx / cs.half_width;
+    }
     if (ok)
         ok = sm_seg_levels_assign(error, r.verts, r.n_verts, opt, &r.grid, &seg->anchors,
                                   &seg->notes);

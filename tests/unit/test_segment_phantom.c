@@ -277,6 +277,46 @@ static void test_c2_field_start(void **state)
     sm_phantom_destroy(ph);
 }
 
+/* Windows with no anchor in view (no C2, rib or sacrum) are named by a guess, and the guess
+ * must at least be the right region: a rib-free neck field below C2 (C3-C6) reads cervical
+ * from its wide canal, a rib-free lumbar field above the sacrum (L1-L4) lumbar. Specs not
+ * used to set any constant. */
+static void test_unanchored_region(void **state)
+{
+    (void)state;
+    static const char *const win[2][2] = {{"C3", "C6"}, {"L1", "L4"}};
+    for (int w = 0; w < 2; w++) {
+        SmPhantomSpec spec;
+        sm_phantom_spec_default(&spec);
+        spec.seed = 31 + (uint64_t)w;
+        spec.level_first = sm_phantom_level_parse(win[w][0]);
+        spec.level_last = sm_phantom_level_parse(win[w][1]);
+        spec.dims[0] = spec.dims[1] = w == 0 ? 180 : 260;
+        spec.dims[2] = 0;
+        spec.pixel_mm = w == 0 ? 0.7 : 0.9;
+        spec.slice_mm = w == 0 ? 2.0 : 2.5;
+        spec.noise_sigma_hu = 15;
+        SmError *err = NULL;
+        SmPhantom *ph = NULL;
+        SmSpineSeg *seg = NULL;
+        assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
+        assert_true(seg->anchors.n > 0 && !strncmp(seg->anchors.items[0], "none", 4));
+        int lo = w == 0 ? SM_VERSE_C1 : SM_VERSE_L1, hi = w == 0 ? SM_VERSE_C7 : SM_VERSE_L5;
+        size_t n = 0;
+        for (size_t v = 0; v < seg->n_vertebrae; v++) {
+            int lab = seg->vertebrae[v].verse_label;
+            print_message("%s-%s window: %s (confidence %.2f)\n", win[w][0], win[w][1],
+                          sm_seg_level_name(lab), seg->vertebrae[v].confidence);
+            assert_true(lab >= lo && lab <= hi);
+            assert_true(seg->vertebrae[v].confidence <= 0.3);
+            n++;
+        }
+        assert_true(n >= 4);
+        sm_seg_spine_destroy(seg);
+        sm_phantom_destroy(ph);
+    }
+}
+
 /* A user anchor overrides the anatomy: the vertebra at the L3 centroid called L2 shifts
  * every name by one. */
 static void test_user_anchor(void **state)
@@ -314,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_thoracic_first_rib),
         cmocka_unit_test(test_rib_anchor_variants),
         cmocka_unit_test(test_c2_field_start),
+        cmocka_unit_test(test_unanchored_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
