@@ -404,9 +404,17 @@ static double plane_mean(const DiscSampler *sp, const double c[3], const double 
 
 /* Refines a disc plane: the tilt (within +-20 degrees of the body-axis normal) and offset
  * (+-3 mm) whose footprint is darkest is the disc's mid-plane, parallel to the endplates;
- * then measures the half thickness along that normal. */
-static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, const SegGrid *grid,
-                         const SegFrame *frame, SegDisc *dk)
+ * then measures the half thickness along that normal, and the disc's and end plates'
+ * values (footprint means).
+ * near_axis: a thin disc on slices thicker than the 2 mm working grid, where the tilt
+ * stays within +-REFINE_TILT_STEPS_THICK steps of 4 degrees of the smoothed body axis:
+ * a 3-4 mm disc lies within one or two 2-3 mm slices, so the footprint's mean barely
+ * depends on the tilt, and the darkest plane leaned towards the slices' own
+ * plane or sideways out of a small body (15-30 degrees off, sweep seeds 80808 case 1 and the
+ * default case 17), where the axis smoothed over the whole column was within ~5 degrees. */
+#define REFINE_TILT_STEPS_THICK 2
+static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool near_axis,
+                         const SegGrid *grid, const SegFrame *frame, SegDisc *dk)
 {
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, dk->p[2], &sl))
@@ -422,8 +430,9 @@ static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, const S
     double e2[3] = {n0[1] * e1[2] - n0[2] * e1[1], n0[2] * e1[0] - n0[0] * e1[2],
                     n0[0] * e1[1] - n0[1] * e1[0]};
     double best = INFINITY, bn[3] = {n0[0], n0[1], n0[2]}, bc[3] = {dk->p[0], dk->p[1], dk->p[2]};
-    for (int ta = -5; ta <= 5; ta++)
-        for (int tb = -5; tb <= 5; tb++) {
+    const int tmax = near_axis ? REFINE_TILT_STEPS_THICK : 5;
+    for (int ta = -tmax; ta <= tmax; ta++)
+        for (int tb = -tmax; tb <= tmax; tb++) {
             double a = tan(ta * 4.0 * M_PI / 180.0), b = tan(tb * 4.0 * M_PI / 180.0);
             double nn[3];
             for (int q = 0; q < 3; q++)
@@ -787,6 +796,9 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             break;
         }
     }
+    /* slices thicker than the 2 mm working grid: a thin disc's tilt stays near the axis */
+    const bool thick = !sp.ct && ct &&
+                       fmax(fmax(ct->spacing[0], ct->spacing[1]), ct->spacing[2]) > grid->g;
     size_t n_thin = 0;
     for (size_t d = 0; d < nfinal; d++) {
         SegDisc *dk = &discs[d];
@@ -828,7 +840,8 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, grid, frame, dk);
+        refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, thin && thick, grid, frame,
+                     dk);
         n_thin += thin;
     }
     if (sp.ct)
