@@ -139,14 +139,33 @@ bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *b
             sm_error_set(error, SM_ERR_NOMEM, "vertebra mask: out of memory");
             return false;
         }
-        for (size_t k = frame->k0; k <= frame->k1; k++) {
+        /* above the track's top, where the frame serves as its end slice (slice_near), the
+         * lumen is followed slice by slice from the centroid of the one below: the canal
+         * leaves the end slice's centre on a tilted column (a kyphotic upper thoracic spine
+         * cut by the field's top), and a ring closed there (a lamina sloping over the canal)
+         * would otherwise keep its canal filled as vertebra */
+        SegSlice up = frame->s[frame->k1];
+        for (size_t k = frame->k0; k < nz && slice_near(frame, k, g); k++) {
             memset(lum, 0, plane);
-            canal_lumen(grid, bone, &frame->s[k], k, lum, queue);
+            const bool above = k > frame->k1;
+            canal_lumen(grid, bone, above ? &up : &frame->s[k], k, lum, queue);
+            double si = 0, sj = 0;
+            size_t cnt = 0;
             for (size_t q = 0; q < plane; q++)
                 if (lum[q]) {
                     vmask[q + k * plane] = 0;
                     seed[q + k * plane] = 0;
+                    si += (double)(q % nx);
+                    sj += (double)(q / nx);
+                    cnt++;
                 }
+            if (k >= frame->k1) {
+                if (!cnt)
+                    break;
+                up = frame->s[frame->k1];
+                up.cx = ox + g * si / (double)cnt;
+                up.cy = oy + g * sj / (double)cnt;
+            }
         }
         free(lum);
         free(queue);
