@@ -402,15 +402,51 @@ static double plane_mean(const DiscSampler *sp, const double c[3], const double 
     return cnt ? acc / cnt : INFINITY;
 }
 
+/* Tilt grid of the plane search: TILT_STEPS steps of TILT_STEP_DEG on either side of the
+ * start normal, about two axes. */
+#define TILT_STEPS 5
+#define TILT_STEP_DEG 4.0
+/* Valley depth (HU) of the plane through c with unit normal n: the dimmer of the
+ * brightest parallel footprints 2-10 mm below and above it, minus its own mean. A disc's
+ * mid-plane lies between two bright end plates; a plane through cancellous bone (or one
+ * tilted across a body's edge) is as dark or darker on a blurred scan but has no such
+ * bright pair on both sides. */
+static double plane_valley(const DiscSampler *sp, const double c[3], const double n[3],
+                           double ru, double rv)
+{
+    double fl[2] = {-INFINITY, -INFINITY}, centre = NAN;
+    for (int o = -10; o <= 10; o++) {
+        if (abs(o) == 1)
+            continue;
+        double x[3];
+        for (int q = 0; q < 3; q++)
+            x[q] = c[q] + o * n[q];
+        double v = plane_mean(sp, x, n, ru, rv);
+        if (o == 0) {
+            centre = v;
+            continue;
+        }
+        if (isfinite(v) && v > fl[o > 0])
+            fl[o > 0] = v;
+    }
+    double f = fl[0] < fl[1] ? fl[0] : fl[1];
+    return isfinite(f) && isfinite(centre) ? f - centre : -INFINITY;
+}
+
 /* Refines a disc plane: the tilt (within +-20 degrees of the body-axis normal) and offset
  * (+-3 mm) whose footprint is darkest is the disc's mid-plane, parallel to the endplates;
  * then measures the half thickness along that normal, and the disc's and end plates'
- * values (footprint means).
+ * values (footprint means). A plane at the edge of the tilt grid is suspect (on a scan
+ * whose slices blur a thin disc into its end plates, a plane tilted through a body's
+ * cancellous middle can be darker than the disc): there the tilt and offset are chosen
+ * again by valley depth (plane_valley), which needs the end plates on both sides; that
+ * plane is kept if it lies inside the grid (sweep seed 14142 case 17: T4/T5 plane 29 -> 1
+ * degree from the phantom's disc).
  * near_axis: a thin disc on slices thicker than the 2 mm working grid, where the tilt
- * stays within +-REFINE_TILT_STEPS_THICK steps of 4 degrees of the smoothed body axis:
- * a 3-4 mm disc lies within one or two 2-3 mm slices, so the footprint's mean barely
- * depends on the tilt, and the darkest plane leaned towards the slices' own
- * plane or sideways out of a small body (15-30 degrees off, sweep seeds 80808 case 1 and the
+ * stays within +-REFINE_TILT_STEPS_THICK steps of the smoothed body axis (no second
+ * pass): a 3-4 mm disc lies within one or two 2-3 mm slices, so the footprint's mean
+ * barely depends on the tilt, and the darkest plane leaned towards the slices' own plane
+ * or sideways out of a small body (15-30 degrees off, sweep seeds 80808 case 1 and the
  * default case 17), where the axis smoothed over the whole column was within ~5 degrees. */
 #define REFINE_TILT_STEPS_THICK 2
 static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool near_axis,
@@ -429,35 +465,62 @@ static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool ne
     for (int q = 0; q < 3; q++) e1[q] /= e1n;
     double e2[3] = {n0[1] * e1[2] - n0[2] * e1[1], n0[2] * e1[0] - n0[0] * e1[2],
                     n0[0] * e1[1] - n0[1] * e1[0]};
-    double best = INFINITY, bn[3] = {n0[0], n0[1], n0[2]}, bc[3] = {dk->p[0], dk->p[1], dk->p[2]};
-    const int tmax = near_axis ? REFINE_TILT_STEPS_THICK : 5;
-    for (int ta = -tmax; ta <= tmax; ta++)
-        for (int tb = -tmax; tb <= tmax; tb++) {
-            double a = tan(ta * 4.0 * M_PI / 180.0), b = tan(tb * 4.0 * M_PI / 180.0);
-            double nn[3];
-            for (int q = 0; q < 3; q++)
-                nn[q] = n0[q] + a * e1[q] + b * e2[q];
-            double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
-            for (int q = 0; q < 3; q++)
-                nn[q] /= l;
-            if (nn[2] < DISC_MAX_TILT_COS)
-                continue; /* lying CT: discs are never tilted more than ~50 degrees */
-            for (int off = -3; off <= 3; off++) {
-                double c[3];
+    /* pass 0: darkest footprint; pass 1 (only when pass 0 ends at the grid's edge):
+     * deepest valley, taken when it lies inside the grid (else both are suspect and the
+     * darkest plane is kept) */
+    double bn[2][3], bc[2][3];
+    bool edge[2] = {false, false};
+    for (int pass = 0; pass < 2; pass++) {
+        SegSlice fl;
+        if (pass == 1 && (!sm_seg_frame_at(frame, grid, dk->p[2] - 10.0, &fl) ||
+                          !sm_seg_frame_at(frame, grid, dk->p[2] + 10.0, &fl))) {
+            /* the valley needs the column on both sides: within 10 mm of the track's end
+             * (the field of view or the column ends there) the darkest plane is kept */
+            edge[1] = true;
+            break;
+        }
+        double best = INFINITY;
+        int bta = 0, btb = 0;
+        memcpy(bn[pass], n0, sizeof bn[pass]);
+        memcpy(bc[pass], dk->p, sizeof bc[pass]);
+        const int tmax = near_axis ? REFINE_TILT_STEPS_THICK : TILT_STEPS;
+        for (int ta = -tmax; ta <= tmax; ta++)
+            for (int tb = -tmax; tb <= tmax; tb++) {
+                double a = tan(ta * TILT_STEP_DEG * M_PI / 180.0);
+                double b = tan(tb * TILT_STEP_DEG * M_PI / 180.0);
+                double nn[3];
                 for (int q = 0; q < 3; q++)
-                    c[q] = dk->p[q] + off * nn[q];
-                double mval = plane_mean(sp, c, nn, ru, rv);
-                /* tie-break towards the original plane: a tiny penalty on tilt/offset */
-                mval += 0.05 * (abs(ta) + abs(tb) + abs(off));
-                if (mval < best) {
-                    best = mval;
-                    memcpy(bn, nn, sizeof bn);
-                    memcpy(bc, c, sizeof bc);
+                    nn[q] = n0[q] + a * e1[q] + b * e2[q];
+                double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
+                for (int q = 0; q < 3; q++)
+                    nn[q] /= l;
+                if (nn[2] < DISC_MAX_TILT_COS)
+                    continue; /* lying CT: discs are never tilted more than ~50 degrees */
+                for (int off = -3; off <= 3; off++) {
+                    double c[3];
+                    for (int q = 0; q < 3; q++)
+                        c[q] = dk->p[q] + off * nn[q];
+                    double mval = pass == 0 ? plane_mean(sp, c, nn, ru, rv)
+                                            : -plane_valley(sp, c, nn, ru, rv);
+                    /* tie-break towards the original plane: a tiny penalty on tilt/offset */
+                    mval += 0.05 * (abs(ta) + abs(tb) + abs(off));
+                    if (mval < best) {
+                        best = mval;
+                        bta = ta;
+                        btb = tb;
+                        memcpy(bn[pass], nn, sizeof bn[pass]);
+                        memcpy(bc[pass], c, sizeof bc[pass]);
+                    }
                 }
             }
-        }
-    memcpy(dk->n, bn, sizeof bn);
-    memcpy(dk->p, bc, sizeof bc);
+        edge[pass] = !near_axis &&
+                     (!isfinite(best) || abs(bta) == TILT_STEPS || abs(btb) == TILT_STEPS);
+        if (!edge[pass])
+            break;
+    }
+    const int use = edge[0] && !edge[1] ? 1 : 0;
+    memcpy(dk->n, bn[use], sizeof bn[use]);
+    memcpy(dk->p, bc[use], sizeof bc[use]);
     /* half thickness along the refined normal: where the footprint mean climbs half-way
      * from the disc to the endplates */
     double prof[25];
