@@ -359,7 +359,11 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                 ratios[nr++] = verts[vi[a]].canal_to_body;
         double ratio = nr ? sm_median_inplace(ratios, nr) : NAN;
         if (!any_rib && ratio >= CERVICAL_CANAL_TO_BODY) {
-            base = SM_VERSE_C7; /* rib-free with a wide canal: assume the lowest is C7 */
+            /* rib-free with a wide canal: assume the lowest is C7, but never name the top
+             * C1 (the atlas has no body: a body named C1 would be dropped) */
+            base = SM_VERSE_C7;
+            if (base - (int)nv + 1 < SM_VERSE_C1 + 1)
+                base = (int)nv + SM_VERSE_C1;
             sm_strlist_add(notes, "canal %.2f times as wide as the bodies: a cervical window",
                            ratio);
         } else if (!any_rib)

@@ -301,7 +301,7 @@ static void test_unanchored_region(void **state)
         SmSpineSeg *seg = NULL;
         assert_true(sm_test_phantom_segment(&err, &spec, &ph, &seg));
         assert_true(seg->anchors.n > 0 && !strncmp(seg->anchors.items[0], "none", 4));
-        int lo = w == 0 ? SM_VERSE_C1 : SM_VERSE_L1, hi = w == 0 ? SM_VERSE_C7 : SM_VERSE_L5;
+        int lo = w == 0 ? SM_VERSE_C1 + 1 : SM_VERSE_L1, hi = w == 0 ? SM_VERSE_C7 : SM_VERSE_L5;
         size_t n = 0;
         for (size_t v = 0; v < seg->n_vertebrae; v++) {
             int lab = seg->vertebrae[v].verse_label;
