@@ -38,12 +38,6 @@
 #define DISC_MAX_WIDTH_FRACTION 0.65
 /* candidates at least this deep (fraction of the profile range) measure the spacing */
 #define DISC_STRONG_FRACTION 0.6
-/* disc candidates closer than this merge (the same valley); choosing between nearby
- * valleys is the chain's work (regular spacing). 6 mm dropped a real disc beside a point
- * on the slope of an end plate lost to thick-slice sampling, scored deeper because the
- * two neighbouring plates flanked it (sweep seed 33331 case 0: C3/C4 lost, C2 and C3 one
- * body) */
-#define DISC_CAND_SEP_MM 3.0
 /* cosine of the largest disc tilt from the scanner's cranio-caudal axis (50 degrees) */
 #define DISC_MAX_TILT_COS 0.64
 
@@ -710,8 +704,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     size_t nc = sm_seg_profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
                                        (size_t)(8.0 / PROFILE_STEP_MM),
                                        DISC_CAND_FRACTION * range,
-                                       (size_t)(DISC_CAND_SEP_MM / PROFILE_STEP_MM), idx,
-                                       str, n);
+                                       (size_t)(6.0 / PROFILE_STEP_MM), idx, str, n);
     size_t nfinal = 0;
     double *expect = sorted; /* reuse: expected spacing at each candidate */
     for (size_t c = 0; c < nc; c++) {
