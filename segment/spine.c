@@ -1054,6 +1054,19 @@ static double seg_mid_narrowest_halfwidth(const SegRun *r, size_t s, double *zl,
     return narrow;
 }
 
+/* Rib heads beside segment s's body on both sides over >= RIB_HEADS_MIN_MM of its height
+ * (nh: the counts per side), walking in as for a rib-bearing body: the walk limit is half
+ * the narrowest mid-height half-width, or the canal's half-width. */
+static bool rib_heads_beside(const SegRun *r, size_t s, int nh[2])
+{
+    double zl, zh, narrow = seg_mid_narrowest_halfwidth(r, s, &zl, &zh);
+    SegSlice cs;
+    double rx = sm_seg_frame_at(&r->frame, &r->grid, 0.5 * (zl + zh), &cs) ? cs.rx : 0;
+    double lim = fmax(0.5 * narrow, rx);
+    rib_heads_seen(r, zl, zh, lim, rib_body_halfwidth_ct(r, zl, zh, lim), nh);
+    return 0.5 * r->grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
+}
+
 /* Native (CT-grid) pass: labels from the segments (in_labels == NULL) or from an imported
  * label map, sub-regions from the frame. */
 static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
@@ -1116,16 +1129,8 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         if (seg_thoracic[s] || r->verts[s].cervical_top || seg_label[s] == SM_VERSE_SACRUM ||
             s >= above_first || (anchored && seg_label[s] >= 1 && seg_label[s] <= 7))
             continue;
-        double zl, zh;
-        /* the walk limit as for a rib-bearing body (below): half the narrowest mid-height
-         * half-width, or the canal's half-width */
-        double narrow = seg_mid_narrowest_halfwidth(r, s, &zl, &zh), zc = 0.5 * (zl + zh);
-        SegSlice cs;
-        double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
         int nh[2];
-        double lim = fmax(0.5 * narrow, rx);
-        rib_heads_seen(r, zl, zh, lim, rib_body_halfwidth_ct(r, zl, zh, lim), nh);
-        heads[s] = 0.5 * r->grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
+        heads[s] = rib_heads_beside(r, s, nh);
         if (heads[s])
             sm_strlist_add(&seg->notes, "segment %zu: rib heads beside the body over %.0f and "
                            "%.0f mm of its height", s, 0.5 * r->grid.g * nh[0],
@@ -2390,13 +2395,8 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         vt->rib_heads = false;
         if (vt->rib_left || vt->rib_right || vt->first_rib || vt->cervical_top || vt->sacral)
             continue;
-        double zl, zh, narrow = seg_mid_narrowest_halfwidth(&r, s, &zl, &zh);
-        SegSlice cs;
-        double lim = fmax(0.5 * narrow, sm_seg_frame_at(&r.frame, &r.grid, 0.5 * (zl + zh), &cs)
-                                            ? cs.rx : 0);
         int nh[2];
-        rib_heads_seen(&r, zl, zh, lim, rib_body_halfwidth_ct(&r, zl, zh, lim), nh);
-        vt->rib_heads = 0.5 * r.grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
+        vt->rib_heads = rib_heads_beside(&r, s, nh);
     }
     /* canal width against body width at mid-height (labels.c: the unanchored guess) */
     for (size_t s = 0; ok && s < r.n_verts; s++) {
