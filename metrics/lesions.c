@@ -48,6 +48,7 @@ typedef struct Level {
     float *hu;       /* raw HU in the box */
     float *sm;       /* smoothed HU inside the core, NAN elsewhere */
     uint8_t *body;   /* 1 body, 0 else */
+    uint8_t *pl;     /* 1 this vertebra's pedicle/facet (posterolateral) voxels, 0 else */
     uint8_t *core;   /* eroded body */
     uint8_t *lesion; /* 1 lytic, 2 blastic in the core */
     size_t body_n, core_n;
@@ -234,6 +235,7 @@ static void level_free(Level *l)
     free(l->hu);
     free(l->sm);
     free(l->body);
+    free(l->pl);
     free(l->core);
     free(l->lesion);
 }
@@ -277,11 +279,12 @@ static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, i
     L->hu = malloc(b->n * sizeof *L->hu);
     L->sm = malloc(b->n * sizeof *L->sm);
     L->body = calloc(b->n, 1);
+    L->pl = calloc(b->n, 1);
     L->core = calloc(b->n, 1);
     L->lesion = calloc(b->n, 1);
     float *tn = malloc(b->n * sizeof *tn), *td = malloc(b->n * sizeof *td);
     float *den = malloc(b->n * sizeof *den);
-    if (!L->hu || !L->sm || !L->body || !L->core || !L->lesion || !tn || !td || !den) {
+    if (!L->hu || !L->sm || !L->body || !L->pl || !L->core || !L->lesion || !tn || !td || !den) {
         free(tn);
         free(td);
         free(den);
@@ -293,11 +296,11 @@ static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, i
     size_t nx = ct->dims[0], ny = ct->dims[1];
     size_t ni = b->ni, nj = b->nj, nk = b->nk, i0 = b->i0, j0 = b->j0, k0 = b->k0;
     float *hu = L->hu, *sm = L->sm;
-    uint8_t *body = L->body, *core = L->core;
+    uint8_t *body = L->body, *core = L->core, *pl = L->pl;
     unsigned want = (unsigned)verse;
     size_t body_n = 0, core_n = 0;
     (void)nthreads;
-#pragma omp parallel for default(none) shared(ct, lab, sd, hu, body) firstprivate(nx, ny, ni, nj, nk, i0, j0, k0, want) reduction(+ : body_n) num_threads(nthreads) schedule(static)
+#pragma omp parallel for default(none) shared(ct, lab, sd, hu, body, pl) firstprivate(nx, ny, ni, nj, nk, i0, j0, k0, want) reduction(+ : body_n) num_threads(nthreads) schedule(static)
     for (size_t k = 0; k < nk; k++)
         for (size_t j = 0; j < nj; j++)
             for (size_t i = 0; i < ni; i++) {
@@ -305,6 +308,8 @@ static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, i
                 size_t x = i + ni * (j + nj * k);
                 hu[x] = (float)hu_at(ct, g);
                 body[x] = sd[g] == SM_MET_SUB_BODY && label_at(lab, g) == want;
+                pl[x] = (sd[g] == SM_MET_SUB_PL_LEFT || sd[g] == SM_MET_SUB_PL_RIGHT) &&
+                        label_at(lab, g) == want;
                 body_n += body[x];
             }
 #pragma omp parallel for default(none) shared(body, core, se) firstprivate(ni, nj, nk, n_se) reduction(+ : core_n) num_threads(nthreads) schedule(static)
@@ -468,7 +473,7 @@ typedef struct Comp {
 
 typedef struct CompCtx {
     const Box *b;
-    const uint8_t *cand, *core;
+    const uint8_t *cand, *core, *body, *pl;
     const float *hu, *sm;
     double min_vox;     /* smallest component called a lesion, voxels */
     double body_n;      /* body voxels of the level */
@@ -477,9 +482,13 @@ typedef struct CompCtx {
     uint8_t *seen;
     size_t *queue;
     uint8_t *keep;
+    uint8_t *reach;       /* scratch for pedicle_reach: visited voxels ... */
+    size_t *reach_q;      /* ... and its queue (box size each) */
     const Offset *rim_se; /* ellipsoid of radius MARGINAL_RIM_MM */
     size_t n_rim_se;
-    size_t n_island, n_fat, n_small, n_marginal;
+    double lytic_thr;     /* lytic voxel threshold */
+    int gap_r[3];         /* MIXED_GAP_MM in voxels per axis */
+    size_t n_island, n_fat, n_small, n_marginal, n_pedicle;
     double sum[3];      /* raw HU of the seeds of kept regions, per class */
     size_t cnt[3];
 } CompCtx;
@@ -519,6 +528,60 @@ static size_t deep_count(const CompCtx *cx, const size_t *region, size_t n)
     return n_deep;
 }
 
+/* True when one of the region's voxels has a voxel already kept as class cls within
+ * MIXED_GAP_MM (box neighbourhood). */
+static bool region_near(const CompCtx *cx, const size_t *region, size_t n, uint8_t cls)
+{
+    const Box *b = cx->b;
+    size_t ni = b->ni, nj = b->nj, nk = b->nk;
+    const int *r = cx->gap_r;
+    for (size_t q = 0; q < n; q++) {
+        size_t x = region[q];
+        ptrdiff_t i = (ptrdiff_t)(x % ni), j = (ptrdiff_t)((x / ni) % nj), k = (ptrdiff_t)(x / (ni * nj));
+        for (int dk = -r[2]; dk <= r[2]; dk++)
+            for (int dj = -r[1]; dj <= r[1]; dj++)
+                for (int di = -r[0]; di <= r[0]; di++) {
+                    ptrdiff_t a = i + di, bb = j + dj, c = k + dk;
+                    if (a < 0 || bb < 0 || c < 0 || (size_t)a >= ni || (size_t)bb >= nj || (size_t)c >= nk)
+                        continue;
+                    if (cx->keep[(size_t)a + ni * ((size_t)bb + nj * (size_t)c)] == cls)
+                        return true;
+                }
+    }
+    return false;
+}
+
+/* A lytic region below the calling size may be the body end of a lesion that continues
+ * through the posterior wall into a pedicle (its bulk outside the body). Follows
+ * lytic-looking voxels (raw HU below lim, not gas) 6-connected to the region through the
+ * body and this vertebra's posterolateral voxels (within the level's box) and returns how
+ * many posterolateral voxels it reaches (an intact cortex stops it), at most `enough`. */
+static size_t pedicle_reach(CompCtx *cx, const size_t *region, size_t n, double lim, size_t enough)
+{
+    const Box *b = cx->b;
+    uint8_t *vis = cx->reach;
+    size_t *q = cx->reach_q;
+    memset(vis, 0, b->n);
+    size_t head = 0, tail = 0, n_pl = 0, nb[6];
+    for (size_t r = 0; r < n; r++) {
+        vis[region[r]] = 1;
+        q[tail++] = region[r];
+    }
+    while (head < tail && n_pl < enough) {
+        size_t x = q[head++];
+        int m = neighbours6(b, x, nb);
+        for (int k = 0; k < m; k++) {
+            size_t y = nb[k];
+            if (vis[y] || !(cx->body[y] || cx->pl[y]) || !(cx->hu[y] < lim && cx->hu[y] > GAS_HU))
+                continue;
+            vis[y] = 1;
+            q[tail++] = y;
+            n_pl += cx->pl[y];
+        }
+    }
+    return n_pl;
+}
+
 /* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
  * pass the size, density and degenerative-sclerosis tests and extends each kept region to its half-contrast
  * boundary (voxels connected to it whose smoothed HU lies beyond the midpoint between the
@@ -555,8 +618,13 @@ static void components(CompCtx *cx, uint8_t cls)
         }
         double mean = c.sum / (double)c.n;
         size_t n_seed = tail;
-        /* half-contrast growth from the seeds (seen marks them already) */
-        double mid = 0.5 * (cx->expected + mean);
+        /* half-contrast growth from the seeds (seen marks them already). The seeds lie
+         * beyond the candidate threshold on smoothed HU, so their tissue is at least that
+         * far from normal: a raw mean short of it (a few seeds, e.g. one voxel lifted by a
+         * neighbouring lesion's blur, whose raw HU is normal bone) would put the
+         * half-contrast level inside normal bone and grow through it. */
+        double contrast_mean = cls == 1 ? fmin(mean, cx->lytic_thr) : fmax(mean, cx->dense_thr);
+        double mid = 0.5 * (cx->expected + contrast_mean);
         for (size_t q = 0; q < tail; q++)
             cx->keep[queue[q]] = cls;
         head = 0;
@@ -576,6 +644,15 @@ static void components(CompCtx *cx, uint8_t cls)
             }
         }
         bool ok = (double)tail >= cx->min_vox;
+        /* the calling size applies to the lesion: a lytic region that continues through the
+         * posterior wall into a pedicle counts that pedicle part too */
+        if (!ok && cls == 1 && mean >= FAT_MEAN_HU && (double)tail >= 0.2 * cx->min_vox) {
+            size_t need = (size_t)ceil(cx->min_vox) - tail;
+            if (pedicle_reach(cx, queue, tail, mid, need) >= need) {
+                ok = true;
+                cx->n_pedicle++;
+            }
+        }
         if (!ok && (double)tail >= 0.2 * cx->min_vox)
             cx->n_small++;
         if (ok && cls == 1 && mean < FAT_MEAN_HU) {
@@ -593,6 +670,11 @@ static void components(CompCtx *cx, uint8_t cls)
          * small; a dense, large one is a blastic lesion (also in a thin, collapsed body). */
         bool faint_or_small = mean < MARGINAL_MAX_HU ||
                               (double)tail < MARGINAL_MAX_BODY_FRACTION * cx->body_n;
+        /* a dense region beside a called lytic region is the blastic part of a mixed lesion
+         * (a small one in a thin, collapsed body lies wholly within the rim zone): only
+         * faintness marks it degenerative (lytic regions are kept before blastic ones) */
+        if (ok && cls == 2 && faint_or_small && mean >= MARGINAL_MAX_HU && region_near(cx, queue, tail, 1))
+            faint_or_small = false;
         if (ok && cls == 2 && faint_or_small && (double)deep_count(cx, queue, tail) < cx->min_vox) {
             ok = false;
             cx->n_marginal++;
@@ -617,12 +699,14 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     double voxel_mm3 = spacing[0] * spacing[1] * spacing[2];
     double lyt_thr = fmin(expected - fmax(K_SPREAD * spread, LYTIC_MIN_DROP_HU), LYTIC_MAX_HU);
     double bla_thr = fmax(expected + fmax(K_SPREAD * spread, BLASTIC_MIN_RISE_HU), BLASTIC_MIN_HU);
-    uint8_t *cand = calloc(n, 1), *seen = malloc(n);
-    size_t *queue = malloc(n * sizeof *queue);
-    if (!cand || !seen || !queue) {
+    uint8_t *cand = calloc(n, 1), *seen = malloc(n), *reach = malloc(n);
+    size_t *queue = malloc(n * sizeof *queue), *reach_q = malloc(n * sizeof *reach_q);
+    if (!cand || !seen || !reach || !queue || !reach_q) {
         free(cand);
         free(seen);
+        free(reach);
         free(queue);
+        free(reach_q);
         sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory classifying %s", v->level);
         return false;
     }
@@ -641,13 +725,22 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                 cand[x] = 2;
         }
     memset(les, 0, n);
-    CompCtx cx = {b, cand, core, hu, sm, 0.0, (double)L->body_n, bla_thr, expected, seen, queue, les,
-                  rim_se, n_rim_se, 0, 0, 0, 0, {0.0, 0.0, 0.0}, {0, 0, 0}};
+    CompCtx cx = {.b = b, .cand = cand, .core = core, .body = body, .pl = L->pl, .hu = hu, .sm = sm,
+                  .min_vox = 0.0, .body_n = (double)L->body_n, .dense_thr = bla_thr,
+                  .expected = expected, .seen = seen, .queue = queue, .keep = les, .reach = reach, .reach_q = reach_q,
+                  .rim_se = rim_se, .n_rim_se = n_rim_se, .lytic_thr = lyt_thr, .gap_r = {1, 1, 1}};
+    for (int a = 0; a < 3; a++) {
+        cx.gap_r[a] = (int)floor(MIXED_GAP_MM / spacing[a] + 0.5);
+        if (cx.gap_r[a] < 1)
+            cx.gap_r[a] = 1;
+    }
     cx.min_vox = fmax(MIN_LESION_MM3, MIN_LESION_BODY_FRACTION * (double)L->body_n * voxel_mm3) / voxel_mm3;
     components(&cx, 1);
     components(&cx, 2);
-    size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal;
+    size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal, n_pedicle = cx.n_pedicle;
     free(queue);
+    free(reach);
+    free(reach_q);
     if (cx.cnt[1] && cx.cnt[2]) {
         /* mixed: where a lytic and a blastic part meet, the smoothing blends two tissues
          * ~600 HU apart, which moves the half-contrast boundaries (a lytic voxel next to
@@ -796,6 +889,13 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                     }
                     l1 = shl[x] || (nc > 0 && 2 * c1 >= nc && hu[x] < shell_lyt && hu[x] > GAS_HU);
                     l2 = !l1 && nc > 0 && 2 * c2 >= nc && fabs(hu[x] - band_c) <= band_w;
+                    /* where a mixed lesion's two parts meet beneath the shell, lesion holds at
+                     * least half of the core voxels there but neither kind alone: the voxel
+                     * takes the kind it looks like (the same tests) */
+                    if (!l1 && !l2 && c1 > 0 && c2 > 0 && 2 * (c1 + c2) >= nc) {
+                        l1 = hu[x] < shell_lyt && hu[x] > GAS_HU;
+                        l2 = !l1 && fabs(hu[x] - band_c) <= band_w;
+                    }
                     /* the body's outermost layer: which axes expose it */
                     bool ex[3] = {i == 0 || i + 1 == ni || !body[x - 1] || !body[x + 1],
                                   j == 0 || j + 1 == nj || !body[x - ni] || !body[x + ni],
@@ -841,6 +941,9 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
         sm_strlist_add(&v->notes, "lesions: %zu faint or small dense region(s) lying within %.1f mm "
                                   "of the endplates/rim treated as degenerative sclerosis, not "
                                   "blastic", n_marginal, MARGINAL_RIM_MM + ERODE_MM);
+    if (n_pedicle)
+        sm_strlist_add(&v->notes, "lesions: %zu lytic region(s) below the calling size counted "
+                                  "with their continuation into a pedicle", n_pedicle);
     if (cx.n_small)
         sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
                                   "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);
@@ -850,12 +953,16 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     return true;
 }
 
+/* notes0[l]: the level's note count before the first classification (a refit classifies
+ * again; the notes of the earlier pass are dropped) */
 static bool classify_all(SmError **error, const SmMetricsInput *in, SmSeriesMetrics *m, Level *lv,
                          const Ref *ref, const Offset *se, size_t n_se, const Offset *rim_se,
-                         size_t n_rim_se, int nthreads)
+                         size_t n_rim_se, const size_t *notes0, int nthreads)
 {
     for (size_t l = 0; l < in->n_levels; l++) {
         SmVertebraMetrics *v = &m->v[l];
+        while (v->notes.n > notes0[l])
+            free(v->notes.items[--v->notes.n]);
         v->lesion_class = SM_LESION_NONE;
         v->lytic_fraction = v->blastic_fraction = v->body_involvement_fraction = NAN;
         v->lytic_mean_hu = v->blastic_mean_hu = NAN;
@@ -901,10 +1008,12 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
     radii_for(ct, MARGINAL_RIM_MM, rrim);
     Offset *rim_se = ellipsoid(rrim, &n_rim_se);
     Level *lv = calloc(nl, sizeof *lv);
-    if (!se || !rim_se || !lv) {
+    size_t *notes0 = calloc(nl, sizeof *notes0);
+    if (!se || !rim_se || !lv || !notes0) {
         free(se);
         free(rim_se);
         free(lv);
+        free(notes0);
         sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory");
         return false;
     }
@@ -919,13 +1028,15 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
             sm_strlist_add(&m->v[l].notes, "lesions: body thinner than twice %.1f mm; not assessed",
                            ERODE_MM);
     }
+    for (size_t l = 0; l < nl; l++)
+        notes0[l] = m->v[l].notes.n;
     Ref ref = {NAN, NAN, NAN};
     if (ok && !fit_reference(in, m, lv, voxel_mm3, &ref, &m->reference_method)) {
         sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory fitting the reference");
         ok = false;
     }
     if (ok)
-        ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, nthreads);
+        ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, notes0, nthreads);
     /* lesions bias the reference they are judged against: drop involved levels and refit
      * once */
     if (ok && !isnan(ref.intercept)) {
@@ -945,7 +1056,7 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
                 sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory fitting the reference");
                 ok = false;
             } else {
-                ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, nthreads);
+                ok = classify_all(error, in, m, lv, &ref, se, n_se, rim_se, n_rim_se, notes0, nthreads);
             }
         } else if (refit) {
             sm_strlist_add(&m->reference_method, "every level is involved: kept the first fit "
@@ -973,6 +1084,7 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
     for (size_t l = 0; l < nl; l++)
         level_free(&lv[l]);
     free(lv);
+    free(notes0);
     free(se);
     free(rim_se);
     return ok;

@@ -852,6 +852,8 @@ typedef struct Tally {
     int n_pl, pl_right, pl_conf[4][4];
     int sins_right[5], sins_n[5];
     double inv_err_max;
+    double inv_err_sum[4]; /* signed involvement error (measured - truth) per truth class */
+    int inv_err_n[4];
 } Tally;
 
 static void run_phantom(const SmPhantomSpec *spec, Tally *t, bool osteoporotic)
@@ -903,6 +905,10 @@ static void run_phantom(const SmPhantomSpec *spec, Tally *t, bool osteoporotic)
             t->inv_within += err_inv <= 0.10;
             if (err_inv > t->inv_err_max)
                 t->inv_err_max = err_inv;
+            if (tv->lesion_class > 0 && tv->lesion_class < 4) {
+                t->inv_err_sum[tv->lesion_class] += v->body_involvement_fraction - tv->body_involvement_fraction;
+                t->inv_err_n[tv->lesion_class]++;
+            }
         }
         t->pl_conf[tv->posterolateral][v->posterolateral]++;
         if (tv->posterolateral != 0 || v->posterolateral != SM_SIDE_NONE) {
@@ -981,6 +987,11 @@ static void test_phantoms(void **state)
            "osteoporotic spine: %d/%d none\n",
            t.class_right, t.n_body, t.inv_within, t.n_lesion, t.inv_err_max, t.pl_right, t.n_pl,
            to.conf[0][0], to.n_body);
+    printf("  mean signed involvement error (points) per truth class: lytic %+.2f (%d), blastic %+.2f (%d), "
+           "mixed %+.2f (%d)\n",
+           t.inv_err_n[1] ? 100.0 * t.inv_err_sum[1] / t.inv_err_n[1] : NAN, t.inv_err_n[1],
+           t.inv_err_n[2] ? 100.0 * t.inv_err_sum[2] / t.inv_err_n[2] : NAN, t.inv_err_n[2],
+           t.inv_err_n[3] ? 100.0 * t.inv_err_sum[3] / t.inv_err_n[3] : NAN, t.inv_err_n[3]);
     static const char *kn[5] = {"location", "lesion_quality", "alignment", "collapse", "posterolateral"};
     for (int c = 0; c < 5; c++)
         printf("  SINS %-15s right %d/%d\n", kn[c], t.sins_right[c], t.sins_n[c]);
