@@ -50,7 +50,12 @@ typedef struct Case {
  * while the second ribs are whole (the reach ratio cannot be measured; the first rib's
  * curve must anchor); T6-T12 on 124 mm, T7 and T6 showing no lateral bone at all; T4-T12
  * on 139 mm cut ~40 mm behind T4/T5's bodies (their ribs leave the field behind the spine),
- * with a scoliosis. The last two must not be named from a false T1. */
+ * with a scoliosis. The last two must not be named from a false T1. Then three scoliotic
+ * windows (15-18 deg, apex T4/T5) on 160-240 mm fields: T2-T10 and T2-T9, where the
+ * scoliosis shortens one second rib to ~0.79-0.80 of the third's reach (the reach ratio
+ * alone took it for a first rib: it runs back and out, it must not anchor), and T1-T6,
+ * where it lifts one first rib's forward turn above the field and the other side's first
+ * rib reads ~50 mm (short, but turning forward at once beside the body: it must anchor). */
 static const Case CASES[] = {
     {"T1", "T6", "HFS", 1.00, 1.8, -8.5, 2, 124, 27247, 0, 0, NULL, false, 0},
     {"T1", "T8", "FFS", 0.95, 2.4, 0.0, 0, 128, 6644, 0, 0, NULL, false, 0},
@@ -61,6 +66,9 @@ static const Case CASES[] = {
     {"T1", "T7", "FFS", 0.9409, 2.5618, 8.6425, 0, 204, 16136, 59.2112, 0, NULL, true, 18.36},
     {"T6", "T12", "HFS", 0.98, 2.75, 0.0, 0, 127, 30009, 44.0, 0, NULL, false, 0},
     {"T4", "T12", "FFS", 0.97, 2.84, 4.3, 0, 143, 77340, 21.0, -20.0, "T10", false, 0},
+    {"T2", "T10", "FFS", 0.75, 2.5, 0.0, 0, 320, 1001, 22.0, 15.0, "T4", false, 0},
+    {"T2", "T9", "HFS", 0.74, 2.0, 0.0, 0, 320, 1003, 25.0, 18.0, "T5", false, 0},
+    {"T1", "T6", "HFS", 0.60, 2.4, 0.0, 0, 266, 2005, 26.0, 17.0, "T4", false, 0},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
