@@ -18,8 +18,8 @@ static const double Q_POS[3] = {0.15, 0.50, 0.85};
 static const double LAT_SPAN[3] = {0.25, 0.5, 0.25};
 #define N_AP 5           /* and AP offsets of AP_STEP of the depth around each position */
 #define AP_STEP 0.04
-/* middle height: the bowl model replaces the plane when its curvature spans more than
- * this across the band (mm) */
+/* middle height: the bowl model replaces the plane when its lateral curvature spans more
+ * than this across the band (mm) */
 #define BOWL_MIN_MM 1.0
 /* Deformity: crush when the posterior height is reduced too (vs the neighbours) by at
  * least this and at least CRUSH_SHARE of the worst loss. */
@@ -54,46 +54,49 @@ static bool fit_line(const double *y, const double *h, const bool *use, int n, d
 static bool fit_bowl(const double *y, const double *x, const double *h, const bool *use, int n,
                      double c[4])
 {
-    double A[4][5];
+    enum { NP = 4 };
+    double A[NP][NP + 1];
     memset(A, 0, sizeof A);
     int m = 0;
     for (int i = 0; i < n; i++) {
         if (!use[i])
             continue;
-        double v[4] = {1, y[i], y[i] * y[i], x[i] * x[i]};
-        for (int a = 0; a < 4; a++) {
-            for (int b = 0; b < 4; b++)
+        double v[NP] = {1, y[i], x[i] * x[i], y[i] * y[i]};
+        for (int a = 0; a < NP; a++) {
+            for (int b = 0; b < NP; b++)
                 A[a][b] += v[a] * v[b];
-            A[a][4] += v[a] * h[i];
+            A[a][NP] += v[a] * h[i];
         }
         m++;
     }
     if (m < 12)
         return false;
-    for (int col = 0; col < 4; col++) {
+    for (int col = 0; col < NP; col++) {
         int piv = col;
-        for (int r = col + 1; r < 4; r++)
+        for (int r = col + 1; r < NP; r++)
             if (fabs(A[r][col]) > fabs(A[piv][col]))
                 piv = r;
         if (!(fabs(A[piv][col]) > 1e-12))
             return false;
-        for (int b = 0; b < 5; b++) {
+        for (int b = 0; b <= NP; b++) {
             double t = A[col][b];
             A[col][b] = A[piv][b];
             A[piv][b] = t;
         }
-        for (int r = col + 1; r < 4; r++) {
+        for (int r = col + 1; r < NP; r++) {
             double f = A[r][col] / A[col][col];
-            for (int b = col; b < 5; b++)
+            for (int b = col; b <= NP; b++)
                 A[r][b] -= f * A[col][b];
         }
     }
-    for (int r = 3; r >= 0; r--) {
-        double acc = A[r][4];
-        for (int b = r + 1; b < 4; b++)
-            acc -= A[r][b] * c[b];
-        c[r] = acc / A[r][r];
+    double z[NP];
+    for (int r = NP - 1; r >= 0; r--) {
+        double acc = A[r][NP];
+        for (int b = r + 1; b < NP; b++)
+            acc -= A[r][b] * z[b];
+        z[r] = acc / A[r][r];
     }
+    c[0] = z[0], c[1] = z[1], c[2] = z[3], c[3] = z[2];
     return true;
 }
 
@@ -142,8 +145,8 @@ static bool ray_span(const SmBodyMask *mask, const double p[3], const double dir
  * the slices crosses a slice somewhere in it; a staircase across the band averages out
  * with its width), and the line keeps a wedge's gradient exact. For the middle height a
  * depression (biconcave) is fitted with its curvature (fit_bowl) and read on the midline
- * when it spans more than BOWL_MIN_MM across the band. NAN where fewer than half the
- * rays hit. */
+ * when its lateral curvature spans more than BOWL_MIN_MM across the band. NAN where fewer
+ * than half the rays hit. */
 static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq[3])
 {
     double depth = f->y_ant + f->y_post;
@@ -191,14 +194,19 @@ static void body_heights(const SmBodyMask *mask, const SmBodyFrame *f, double hq
         hq[q] = c[0];
         if (q != 1)
             continue;
-        /* an endplate depression (biconcave): heights rise away from the nominal point in
-         * both directions by more than BOWL_MIN_MM across the band; the band would
-         * average the bowl's bottom away, so its curvature is fitted and the height taken
-         * on the midline */
-        double cb[4], ymax = (N_AP - 1) / 2 * ap_step;
+        /* an endplate depression (biconcave): heights rise laterally away from the
+         * midline by more than BOWL_MIN_MM across the band; the band would average the
+         * bowl's bottom away, so its curvature is fitted and the height taken on the
+         * midline. Only the lateral curvature decides: the AP band is at most two voxels
+         * each side (it averages the slice staircase), too short to resolve a depression's
+         * AP curvature, so the fitted AP curvature is mostly the staircase; it stays in
+         * the model (a round depression has one) but gating on it dropped shallow
+         * depressions when the staircase made it negative and fired on flat endplates
+         * when it made it large (docs/metrics.md "Heights"). */
+        double cb[4];
         double xmax = 0.5 * LAT_SPAN[q] * f->width;
-        if (fit_bowl(ys, xs, hs, use, n, cb) && cb[2] >= 0 && cb[3] >= 0 &&
-            cb[2] * ymax * ymax + cb[3] * xmax * xmax > BOWL_MIN_MM && cb[0] < hq[q])
+        if (fit_bowl(ys, xs, hs, use, n, cb) && cb[3] * xmax * xmax > BOWL_MIN_MM &&
+            cb[0] < hq[q])
             hq[q] = cb[0];
     }
 }

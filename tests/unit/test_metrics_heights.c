@@ -321,6 +321,32 @@ static void test_wedge_and_biconcave(void **state)
     series_free(&m);
     sm_volume_destroy(lab);
     sm_volume_destroy(sub);
+
+    /* a shallow dish (2.5 mm deep in each endplate, the same cos^2 profile: middle height
+     * 24 - 2 * 2.5 = 19 mm, a 21 % loss against the 24 mm rims, Genant grade 1) on the
+     * thick oblique grid, the body tilted 0-24 deg about L-R: the AP band (two voxels
+     * each side) sees the slice staircase rather than the dish's AP curvature, so the
+     * depression must be found from its lateral curvature whatever the staircase does.
+     * Held to the product tolerance (1.5 mm). When the AP curvature also had to be >= 0,
+     * the 24 deg case lost the dish to the staircase and read 20.68 mm (the band's plane);
+     * now 18.1-19.5 mm over the five tilts. */
+    for (int t = 0; t < 5; t++) {
+        double Rt[3][3];
+        rot(0, -6.0 * t, Rt);
+        Solid c4 = {.id = 21, .half_w = 15, .half_d = 12, .hm = 24, .dish = 2.5, .dish_rx = 12.0,
+                    .dish_ry = 10.0};
+        solid_frame(&c4, Rt);
+        make_maps(GRID_D, GRID_SP, G, &c4, 1, &lab, &sub);
+        run_geometry(lab, sub, 1, ids, 1, &m);
+        v = &m.v[0];
+        printf("  shallow dish, body tilt %d deg, 2.5 mm slices: Ha %.2f Hm %.2f Hp %.2f (truth "
+               "middle 19.00)\n", -6 * t, v->height_anterior_mm, v->height_middle_mm,
+               v->height_posterior_mm);
+        assert_float_equal(v->height_middle_mm, 19.0, 1.5);
+        series_free(&m);
+        sm_volume_destroy(lab);
+        sm_volume_destroy(sub);
+    }
 }
 
 /* Five bodies stacked along a tilted column; the middle one uniformly crushed, the two
@@ -908,6 +934,22 @@ static void study_run(const SmPhantomSpec *spec, Study *st, bool osteoporotic)
                 cf_add(&st->cf[CF_ALIGN], tv->alignment_class,
                        isnan(v->translation_mm) && isnan(v->kyphosis_deg) ? -1 : (int)v->alignment);
         }
+        if (getenv("SM_TEST_DUMP") && tv->has_body) {
+            /* debugging aid: one line per body for offline study of the whole driver */
+            const SmPhantomVertebraSpec *vs = &ph->spec.vertebra[tv->level];
+            printf("FDUMP %s %d %d %.3f %.3f %.2f %d %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f "
+                   "%d %d %.3f %.3f %.3f %d %.3f %d %d %d %.3f %.3f %.3f\n",
+                   tv->name, tv->verse_id, (int)cut[l], ph->spec.slice_mm, ph->spec.pixel_mm,
+                   ph->spec.oblique_deg, (int)osteoporotic, tv->collapse_type,
+                   v->height_anterior_mm, v->height_middle_mm, v->height_posterior_mm,
+                   tv->height_anterior_mm, tv->height_middle_mm, tv->height_posterior_mm,
+                   tv->expected_anterior_mm, tv->expected_middle_mm, tv->expected_posterior_mm,
+                   tv->genant_grade, v->genant_grade, v->height_loss_pct, tv->height_loss_pct,
+                   v->expected_height_mm, tv->lesion_class, tv->body_involvement_fraction,
+                   vs->n_lesions ? vs->lesion[0].type : 0,
+                   vs->n_lesions ? (int)vs->lesion[0].cortical_breach : 0, v->deformity,
+                   v->ap_depth_mm, tv->ap_depth_mm, vs->collapse_pct);
+        }
         bool miss = tv->lesion_class != (int)v->lesion_class ||
                     tv->posterolateral != (int)v->posterolateral ||
                     tv->sins_location != v->sins_location ||
@@ -1208,7 +1250,11 @@ static void test_errors(void **state)
  * matrices printed). Registered as an expected failure while the Genant grade of collapsed
  * vertebrae and a few involvement fractions still miss; see docs/metrics.md "Open
  * targets". "--targets-heights" runs the heights / alignment study alone (for sweeps over
- * SM_TEST_SEED; SM_TEST_DUMP=1 prints one line per body). */
+ * SM_TEST_SEED; SM_TEST_DUMP=1 prints one line per body), "--targets-full" the whole driver
+ * alone (SM_TEST_SEED, SM_TEST_FULL_SETS; SM_TEST_DUMP=1 prints one FDUMP line per body:
+ * level, cut, slice, pixel, obliquity, osteoporotic, collapse type, measured and true
+ * heights, true pre-morbid heights, true and measured grade and loss, expected height,
+ * lesion class, involvement, lesion type, breach, deformity, depths, collapse %). */
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1224,12 +1270,20 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_phantoms),
         cmocka_unit_test(test_phantoms_full),
     };
+    const struct CMUnitTest targets_full[] = {
+        cmocka_unit_test(test_phantoms_full),
+    };
     const struct CMUnitTest targets_heights[] = {
         cmocka_unit_test(test_phantoms),
     };
     if (argc > 1 && strcmp(argv[1], "--targets") == 0)
         return cmocka_run_group_tests_name("issue targets on random phantoms", targets, NULL, NULL);
     /* the heights / alignment study alone (quicker, for sweeps over SM_TEST_SEED) */
+    /* the whole driver alone (SM_TEST_SEED, SM_TEST_FULL_SETS; SM_TEST_DUMP=1 prints one
+     * FDUMP line per body) */
+    if (argc > 1 && strcmp(argv[1], "--targets-full") == 0)
+        return cmocka_run_group_tests_name("whole driver on random phantoms", targets_full, NULL,
+                                           NULL);
     if (argc > 1 && strcmp(argv[1], "--targets-heights") == 0)
         return cmocka_run_group_tests_name("heights study on random phantoms", targets_heights, NULL,
                                            NULL);
