@@ -301,9 +301,42 @@ static double end_plate_level(const SmVolume *ct, const double inv[4][4], const 
  * the top slice's body centre were tracked on the dens (x, y pairs from [5]; dens_track),
  * interpolated in z and continued along the lean beyond them. */
 #define LEAN_TRACK_MAX 64
-#define LEAN_N (5 + 2 * LEAN_TRACK_MAX)
+/* [LEAN_ANCHOR] (NAN: none) = LPS z of the top disc's centre, [+1], [+2] = the canal centre
+ * there: above that z the canal of the top vertebra lies on the line from it along the lean
+ * (the top disc's normal, the top vertebra's own axis), never behind it. Set only where the
+ * tracked canal's top slice lies more than TOP_CANAL_BEHIND_MM behind that line: at the
+ * field's top the track can bend backward out of a strongly tilted top vertebra's open or
+ * cut ring (seed 16180 case 5, T1 tilted 37 deg: the track's top 7.3 mm behind the line,
+ * 8.5 mm behind the truth canal; seed 55557 case 5: 5.0 mm). Real CT (T12 at the top,
+ * leaning back) and the T4-T12 geometry case: the track's top 3.8 and 4.2 mm in front of
+ * it, no line. A slice whose canal lies behind the line is moved forward onto it (its body
+ * with it); one in front of it stays (a kyphosis can tilt the top body further than its
+ * disc's normal says: T4-T12's T4, truth axis 0.16 mm/mm, disc normal 0.04). */
+#define TOP_CANAL_BEHIND_MM 2.0
+#define LEAN_ANCHOR (5 + 2 * LEAN_TRACK_MAX)
+#define LEAN_N (LEAN_ANCHOR + 3)
+static bool frame_at_ext_top0(const SegFrame *frame, const SegGrid *grid, double z, double top_mm,
+                              double bot_mm, const double *lean, SegSlice *sl);
 static bool frame_at_ext_top(const SegFrame *frame, const SegGrid *grid, double z, double top_mm,
                              double bot_mm, const double *lean, SegSlice *sl)
+{
+    if (!frame_at_ext_top0(frame, grid, z, top_mm, bot_mm, lean, sl))
+        return false;
+    if (lean && !isnan(lean[LEAN_ANCHOR]) && z > lean[LEAN_ANCHOR]) {
+        double f = z - lean[LEAN_ANCHOR];
+        double ox = lean[LEAN_ANCHOR + 1] + f * lean[0] - sl->cx;
+        double oy = lean[LEAN_ANCHOR + 2] + f * lean[1] - sl->cy;
+        if (oy < 0) { /* the slice's canal lies behind the line: moved onto it */
+            sl->cx += ox;
+            sl->bx += ox;
+            sl->cy += oy;
+            sl->by += oy;
+        }
+    }
+    return true;
+}
+static bool frame_at_ext_top0(const SegFrame *frame, const SegGrid *grid, double z, double top_mm,
+                              double bot_mm, const double *lean, SegSlice *sl)
 {
     if (sm_seg_frame_at(frame, grid, z, sl))
         return true;
@@ -1136,6 +1169,16 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                            "%.0f mm of its height", s, 0.5 * r->grid.g * nh[0],
                            0.5 * r->grid.g * nh[1]);
     }
+    /* an end segment of the window (no vertebra beyond it in view) with rib heads beside
+     * it and a rib crossing its attachment shell: its rib-bearing neighbour lies beyond
+     * the field (T1 at the bottom of a cervical field, its short first rib) */
+    for (size_t s = 0; heads && s < r->n_verts; s++)
+        if (heads[s] && !seg_thoracic[s] && (s == 0 || s + 1 == r->n_verts) &&
+            r->verts[s].rib_runs >= 1) {
+            seg_thoracic[s] = 1;
+            sm_strlist_add(&seg->notes, "segment %zu: rib-bearing (rib heads and a rib "
+                           "crossing, at the window's end)", s);
+        }
     for (bool grew = heads != NULL; grew;) {
         grew = false;
         for (size_t s = 0; s < r->n_verts; s++)
@@ -1447,6 +1490,23 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         dens_track(grid, frame, top_ext, edge, lean);
     else
         lean[4] = 0;
+    /* the top vertebra's canal line (not a C2 on top: the dens track holds there) */
+    lean[LEAN_ANCHOR] = NAN;
+    if (!in_labels && !c2_top && n_discs > 0 && !r->verts[n_verts - 1].cervical_top) {
+        const SegDisc *dt = &discs[n_discs - 1];
+        SegSlice sa;
+        const double z1 = grid->origin[2] + grid->g * (double)frame->k1;
+        SegSlice st;
+        if (z1 > dt->p[2] && frame_at_ext_top0(frame, grid, dt->p[2], top_ext, bot_ext, lean, &sa) &&
+            frame_at_ext_top0(frame, grid, z1, top_ext, bot_ext, lean, &st)) {
+            double behind = st.cy - (sa.cy + (z1 - dt->p[2]) * lean[1]);
+            if (behind > TOP_CANAL_BEHIND_MM) {
+                lean[LEAN_ANCHOR] = dt->p[2];
+                lean[LEAN_ANCHOR + 1] = sa.cx;
+                lean[LEAN_ANCHOR + 2] = sa.cy;
+            }
+        }
+    }
 #pragma omp parallel for default(none) \
     shared(hu, lo, so, grid, frame, frame_trk, vmask, vin, discs, seg_label, seg_c1z, seg_thoracic, acc, inl, A, \
            ct, inv, lean, bot_q, bot_n, dens_ax, \
@@ -1988,6 +2048,42 @@ static double axis_disc_mean(const SegRun *r, double s, double radius_mm)
     return cnt ? sum / (double)cnt : NAN;
 }
 
+/* Mean CT value (trilinear) over the disc of radius_mm about the body axis, normal to it, at
+ * arc position s: the end-plate profile at the CT's own resolution. */
+static double axis_ct_mean(const SegRun *r, double s, double radius_mm)
+{
+    double p[3], t[3], u[3], w[3];
+    sm_seg_axis_at(&r->grid, &r->frame, s, p, t);
+    /* u: patient x made normal to t; w = t x u */
+    double tx = t[0];
+    for (int a = 0; a < 3; a++)
+        u[a] = (a == 0 ? 1.0 : 0.0) - tx * t[a];
+    double nu = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    if (!(nu > 1e-6))
+        return NAN;
+    for (int a = 0; a < 3; a++)
+        u[a] /= nu;
+    w[0] = t[1] * u[2] - t[2] * u[1];
+    w[1] = t[2] * u[0] - t[0] * u[2];
+    w[2] = t[0] * u[1] - t[1] * u[0];
+    double sum = 0;
+    long cnt = 0;
+    for (double a = -radius_mm; a <= radius_mm; a += 1.0)
+        for (double b = -radius_mm; b <= radius_mm; b += 1.0) {
+            if (a * a + b * b > radius_mm * radius_mm)
+                continue;
+            double q[3];
+            for (int c = 0; c < 3; c++)
+                q[c] = p[c] + a * u[c] + b * w[c];
+            double v = ct_at(r->ct, q);
+            if (v <= -1024)
+                continue;
+            sum += v;
+            cnt++;
+        }
+    return cnt ? sum / (double)cnt : NAN;
+}
+
 /* The highest axis_disc_mean within half a median height hm below and above position s0
  * (inside [s_lo, s_hi]): the two flanks of a valley at s0 (-INFINITY where none). */
 static void valley_flanks(const SegRun *r, double s0, double hm, double s_lo, double s_hi,
@@ -2231,6 +2327,44 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
                 above = lo_a;
             }
         }
+        bool resolved = false; /* a band whose disc the CT resolves beside it */
+        if (band) {
+            /* a disc a little thicker than the slices: on the working grid its darker
+             * slice merges with the end plates into one band, while the CT resolves it
+             * (an end plate, not the disc, is then the band's peak: 55557-like thoracic
+             * discs of 3-4 mm on 2.4 mm slices, 90 HU between plates of 850 and 350 HU).
+             * Within 5 mm of the peak, the darkest point of the CT profile about the axis
+             * (trilinear, radius 5 mm) is the disc when it is below the grow threshold and
+             * the profile rises again beyond it, away from the peak, by the contrast within
+             * 4 mm (the other end plate). Next to a true thin-disc band the darkest point is
+             * marrow (above the grow threshold), or fatty marrow that stays dark for the
+             * body's height: the peak stays. */
+            double cmin = INFINITY, scmin = NAN;
+            for (double sq = sbest - 5.0; sq <= sbest + 5.0; sq += 0.25) {
+                if (sq <= s_lo || sq >= s_hi)
+                    continue;
+                double v = axis_ct_mean(r, sq, 5.0);
+                if (v < cmin) {
+                    cmin = v;
+                    scmin = sq;
+                }
+            }
+            /* the other end plate beyond it: the profile rises again, away from the peak */
+            double far = -INFINITY;
+            for (double sq = scmin; !isnan(scmin) && fabs(sq - scmin) <= 4.0;
+                 sq += scmin > sbest ? 0.25 : -0.25) {
+                if (sq <= s_lo || sq >= s_hi)
+                    break;
+                double v = axis_ct_mean(r, sq, 5.0);
+                if (v > far)
+                    far = v;
+            }
+            if (!isnan(scmin) && cmin < r->thr.lo && far - cmin >= contrast) {
+                resolved = true;
+                sbest = scmin;
+                best = cmin;
+            }
+        }
         if (!band && !(below - best >= contrast && above - best >= contrast &&
                        above >= r->thr.lo && below >= r->thr.lo))
             continue;
@@ -2284,7 +2418,10 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: disc "
                        "inserted at its %s (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
                        e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
-                       band ? "end-plate band" : "valley", sbest, best, below, above);
+                       resolved ? "end-plate band's disc on the CT"
+                       : band   ? "end-plate band"
+                                : "valley",
+                       sbest, best, below, above);
         for (size_t q = 0; q < saved_n; q++) {
             sm_strlist_clear(&saved[q].anchors);
             sm_strlist_clear(&saved[q].reasons);
