@@ -11,9 +11,11 @@
  * - C3-C7 and C2-C6 without an anchor: the end vertebrae whose bodies go on beyond the canal
  *   track's ends are kept, and the dens of a C2 the anchors cannot name;
  * - T4-T12 in a small field of view: upper thoracic bodies whose ribs the rib search
- *   misses keep the rib heads out of their body outlines.
+ *   misses keep the rib heads out of their body outlines;
  * - T1-T7, strongly kyphotic, tilted grid: T1 leaning ~37 deg at the field's top keeps its
- *   body outline off the pedicles although the canal track bends backward there.
+ *   body outline off the pedicles although the canal track bends backward there;
+ * - C2-C7 on 2.75 mm slices that lose end plates: a body's middle must not replace the
+ *   disc beside it.
  * The phantoms are the generator's (their truth is independent of the segmentation); the
  * parameters are fixed here, not drawn from the sweep's seeds. Before the C2/field-end
  * round (27 Nov) all three tests failed: C2-T1 C2 centroid 3.57 mm (Dice 0.873), C1-C7 C7
@@ -151,6 +153,20 @@ static void test_field_top_tilted_t1(void **state)
     run_case(&a, 18);
 }
 
+/* A C2-C7 window on 2.75 mm slices (0.86 mm pixels, oblique 3.1 degrees about L-R), no
+ * anchor in view. The thick slices lose one end plate of several discs, so a disc's valley
+ * has a low flank on that side, and the middle of the body beyond it, flanked by the plates
+ * at both of that body's ends, scored deeper 5 mm away; the 6 mm candidate separation kept
+ * only that point, and the chain took C6's middle for a disc (docs/segmentation.md step 6,
+ * the failure of sweep seed 33331 case 0, whose C2 and C3 merged). Before (27 Nov): C6
+ * centroid 3.48 mm, body Dice 0.660. */
+static void test_thick_lost_end_plates(void **state)
+{
+    (void)state;
+    const GeoCase a = {"C2", "C7", 25.0, 0.86, 2.75, "HFS", false, 256, 3.1, false, 0.0};
+    run_case(&a, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +175,7 @@ int main(void)
         cmocka_unit_test(test_field_end_vertebrae),
         cmocka_unit_test(test_field_top_thoracic),
         cmocka_unit_test(test_field_top_tilted_t1),
+        cmocka_unit_test(test_thick_lost_end_plates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
