@@ -36,12 +36,26 @@
 #define REF_OUTLIER_MIN_HU 40.0
 #define REF_MAX_HU 450.0      /* a level core median above this is not cancellous bone */
 #define REF_REFIT_INVOLVEMENT 0.10 /* levels above this involvement are dropped and refitted */
+#define POP_KDE_HU 10.0      /* density populations of a level: Gaussian kernel of its histogram */
+#define POP_MIN_SEP_HU 40.0   /* two populations' modes at least this far apart (LYTIC_MIN_DROP_HU) */
+#define POP_VALLEY_RATIO 0.5  /* ... with a valley at most this share of the lower peak ... */
+#define POP_MIN_FRACTION 0.10 /* ... and each at least this share of the core */
+#define POP_MAX 8
 #define HIST_LO (-1024)
 #define HIST_N 4096
 
 typedef struct Box {
     size_t i0, j0, k0, ni, nj, nk, n;
 } Box;
+
+/* One density population of a level's core: a mode of its smoothed-HU histogram and the
+ * core voxels whose smoothed HU lies in [lo, hi] (histogram bins). */
+typedef struct Pop {
+    long lo, hi, mode;
+    double mass;         /* share of the core */
+    double median_hu;    /* median raw HU of its voxels */
+    double mad_smoothed; /* MAD of their smoothed HU */
+} Pop;
 
 typedef struct Level {
     Box box;
@@ -53,6 +67,9 @@ typedef struct Level {
     uint8_t *lesion; /* 1 lytic, 2 blastic in the core */
     size_t body_n, core_n;
     double median_hu, mad_smoothed;
+    Pop pop[POP_MAX];    /* density populations, ascending HU */
+    int n_pop;
+    int ref_pop;         /* the population taken as this level's normal bone */
     bool in_reference;
 } Level;
 
@@ -269,6 +286,166 @@ static void gauss_pass(float *num, float *den, float *tn, float *td, const Box *
     memcpy(den, td, b->n * sizeof *den);
 }
 
+/* The density populations of a level's core. A focal lesion is a population of its own
+ * inside the level, and the level's remaining normal bone still sits at the patient's
+ * level; an osteoporotic body is one population at low density. The histogram of the
+ * smoothed core is smoothed by a Gaussian of POP_KDE_HU; each local maximum starts a
+ * population, bounded by the minima between maxima. Adjacent populations are merged, the
+ * least separated pair first (highest valley / lower peak), until every adjacent pair has
+ * modes >= POP_MIN_SEP_HU apart, a valley <= POP_VALLEY_RATIO of the lower peak, and each
+ * side >= POP_MIN_FRACTION of the core. A unimodal core is one population of all its voxels
+ * (median and spread as before). */
+static bool level_populations(Level *L)
+{
+    L->n_pop = 0;
+    if (L->core_n == 0)
+        return true;
+    size_t n = L->box.n;
+    size_t *h = calloc(HIST_N, sizeof *h);
+    double *f = calloc(HIST_N, sizeof *f);
+    uint8_t *mask = malloc(n ? n : 1);
+    if (!h || !f || !mask) {
+        free(h);
+        free(f);
+        free(mask);
+        return false;
+    }
+    long bmin = HIST_N, bmax = -1;
+    size_t total = 0;
+    for (size_t x = 0; x < n; x++) {
+        if (!L->core[x] || isnan(L->sm[x]))
+            continue;
+        long b = lround(L->sm[x]) - HIST_LO;
+        if (b < 0)
+            b = 0;
+        if (b >= HIST_N)
+            b = HIST_N - 1;
+        h[b]++;
+        total++;
+        if (b < bmin)
+            bmin = b;
+        if (b > bmax)
+            bmax = b;
+    }
+    if (total == 0) {
+        free(h);
+        free(f);
+        free(mask);
+        return true;
+    }
+    int kr = (int)ceil(4.0 * POP_KDE_HU);
+    double w[256];
+    for (int d = -kr; d <= kr; d++)
+        w[d + kr] = exp(-0.5 * (d / POP_KDE_HU) * (d / POP_KDE_HU));
+    long flo = bmin - kr > 0 ? bmin - kr : 0, fhi = bmax + kr < HIST_N - 1 ? bmax + kr : HIST_N - 1;
+    for (long b = bmin; b <= bmax; b++) {
+        if (!h[b])
+            continue;
+        for (int d = -kr; d <= kr; d++)
+            if (b + d >= 0 && b + d < HIST_N)
+                f[b + d] += w[d + kr] * (double)h[b];
+    }
+    /* local maxima (a plateau counts once, at its first bin) */
+    long mx[64];
+    int nm = 0;
+    for (long b = flo; b <= fhi && nm < 64; b++) {
+        double left = b > flo ? f[b - 1] : 0.0, right = b < fhi ? f[b + 1] : 0.0;
+        if (f[b] > left && f[b] >= right)
+            mx[nm++] = b;
+    }
+    /* populations between the minima of consecutive maxima */
+    typedef struct Seg {
+        long lo, hi, mode;
+        double peak;
+        size_t cnt;
+    } Seg;
+    Seg sg[64];
+    double valley[64];
+    long lo = flo;
+    for (int q = 0; q < nm; q++) {
+        long hi = fhi;
+        if (q + 1 < nm) {
+            hi = mx[q];
+            for (long b = mx[q]; b <= mx[q + 1]; b++)
+                if (f[b] < f[hi])
+                    hi = b;
+            valley[q] = f[hi];
+        }
+        sg[q] = (Seg){lo, hi, mx[q], f[mx[q]], 0};
+        for (long b = lo; b <= hi; b++)
+            sg[q].cnt += h[b];
+        lo = hi + 1;
+    }
+    if (nm == 0) {
+        sg[0] = (Seg){flo, fhi, bmin, f[bmin], total};
+        nm = 1;
+    }
+    double minc = POP_MIN_FRACTION * (double)total;
+    for (;;) {
+        int best = -1;
+        double best_ratio = -1.0;
+        for (int q = 0; q + 1 < nm; q++) {
+            double ratio = valley[q] / fmin(sg[q].peak, sg[q + 1].peak);
+            bool fail = (double)(sg[q + 1].mode - sg[q].mode) < POP_MIN_SEP_HU ||
+                        ratio > POP_VALLEY_RATIO || (double)sg[q].cnt < minc ||
+                        (double)sg[q + 1].cnt < minc;
+            if (fail && ratio > best_ratio) {
+                best_ratio = ratio;
+                best = q;
+            }
+        }
+        if (best < 0)
+            break;
+        Seg *a = &sg[best], *c = &sg[best + 1];
+        if (c->peak > a->peak) {
+            a->peak = c->peak;
+            a->mode = c->mode;
+        }
+        a->hi = c->hi;
+        a->cnt += c->cnt;
+        /* drop population best + 1 and the valley between the two */
+        for (int q = best + 1; q + 1 < nm; q++)
+            sg[q] = sg[q + 1];
+        for (int q = best; q + 2 < nm; q++)
+            valley[q] = valley[q + 1];
+        nm--;
+    }
+    if (nm > POP_MAX)
+        nm = POP_MAX; /* cannot happen: each population holds >= 10 % of the core */
+    for (int q = 0; q < nm; q++) {
+        Pop *p = &L->pop[q];
+        p->lo = q == 0 ? 0 : sg[q].lo;
+        p->hi = q + 1 == nm ? HIST_N - 1 : sg[q].hi;
+        p->mode = sg[q].mode + HIST_LO;
+        p->mass = (double)sg[q].cnt / (double)total;
+        if (nm == 1) {
+            p->median_hu = L->median_hu;
+            p->mad_smoothed = L->mad_smoothed;
+            continue;
+        }
+        for (size_t x = 0; x < n; x++) {
+            mask[x] = 0;
+            if (!L->core[x] || isnan(L->sm[x]))
+                continue;
+            long b = lround(L->sm[x]) - HIST_LO;
+            if (b < 0)
+                b = 0;
+            if (b >= HIST_N)
+                b = HIST_N - 1;
+            mask[x] = b >= p->lo && b <= p->hi;
+        }
+        double med_s;
+        hist_median_mad(L->hu, mask, n, &p->median_hu, &med_s);
+        hist_median_mad(L->sm, mask, n, &med_s, &p->mad_smoothed);
+    }
+    L->n_pop = nm;
+    L->ref_pop = 0;
+    free(h);
+    free(f);
+    free(mask);
+    return true;
+}
+
 /* Extracts the box, erodes the body and smooths inside the core. */
 static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, int verse, double sigma,
                           const Offset *se, size_t n_se, int nthreads)
@@ -357,6 +534,10 @@ static bool level_prepare(SmError **error, const SmMetricsInput *in, Level *L, i
     hist_median_mad(hu, core, b->n, &L->median_hu, &mad_raw);
     double med_s;
     hist_median_mad(sm, core, b->n, &med_s, &L->mad_smoothed);
+    if (!level_populations(L)) {
+        sm_error_set(error, SM_ERR_NOMEM, "lesions: out of memory for level %d", verse);
+        return false;
+    }
     return true;
 }
 
@@ -378,17 +559,69 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
         return false;
     }
     for (size_t l = 0; l < nl; l++) {
-        if (lv[l].in_reference && lv[l].median_hu > REF_MAX_HU) {
+        bool any = false;
+        for (int p = 0; p < lv[l].n_pop; p++)
+            any = any || lv[l].pop[p].median_hu <= REF_MAX_HU;
+        if (lv[l].in_reference && !any) {
             /* young cancellous bone is ~230 +- 45 HU: a core this dense is cortex and
              * endplates (a mask missing the cancellous bone) or diffuse sclerosis */
             lv[l].in_reference = false;
             sm_strlist_add(method, "%s excluded: core median %.0f HU is above %.0f HU, not "
                                    "cancellous bone", m->v[l].level, lv[l].median_hu, REF_MAX_HU);
         }
-        if (lv[l].in_reference && (double)lv[l].core_n * voxel_mm3 >= MIN_CORE_MM3)
-            med[n++] = lv[l].median_hu;
-        else
+        if (!(lv[l].in_reference && (double)lv[l].core_n * voxel_mm3 >= MIN_CORE_MM3))
             lv[l].in_reference = false;
+    }
+    /* Each level's normal bone: of its density populations (<= REF_MAX_HU), the one nearest
+     * the value most levels share. That value is the population median with the most levels
+     * holding a population within REF_OUTLIER_MIN_HU of it (ties: the higher, right under
+     * diffuse lytic disease; a wrong choice misses lesions but calls none, the lytic
+     * threshold being at most LYTIC_MAX_HU and the blastic at least BLASTIC_MIN_HU). A
+     * lytic majority of
+     * levels still keeps its normal bone at the patient's level; a uniformly osteoporotic
+     * spine has one low population per level and is its own reference. */
+    double consensus = NAN;
+    size_t best_support = 0;
+    for (size_t l = 0; l < nl; l++) {
+        if (!lv[l].in_reference)
+            continue;
+        for (int p = 0; p < lv[l].n_pop; p++) {
+            double c = lv[l].pop[p].median_hu;
+            if (c > REF_MAX_HU)
+                continue;
+            size_t support = 0;
+            for (size_t l2 = 0; l2 < nl; l2++) {
+                if (!lv[l2].in_reference)
+                    continue;
+                for (int p2 = 0; p2 < lv[l2].n_pop; p2++)
+                    if (lv[l2].pop[p2].median_hu <= REF_MAX_HU &&
+                        fabs(lv[l2].pop[p2].median_hu - c) <= REF_OUTLIER_MIN_HU) {
+                        support++;
+                        break;
+                    }
+            }
+            if (support > best_support || (support == best_support && c > consensus)) {
+                best_support = support;
+                consensus = c;
+            }
+        }
+    }
+    for (size_t l = 0; l < nl; l++) {
+        if (!lv[l].in_reference)
+            continue;
+        int bp = -1;
+        for (int p = 0; p < lv[l].n_pop; p++)
+            if (lv[l].pop[p].median_hu <= REF_MAX_HU &&
+                (bp < 0 || fabs(lv[l].pop[p].median_hu - consensus) <
+                               fabs(lv[l].pop[bp].median_hu - consensus)))
+                bp = p;
+        lv[l].ref_pop = bp;
+        med[n++] = lv[l].pop[bp].median_hu;
+        if (lv[l].n_pop > 1)
+            sm_strlist_add(method, "%s: core has %d density populations; its normal bone is the "
+                                   "one at %.0f HU (%.0f %% of the core; whole-core median %.0f HU)",
+                           m->v[l].level, lv[l].n_pop, lv[l].pop[bp].median_hu,
+                           100.0 * lv[l].pop[bp].mass, lv[l].median_hu);
     }
     if (n == 0) {
         free(med);
@@ -409,11 +642,11 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
     for (size_t l = 0; l < nl; l++) {
         if (!lv[l].in_reference)
             continue;
-        if (fabs(lv[l].median_hu - m0) > lim) {
+        if (fabs(lv[l].pop[lv[l].ref_pop].median_hu - m0) > lim) {
             lv[l].in_reference = false;
             sm_strlist_add(method, "%s excluded: median %.0f HU is more than %.0f HU from the "
                                    "median of levels (%.0f HU)",
-                           m->v[l].level, lv[l].median_hu, lim, m0);
+                           m->v[l].level, lv[l].pop[lv[l].ref_pop].median_hu, lim, m0);
         } else {
             kept++;
         }
@@ -431,7 +664,7 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
     for (size_t l = 0; l < nl; l++)
         if (lv[l].in_reference) {
             ix[nk] = l;
-            xs[nk++] = lv[l].median_hu;
+            xs[nk++] = lv[l].pop[lv[l].ref_pop].median_hu;
         }
     if (kept >= 4) {
         for (size_t a = 0; a < nk; a++)
@@ -450,14 +683,15 @@ static bool fit_reference(const SmMetricsInput *in, const SmSeriesMetrics *m, Le
         memcpy(tmp, xs, nk * sizeof *xs);
         ref->slope = 0.0;
         ref->intercept = sm_median_inplace(tmp, nk);
-        sm_strlist_add(method, "median of %zu level medians (too few levels for a trend)", kept);
+        sm_strlist_add(method, "median of %zu levels' normal-bone medians (too few levels for a "
+                               "trend)", kept);
     }
     /* lesions only widen a level's distribution: the narrower half of the reference levels
      * describes normal bone */
     np = 0;
     for (size_t l = 0; l < nl; l++)
         if (lv[l].in_reference)
-            tmp[np++] = 1.4826 * lv[l].mad_smoothed;
+            tmp[np++] = 1.4826 * lv[l].pop[lv[l].ref_pop].mad_smoothed;
     qsort(tmp, np, sizeof *tmp, sm_cmp_double);
     ref->spread = sm_median_inplace(tmp, (np + 1) / 2);
     free(ix);
@@ -1068,7 +1302,8 @@ bool sm_metric_lesions(SmError **error, const SmMetricsInput *in, SmSeriesMetric
         m->reference_cancellous_hu = ref.intercept + ref.slope * 0.5 * (double)(nl - 1);
         m->reference_spread_hu = ref.spread;
         sm_strlist_add(&m->reference_method,
-                       "per level: median HU of the body eroded by %.1f mm; reference at mid-series "
+                       "per level: median HU of the normal-bone population of the body eroded by "
+                       "%.1f mm; reference at mid-series "
                        "%.0f HU, spread (robust SD after %.1f mm Gaussian) %.1f HU",
                        ERODE_MM, m->reference_cancellous_hu, sigma, ref.spread);
         for (size_t l = 0; l < nl; l++)
