@@ -2142,13 +2142,15 @@ static void disc_trial_undo(SegRun *r, SegDisc *nd2, SegDisc *saved_discs, SegVe
  *   chain-end rule of the disc search (less than half a spacing of track beyond it) keeps
  *   it as a disc, leaving C2's body in the segment below and C1 with the upper dens as the
  *   top "vertebra" -- neither passes the C2 test. When no C2 was found and the topmost disc
- *   is far weaker than the others (< C2_JOINT_WEAK of their median strength), the segments
- *   are rebuilt without it.
+ *   is far weaker than the others (< C2_JOINT_WEAK of their median strength; up to
+ *   C2_JOINT_WEAK_CUT under a top fragment cut by the field), the segments are rebuilt
+ *   without it.
  * - C2/C3 disc missed: a top segment more than C2_SPLIT_RATIO x as tall as the median of
  *   the three below holds more than C1+C2 (body and dens: ~1.5-2 x). The deepest valley of
  *   the mean HU around the body axis between 0.6 and 1.4 median heights above its bottom,
  *   with bone on both sides, becomes a disc (flagged inserted, on the axis normal). */
 #define C2_JOINT_WEAK 0.25
+#define C2_JOINT_WEAK_CUT 0.5
 #define C2_SPLIT_RATIO 2.3
 static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
 {
@@ -2167,7 +2169,19 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
     const SegDisc top = r->discs[r->n_discs - 1];
     SegVert *saved = r->verts;
     size_t saved_n = r->n_verts;
-    if (!found && r->n_discs >= 4 && top.strength < C2_JOINT_WEAK * med) {
+    /* a top segment cut by the field and shorter than half the median of the three below
+     * is a fragment: the valley under it is scored against an upper flank the track end
+     * cuts short, so it is tried up to C2_JOINT_WEAK_CUT */
+    double weak = C2_JOINT_WEAK;
+    if (vtop->partial && r->n_verts >= 4) {
+        double hb[3];
+        for (int q = 0; q < 3; q++)
+            hb[q] = r->verts[r->n_verts - 2 - q].s_hi - r->verts[r->n_verts - 2 - q].s_lo;
+        qsort(hb, 3, sizeof hb[0], sm_cmp_double);
+        if (vtop->s_hi - vtop->s_lo < 0.5 * hb[1])
+            weak = C2_JOINT_WEAK_CUT;
+    }
+    if (!found && r->n_discs >= 4 && top.strength < weak * med) {
         r->n_discs--;
         bool hit = false;
         bool ok = c2_rebuild(error, r, &hit);
