@@ -297,6 +297,43 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             t1 = (long)a;
             break;
         }
+    /* T1 at the bottom of a cervical field (C1/C3 to T1, the usual C-spine CT): the field
+     * ends in or just below T1, so its first rib is the only lateral bone crossing the
+     * attachment shell and the second rib is out of view (no reach ratio, no curve
+     * contrast). Bone beside the lowest vertebra crossing the shell and reaching
+     * >= FIELD_T1_REACH_MM from the canal (beyond a C7 transverse process, ribs.c
+     * STUMP_REACH_MM; the first ribs cut by the field's bottom reached 52-54 mm), with
+     * at least three whole vertebrae above it that show no lateral bone and no rib heads
+     * at all, whose canal is cervical (median canal / body width >= CERVICAL_CANAL_TO_BODY;
+     * thoracic canals are about half the body's width), and no sacrum: T1. */
+#define FIELD_T1_REACH_MM 46.0
+    if (t1 < 0 && t12 < 0 && s1 < 0 && nv >= 4) {
+        const SegVert *bot = &verts[vi[0]];
+        bool above_free = true;
+        size_t whole = 0, nr = 0;
+        double ratios[64];
+        for (size_t a = 1; a < nv; a++) {
+            const SegVert *vt = &verts[vi[a]];
+            above_free &= !vt->rib_left && !vt->rib_right && !vt->first_rib &&
+                          vt->rib_runs == 0 && !(vt->rib_reach_mm > 0) && !vt->rib_heads;
+            whole += !vt->partial;
+            if (vt->canal_to_body > 0 && nr < 64)
+                ratios[nr++] = vt->canal_to_body;
+        }
+        /* rib crossings in dropped slivers below or above count as well */
+        for (size_t s = 0; s < n_verts; s++)
+            if (s != vi[0] && (verts[s].rib_runs > 0 || verts[s].rib_reach_mm > 0))
+                above_free = false;
+        double ratio = nr ? sm_median_inplace(ratios, nr) : NAN;
+        if (!bot->sacral && bot->rib_reach_mm >= FIELD_T1_REACH_MM && above_free &&
+            whole >= 3 && ratio >= CERVICAL_CANAL_TO_BODY) {
+            t1 = 0;
+            sm_strlist_add(notes, "lateral bone beside the lowest vertebra reaches %.0f mm "
+                           "from the canal under %zu rib-free vertebrae with a cervical canal "
+                           "(%.2f times the body width): T1 at the field's bottom",
+                           bot->rib_reach_mm, nv - 1, ratio);
+        }
+    }
     /* Twelve rib pairs cannot span thirteen vertebrae. With the field ending among the
      * ribs (no T12 anchor), a first rib twelve segments above a lowest segment that
      * carries ribs on both sides would name that segment L1 -- a lumbar vertebra with a
