@@ -122,6 +122,13 @@ static Offset *ellipsoid(const int r[3], size_t *n_out)
     return o;
 }
 
+/* The 1-HU histogram bin of value v (clamped to the histogram's range). */
+static long hist_bin(double v)
+{
+    long b = lround(v) - HIST_LO;
+    return b < 0 ? 0 : b >= HIST_N ? HIST_N - 1 : b;
+}
+
 /* Median and MAD of values under mask from a 1-HU histogram (exact for integer HU). */
 static void hist_median_mad(const float *v, const uint8_t *mask, size_t n, double *med, double *mad)
 {
@@ -133,11 +140,7 @@ static void hist_median_mad(const float *v, const uint8_t *mask, size_t n, doubl
     for (size_t x = 0; x < n; x++) {
         if (!mask[x] || isnan(v[x]))
             continue;
-        long b = lround(v[x]) - HIST_LO;
-        if (b < 0)
-            b = 0;
-        if (b >= HIST_N)
-            b = HIST_N - 1;
+        long b = hist_bin(v[x]);
         h[b]++;
         cnt++;
     }
@@ -315,11 +318,7 @@ static bool level_populations(Level *L)
     for (size_t x = 0; x < n; x++) {
         if (!L->core[x] || isnan(L->sm[x]))
             continue;
-        long b = lround(L->sm[x]) - HIST_LO;
-        if (b < 0)
-            b = 0;
-        if (b >= HIST_N)
-            b = HIST_N - 1;
+        long b = hist_bin(L->sm[x]);
         h[b]++;
         total++;
         if (b < bmin)
@@ -427,11 +426,7 @@ static bool level_populations(Level *L)
             mask[x] = 0;
             if (!L->core[x] || isnan(L->sm[x]))
                 continue;
-            long b = lround(L->sm[x]) - HIST_LO;
-            if (b < 0)
-                b = 0;
-            if (b >= HIST_N)
-                b = HIST_N - 1;
+            long b = hist_bin(L->sm[x]);
             mask[x] = b >= p->lo && b <= p->hi;
         }
         double med_s;
