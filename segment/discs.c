@@ -46,10 +46,7 @@
  * values differ by at least this fraction of the shallower one's depth */
 #define VALLEY_SAME_FLOOR 0.5
 
-/* sm_seg_profile_valleys; same_floor > 0: a pair closer than min_sep (but at least
- * min_sep / 2 apart) whose profile values differ by at least same_floor x the shallower
- * depth is kept (both) */
-static size_t profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
+size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
                               size_t dmax, double min_depth, size_t min_sep, double same_floor,
                               size_t *idx, double *depth, size_t max_out)
 {
@@ -131,13 +128,19 @@ static size_t profile_valleys(const double *p, const double *flank, size_t n, si
     return nout;
 }
 
-/* the plain merge (every pair closer than min_sep is one valley) */
-size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
-                              size_t dmax, double min_depth, size_t min_sep, size_t *idx,
-                              double *depth, size_t max_out)
+bool sm_seg_plane_basis(const double n[3], double u[3], double v[3])
 {
-    return profile_valleys(p, flank, n, dmin, dmax, min_depth, min_sep, 0.0, idx, depth,
-                           max_out);
+    for (int a = 0; a < 3; a++)
+        u[a] = (a == 0 ? 1.0 : 0.0) - n[0] * n[a];
+    double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    if (!(un > 1e-6))
+        return false;
+    for (int a = 0; a < 3; a++)
+        u[a] /= un;
+    v[0] = n[1] * u[2] - n[2] * u[1];
+    v[1] = n[2] * u[0] - n[0] * u[2];
+    v[2] = n[0] * u[1] - n[1] * u[0];
+    return true;
 }
 
 static double grid_sample(const SegGrid *grid, const double p[3])
@@ -413,10 +416,9 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
 static double plane_mean(const DiscSampler *sp, const double c[3], const double n[3], double ru,
                          double rv)
 {
-    double u[3] = {1 - n[0] * n[0], -n[0] * n[1], -n[0] * n[2]};
-    double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
-    for (int q = 0; q < 3; q++) u[q] /= un;
-    double v[3] = {n[1] * u[2] - n[2] * u[1], n[2] * u[0] - n[0] * u[2], n[0] * u[1] - n[1] * u[0]};
+    double u[3], v[3];
+    if (!sm_seg_plane_basis(n, u, v))
+        return INFINITY;
     double acc = 0;
     int cnt = 0;
     for (double a = -ru; a <= ru; a += 1.5)
@@ -734,14 +736,14 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     qsort(sorted, n, sizeof *sorted, sm_cmp_double);
     double range = sorted[(size_t)(0.95 * (n - 1))] - sorted[(size_t)(0.05 * (n - 1))];
     /* candidates: every valley deeper than a low bar */
-    size_t nc = profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
-                                (size_t)(8.0 / PROFILE_STEP_MM), DISC_CAND_FRACTION * range,
-                                (size_t)(6.0 / PROFILE_STEP_MM),
-                                ct && fmax(fmax(ct->spacing[0], ct->spacing[1]),
-                                           ct->spacing[2]) > NATIVE_MAX_SPACING_MM
-                                    ? VALLEY_SAME_FLOOR
-                                    : 0.0,
-                                idx, str, n);
+    size_t nc = sm_seg_profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
+                                       (size_t)(8.0 / PROFILE_STEP_MM), DISC_CAND_FRACTION * range,
+                                       (size_t)(6.0 / PROFILE_STEP_MM),
+                                       ct && fmax(fmax(ct->spacing[0], ct->spacing[1]),
+                                                  ct->spacing[2]) > NATIVE_MAX_SPACING_MM
+                                           ? VALLEY_SAME_FLOOR
+                                           : 0.0,
+                                       idx, str, n);
     size_t nfinal = 0;
     double *expect = sorted; /* reuse: expected spacing at each candidate */
     for (size_t c = 0; c < nc; c++) {

@@ -167,12 +167,17 @@ void sm_seg_axis_at(const SegGrid *grid, const SegFrame *frame, double s, double
 bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                        const SegFrame *frame, const SegThresholds *thr, SegDisc **discs,
                        size_t *n_discs, SmStrList *notes);
-/* Valleys of a 1D profile (exposed for tests): depth(i) = max over half-widths d in
- * [dmin, dmax] of min(flank[i-d], flank[i+d]) - p[i] (flank NULL: p itself); local maxima of depth >= min_depth, strongest
- * first, at least min_sep samples apart. Writes indices ascending; returns the count. */
+/* Valleys of a 1D profile: depth(i) = max over half-widths d in [dmin, dmax] of
+ * min(flank[i-d], flank[i+d]) - p[i] (flank NULL: p itself); local maxima of depth >=
+ * min_depth, strongest first, at least min_sep samples apart -- except, with same_floor > 0,
+ * a pair at least min_sep / 2 apart whose profile values differ by at least same_floor x
+ * the shallower depth (both kept). Writes indices ascending; returns the count. */
 size_t sm_seg_profile_valleys(const double *p, const double *flank, size_t n, size_t dmin,
-                              size_t dmax, double min_depth, size_t min_sep, size_t *idx,
-                              double *depth, size_t max_out);
+                              size_t dmax, double min_depth, size_t min_sep, double same_floor,
+                              size_t *idx, double *depth, size_t max_out);
+/* Unit vectors u, v spanning the plane normal to unit n (u: patient x made normal to n,
+ * v = n x u); false when n is along x. */
+bool sm_seg_plane_basis(const double n[3], double u[3], double v[3]);
 
 /* ---- canal.c: refined canal for the vertebra outline (segmask) ---- */
 /* On a copy of the frame: where the posterior body wall (the dense-to-dark HU step on AP

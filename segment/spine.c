@@ -2054,18 +2054,8 @@ static double axis_ct_mean(const SegRun *r, double s, double radius_mm)
 {
     double p[3], t[3], u[3], w[3];
     sm_seg_axis_at(&r->grid, &r->frame, s, p, t);
-    /* u: patient x made normal to t; w = t x u */
-    double tx = t[0];
-    for (int a = 0; a < 3; a++)
-        u[a] = (a == 0 ? 1.0 : 0.0) - tx * t[a];
-    double nu = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
-    if (!(nu > 1e-6))
+    if (!sm_seg_plane_basis(t, u, w))
         return NAN;
-    for (int a = 0; a < 3; a++)
-        u[a] /= nu;
-    w[0] = t[1] * u[2] - t[2] * u[1];
-    w[1] = t[2] * u[0] - t[0] * u[2];
-    w[2] = t[0] * u[1] - t[1] * u[0];
     double sum = 0;
     long cnt = 0;
     for (double a = -radius_mm; a <= radius_mm; a += 1.0)

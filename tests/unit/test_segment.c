@@ -236,17 +236,17 @@ static void test_profile_valleys(void **state)
     }
     size_t idx[8];
     double depth[8];
-    size_t n = sm_seg_profile_valleys(p, NULL, 101, 3, 8, 50, 6, idx, depth, 8);
+    size_t n = sm_seg_profile_valleys(p, NULL, 101, 3, 8, 50, 6, 0.0, idx, depth, 8);
     assert_int_equal(n, 2);
     assert_int_equal(idx[0], 20);
     assert_int_equal(idx[1], 50);
     assert_true(depth[0] > 80 && depth[1] > 80);
     /* with a low bar the wide dip appears, far shallower */
-    n = sm_seg_profile_valleys(p, NULL, 101, 3, 8, 5, 6, idx, depth, 8);
+    n = sm_seg_profile_valleys(p, NULL, 101, 3, 8, 5, 6, 0.0, idx, depth, 8);
     assert_int_equal(n, 3);
     assert_int_equal(idx[2], 80);
     assert_true(depth[2] < 20);
-    assert_int_equal(sm_seg_profile_valleys(p, NULL, 2, 3, 8, 5, 6, idx, depth, 8), 0);
+    assert_int_equal(sm_seg_profile_valleys(p, NULL, 2, 3, 8, 5, 6, 0.0, idx, depth, 8), 0);
 }
 
 static void test_segment_of_planes(void **state)
