@@ -8,6 +8,9 @@
 
 #define HIST_MIN (-1024)
 #define HIST_MAX 3071
+/* Unenhanced muscle, organs and blood read 30-70 HU; a soft-tissue mode above this is
+ * contrast-enhanced parenchyma (liver, spleen, kidneys of a portal-venous abdomen). */
+#define SOFT_ENHANCED_HU 80
 
 void sm_seg_thresholds_from_histogram(const uint64_t *hist, size_t nbins, int hist_min,
                                       SegThresholds *thr)
@@ -87,6 +90,7 @@ void sm_seg_thresholds_from_histogram(const uint64_t *hist, size_t nbins, int hi
     thr->hi = hi;
     thr->lo = lo;
     thr->edge = 0.5 * (mode + lo);
+    thr->enhanced = mode > SOFT_ENHANCED_HU;
 }
 
 bool sm_seg_thresholds_compute(SmError **error, const SegGrid *grid, const uint8_t *body,

@@ -164,7 +164,19 @@ bool sm_seg_canal_track(SmError **error, const SegGrid *grid, const uint8_t *bon
         mid[2 * k + 1] = cnt > 0 ? 0.5 * g * (double)(imax - imin + 1) : NAN;
     }
     const int16_t *hu = grid->hu;
-    const int lo = (int)lround(thr->lo);
+    /* Under contrast the soft-tissue mode is the enhanced parenchyma, and the grow
+     * threshold (lifted by it and by enhanced vessels) can lie above an older patient's
+     * cancellous bone (100-160 HU): the bodies' thin shells then do not close, and the
+     * marrow below the threshold looks like a lumen enclosed by bone. There the lumen
+     * (CSF, cord, epidural fat: no denser than soft tissue) is taken below soft tissue +
+     * 3.5 sigma, and marrow at or above that level counts as solid body in front. */
+    int lo = (int)lround(thr->lo);
+    if (thr->enhanced && thr->soft + 3.5 * thr->soft_sigma < thr->lo) {
+        lo = (int)lround(thr->soft + 3.5 * thr->soft_sigma);
+        for (size_t v = 0; v < grid->n; v++)
+            if (!filled[v] && grid->hu[v] != SEG_OUTSIDE && grid->hu[v] >= lo)
+                filled[v] = 1;
+    }
     const int floor_hu = (int)lround(thr->soft - 150);
     const double gx = grid->origin[0], gy = grid->origin[1];
     const size_t max_area = (size_t)(CANAL_MAX_AREA_MM2 / (g * g));

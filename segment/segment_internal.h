@@ -109,6 +109,7 @@ typedef struct SegThresholds {
     double soft_sigma;
     double lo, hi;        /* hysteresis grow / seed thresholds */
     double edge;          /* partial-volume edge threshold between soft tissue and bone */
+    bool enhanced;        /* the soft-tissue mode is contrast-enhanced parenchyma */
 } SegThresholds;
 
 /* ---- resample.c ---- */

@@ -142,7 +142,10 @@ static bool run_front(SmError **error, SegRun *r, SmSpineSeg *seg)
     seg->bone_high_hu = r->thr.hi;
     sm_strlist_add(&seg->notes,
                    "thresholds from the scan: soft tissue %.0f HU (sigma %.0f), bone grow %.0f "
-                   "HU, bone seed %.0f HU", r->thr.soft, r->thr.soft_sigma, r->thr.lo, r->thr.hi);
+                   "HU, bone seed %.0f HU%s", r->thr.soft, r->thr.soft_sigma, r->thr.lo, r->thr.hi,
+                   r->thr.enhanced ? " (soft-tissue mode above 80 HU: contrast-enhanced "
+                                     "parenchyma; the canal search takes the lumen below "
+                                     "soft tissue + 3.5 sigma)" : "");
     if (!sm_seg_bone_mask(error, &r->grid, r->body, &r->thr, r->bone, r->filled))
         return false;
     r->t[2] = now_s();
