@@ -42,6 +42,17 @@
  * the other side 23 / 27); LIDC chest CT 14.7 / 21.6 (per side 12.6-16.8 / 18.6-24.6). */
 #define RATIO_FRONT_MIN_MM 3.0
 #define RATIO_CONTRAST_MIN_MM 7.0
+/* Every rib from the second down articulates with its vertebra's transverse process behind
+ * the body and runs back to its angle before it turns forward: its lateral component
+ * reaches behind the canal centre (the thoracic windows of six sweeps: every crossing
+ * below a top one 6-13 mm behind it but one, -20; top first ribs -12 to 5). A crossing
+ * whose component lies wholly FRONT_ONLY_MM or more in front of the canal centre is bone
+ * beside the body with no course behind it (a rib's forward part, a calcified vessel
+ * wall): never "the rib below" the top one that the first-rib rules compare with (a T1-T6
+ * phantom with a 16 deg scoliosis: the left first rib's front end, 20 mm in front of the
+ * canal on the right, 56 mm from it, lay between the right first rib, 73 mm, and the
+ * right second rib, 114 mm). */
+#define FRONT_ONLY_MM 10.0
 #define CORTEX_NEAR_MM 4.0  /* lateral bone this close to seed-dense bone is bone */
 #define THICK_MM 14.0       /* lateral bone this thick in-plane and far from cortex: an organ */
 
@@ -114,7 +125,14 @@ typedef struct CompInfo {
     size_t count;
     bool pelvic;       /* reaches below the sacral promontory */
     bool edge;         /* has a voxel at the in-plane edge of the field of view */
+    double back;       /* largest offset of a voxel behind the canal centre of its slice */
 } CompInfo;
+
+/* The component of crossing r lies wholly in front of the canal (FRONT_ONLY_MM). */
+static bool front_only(const CompInfo *ci, const RibRun *r)
+{
+    return ci[r->comp].back < -FRONT_ONLY_MM;
+}
 
 /* Removes from the lateral mask `lat` the voxels that are neither within CORTEX_NEAR_MM of a
  * voxel of bone at or above the seed threshold (cortex; a rib's marrow is never far from it)
@@ -250,6 +268,7 @@ static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const 
                 double rr = sqrt(dx * dx + dy * dy);
                 if (rr > q->reach) q->reach = rr;
                 if (z < q->zmin) q->zmin = z;
+                if (dy > q->back) q->back = dy;
                 /* a rib leaving the field of view sideways: its reach is a lower bound */
                 if (i == 0 || j == 0 || i + 1 == nx || j + 1 == ny ||
                     hu[v - 1] == SEG_OUTSIDE || hu[v + 1] == SEG_OUTSIDE ||
@@ -271,6 +290,7 @@ static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const 
                 const CompInfo *q = &part[(size_t)t * per + c];
                 m.reach = fmax(m.reach, q->reach);
                 m.zmin = fmin(m.zmin, q->zmin);
+                m.back = fmax(m.back, q->back);
                 m.edge |= q->edge;
                 m.cut |= q->cut;
                 m.side_sum += q->side_sum - ci[c].side_sum; /* integer-valued: exact */
@@ -433,8 +453,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         sm_error_set(error, SM_ERR_NOMEM, "rib detection: out of memory");
         return false;
     }
-    for (uint32_t c = 0; c <= nc; c++)
+    for (uint32_t c = 0; c <= nc; c++) {
         ci[c].zmin = INFINITY;
+        ci[c].back = -INFINITY;
+    }
     if (!comp_info_collect(grid, frame, lab, nc, margin, ci)) {
         free(ci);
         free(att);
@@ -683,8 +705,17 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         double next = 0;
         /* the second rib: the next crossing at least 8 mm lower, in the same or the next
          * segment down (a crossing several vertebrae lower means the ribs in between were
-         * not seen: no comparison) */
-        for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
+         * not seen: no comparison), passing over bone wholly in front of the canal
+         * (FRONT_ONLY_MM; also in the two rules below) */
+        for (size_t q = q0 + 1; q < q0 + n_side[side]; q++) {
+            if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && front_only(ci, &runs[q])) {
+                sm_strlist_add(notes, "ribs %s: the crossing at z %.0f mm (%.1f mm) lies wholly "
+                               "in front of the canal (%.0f mm): not the rib below",
+                               side == 0 ? "left" : "right",
+                               grid->origin[2] + g * (double)runs[q].ktop, runs[q].reach,
+                               -ci[runs[q].comp].back);
+                continue;
+            }
             if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
                 if (runs[q].seg + 1 >= top->seg) {
                     next = runs[q].reach;
@@ -693,6 +724,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 }
                 break;
             }
+        }
         sm_strlist_add(notes, "ribs %s: %zu shell crossings; topmost at z %.0f mm reaches "
                        "%.1f mm%s, the next %.1f mm", side == 0 ? "left" : "right",
                        n_side[side], grid->origin[2] + g * (double)top->ktop, top->reach,
@@ -702,10 +734,11 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             size_t used = 0;
             buf[0] = 0;
             for (size_t q = q0; q < q0 + n_side[side] && used + 24 < sizeof buf; q++)
-                used += (size_t)snprintf(buf + used, sizeof buf - used, " %.0f(%zu%s)",
+                used += (size_t)snprintf(buf + used, sizeof buf - used, " %.0f(%zu%s,%.0f)",
                                          grid->origin[2] + g * (double)runs[q].ktop,
-                                         runs[q].seg, runs[q].cut ? ",cut" : "");
-            sm_strlist_add(notes, "rib crossings %s, z mm (segment):%s",
+                                         runs[q].seg, runs[q].cut ? ",cut" : "",
+                                         ci[runs[q].comp].back);
+            sm_strlist_add(notes, "rib crossings %s, z mm (segment, mm behind the canal):%s",
                            side == 0 ? "left" : "right", buf);
         }
         top_seg_of[side] = (long)top->seg;
@@ -831,7 +864,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             if (top->cut || top->reach < STUMP_REACH_MM || top->reach >= RIB_REACH_MM)
                 continue; /* a rib of >= 55 mm: the highest rib-bearing rule (labels.c) */
             for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
-                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
+                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && !front_only(ci, &runs[q])) {
                     if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg &&
                         (runs[q].reach >= STUMP_REACH_MM || runs[q].cut))
                         top_seg[side] = (long)top->seg;
@@ -871,7 +904,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             size_t q0 = side == 0 ? 0 : n_side[0];
             const RibRun *top = &runs[q0], *below = NULL;
             for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
-                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
+                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && !front_only(ci, &runs[q])) {
                     if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg)
                         below = &runs[q];
                     break;

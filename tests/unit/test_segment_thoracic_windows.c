@@ -43,6 +43,7 @@ typedef struct Case {
     const char *scoliosis_apex;
     bool ffs_standard_axes;
     double noise_hu; /* noise sigma (0: the phantom default) */
+    double cervical_lordosis_deg, lumbar_lordosis_deg; /* 0: the phantom defaults */
 } Case;
 
 /* fields of view 121-125 mm (nxy x pixel_mm); then three more: a steep kyphosis (59 deg,
@@ -55,20 +56,27 @@ typedef struct Case {
  * scoliosis shortens one second rib to ~0.79-0.80 of the third's reach (the reach ratio
  * alone took it for a first rib: it runs back and out, it must not anchor), and T1-T6,
  * where it lifts one first rib's forward turn above the field and the other side's first
- * rib reads ~50 mm (short, but turning forward at once beside the body: it must anchor). */
+ * rib reads ~50 mm (short, but turning forward at once beside the body: it must anchor).
+ * Then T1-T6 on 220 mm, scoliosis 16 deg at T4, 8.9 deg oblique (the parameters of sweep
+ * 42424/29), where the left first rib's front end lies across the midline, 20 mm in front
+ * of the canal beside the body, between the right first and second ribs' crossings (it must
+ * not be taken for the rib below the first: the window must anchor on the first rib), and
+ * the same column as T2-T7 (no first rib in view: no first-rib anchor). */
 static const Case CASES[] = {
-    {"T1", "T6", "HFS", 1.00, 1.8, -8.5, 2, 124, 27247, 0, 0, NULL, false, 0},
-    {"T1", "T8", "FFS", 0.95, 2.4, 0.0, 0, 128, 6644, 0, 0, NULL, false, 0},
-    {"T2", "T7", "HFS", 0.97, 1.2, 0.0, 0, 126, 311, 0, 0, NULL, false, 0},
-    {"T4", "T9", "FFS", 0.92, 2.0, 5.0, 1, 134, 4711, 0, 0, NULL, false, 0},
-    {"T11", "S1", "HFS", 0.95, 1.7, -4.8, 2, 127, 24702, 0, 0, NULL, false, 0},
-    {"T11", "S1", "FFS", 0.72, 1.3, 0.0, 0, 170, 2467, 0, 0, NULL, false, 0},
-    {"T1", "T7", "FFS", 0.9409, 2.5618, 8.6425, 0, 204, 16136, 59.2112, 0, NULL, true, 18.36},
-    {"T6", "T12", "HFS", 0.98, 2.75, 0.0, 0, 127, 30009, 44.0, 0, NULL, false, 0},
-    {"T4", "T12", "FFS", 0.97, 2.84, 4.3, 0, 143, 77340, 21.0, -20.0, "T10", false, 0},
-    {"T2", "T10", "FFS", 0.75, 2.5, 0.0, 0, 320, 1001, 22.0, 15.0, "T4", false, 0},
-    {"T2", "T9", "HFS", 0.74, 2.0, 0.0, 0, 320, 1003, 25.0, 18.0, "T5", false, 0},
-    {"T1", "T6", "HFS", 0.60, 2.4, 0.0, 0, 266, 2005, 26.0, 17.0, "T4", false, 0},
+    {"T1", "T6", "HFS", 1.00, 1.8, -8.5, 2, 124, 27247, 0, 0, NULL, false, 0, 0, 0},
+    {"T1", "T8", "FFS", 0.95, 2.4, 0.0, 0, 128, 6644, 0, 0, NULL, false, 0, 0, 0},
+    {"T2", "T7", "HFS", 0.97, 1.2, 0.0, 0, 126, 311, 0, 0, NULL, false, 0, 0, 0},
+    {"T4", "T9", "FFS", 0.92, 2.0, 5.0, 1, 134, 4711, 0, 0, NULL, false, 0, 0, 0},
+    {"T11", "S1", "HFS", 0.95, 1.7, -4.8, 2, 127, 24702, 0, 0, NULL, false, 0, 0, 0},
+    {"T11", "S1", "FFS", 0.72, 1.3, 0.0, 0, 170, 2467, 0, 0, NULL, false, 0, 0, 0},
+    {"T1", "T7", "FFS", 0.9409, 2.5618, 8.6425, 0, 204, 16136, 59.2112, 0, NULL, true, 18.36, 0, 0},
+    {"T6", "T12", "HFS", 0.98, 2.75, 0.0, 0, 127, 30009, 44.0, 0, NULL, false, 0, 0, 0},
+    {"T4", "T12", "FFS", 0.97, 2.84, 4.3, 0, 143, 77340, 21.0, -20.0, "T10", false, 0, 0, 0},
+    {"T2", "T10", "FFS", 0.75, 2.5, 0.0, 0, 320, 1001, 22.0, 15.0, "T4", false, 0, 0, 0},
+    {"T2", "T9", "HFS", 0.74, 2.0, 0.0, 0, 320, 1003, 25.0, 18.0, "T5", false, 0, 0, 0},
+    {"T1", "T6", "HFS", 0.60, 2.4, 0.0, 0, 266, 2005, 26.0, 17.0, "T4", false, 0, 0, 0},
+    {"T1", "T6", "HFS", 0.6871, 0.9735, -8.9041, 2, 320, 8040, 44.1543, 15.9788, "T4", false, 9.9731, 17.716, 52.6297},
+    {"T2", "T7", "HFS", 0.6871, 0.9735, -8.9041, 2, 320, 8040, 44.1543, 15.9788, "T4", false, 9.9731, 17.716, 52.6297},
 };
 #define N_CASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -109,6 +117,10 @@ static int run_case(int c)
         sp.scoliosis_deg = k->scoliosis_deg;
         sp.scoliosis_apex = sm_phantom_level_parse(k->scoliosis_apex);
     }
+    if (k->cervical_lordosis_deg > 0)
+        sp.cervical_lordosis_deg = k->cervical_lordosis_deg;
+    if (k->lumbar_lordosis_deg > 0)
+        sp.lumbar_lordosis_deg = k->lumbar_lordosis_deg;
     sp.ffs_standard_axes = k->ffs_standard_axes;
     if (k->noise_hu > 0)
         sp.noise_sigma_hu = k->noise_hu;
