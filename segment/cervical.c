@@ -162,11 +162,17 @@ static bool dens_back(const SegGrid *grid, const SegThresholds *thr, size_t k, d
 }
 
 /* The body centre on slice k of the top segment: the frame's, up to its last tracked
- * slice ktop; above it, the top axis (ptop, ttop) carried on. */
+ * slice ktop; above it, the top axis (ptop, ttop) carried on. line (NULL: none): a point
+ * and direction (6 values) whose point on slice k is used on every slice instead. */
 static void top_body_centre(const SegGrid *grid, const SegFrame *frame, long k, long ktop,
-                            const double ptop[3], const double ttop[3], double *bx, double *by)
+                            const double ptop[3], const double ttop[3], const double *line,
+                            double *bx, double *by)
 {
-    if (k <= ktop && k <= (long)frame->k1) {
+    if (line) {
+        double f = (grid->origin[2] + grid->g * (double)k - line[2]) / line[5];
+        *bx = line[0] + f * line[3];
+        *by = line[1] + f * line[4];
+    } else if (k <= ktop && k <= (long)frame->k1) {
         const SegSlice *s2 = &frame->s[k < (long)frame->k0 ? frame->k0 : (size_t)k];
         *bx = s2->bx;
         *by = s2->by;
@@ -175,6 +181,36 @@ static void top_body_centre(const SegGrid *grid, const SegFrame *frame, long k, 
         *bx = ptop[0] + f * ttop[0];
         *by = ptop[1] + f * ttop[1];
     }
+}
+
+/* Slices kmid..kend with C1's anterior arch in front of the dens (arch_in_front on the
+ * body centre of top_body_centre): their count, the first 64 slices and dips, the lowest
+ * slice's LPS z in *zlow. */
+static int arch_scan(const SegGrid *grid, const SegThresholds *thr, const SegFrame *frame,
+                     long kmid, long kend, long ktop, const double ptop[3],
+                     const double ttop[3], const double *line, double hw, double dips[64],
+                     long arch_k[64], double *zlow)
+{
+    int arches = 0;
+    *zlow = INFINITY;
+    for (long k = kmid; k <= kend; k++) {
+        if (k < 0)
+            continue;
+        double bx, by;
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, line, &bx, &by);
+        double dip = 0;
+        if (arch_in_front(grid, thr, (size_t)k, bx, by, hw, &dip)) {
+            if (arches < 64) {
+                dips[arches] = dip;
+                arch_k[arches] = k;
+            }
+            arches++;
+            double z = grid->origin[2] + grid->g * (double)k;
+            if (z < *zlow)
+                *zlow = z;
+        }
+    }
+    return arches;
 }
 
 void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFrame *frame,
@@ -251,8 +287,6 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         return;
     /* slices from the middle of the segment to 10 mm above its top (the C1 arch sits at
      * the top of the dens, where the canal track may already have stopped) */
-    int arches = 0;
-    double zlow = INFINITY;
     double dips[64];
     long arch_k[64];
     double pm[3], tm[3];
@@ -263,21 +297,22 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         kend = ktop + lround(30.0 / grid->g);
     if (kend >= (long)grid->dims[2])
         kend = (long)grid->dims[2] - 1;
-    for (long k = kmid; k <= kend; k++) {
-        if (k < 0)
-            continue;
-        double bx, by;
-        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
-        double dip = 0;
-        if (arch_in_front(grid, thr, (size_t)k, bx, by, hw, &dip)) {
-            if (arches < 64) {
-                dips[arches] = dip;
-                arch_k[arches] = k;
-            }
-            arches++;
-            double z = grid->origin[2] + grid->g * (double)k;
-            if (z < zlow)
-                zlow = z;
+    double zlow;
+    const double *line = NULL;
+    int arches = arch_scan(grid, thr, frame, kmid, kend, ktop, ptop, ttop, NULL, hw, dips,
+                           arch_k, &zlow);
+    /* The body centres near the track's top are pulled forward by C1's anterior arch, and
+     * the track's end tangent can lean forward while the dens leans back (a lordotic C2):
+     * that line can run through the arch with the dens behind the window. Failing that,
+     * the slices are searched again on C2's own axis: the line through the body centre a
+     * quarter up the segment (below C1) along the axis tangent there. */
+    double lq[6];
+    if (arches < 2) {
+        sm_seg_axis_at(grid, frame, vt->s_lo + 0.25 * (vt->s_hi - vt->s_lo), lq, lq + 3);
+        if (lq[5] > 0.5) {
+            arches = arch_scan(grid, thr, frame, kmid, kend, ktop, ptop, ttop, lq, hw, dips,
+                               arch_k, &zlow);
+            line = lq;
         }
     }
     if (arches < 2)
@@ -301,7 +336,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
     long knar = -1;
     for (long k = kmid < 0 ? 0 : kmid; k <= kend; k++) {
         double bx, by;
-        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, line, &bx, &by);
         double w = bone_width_x(grid, thr, (size_t)k, bx, by);
         if (w >= C2_BODY_TOP_NARROW * 2.0 * hw) {
             wide = true;
@@ -327,7 +362,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         if (knar >= 0 && k < knar)
             continue;
         double bx, by;
-        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, line, &bx, &by);
         double yj = by - dips[q], xc = bx, yb = NAN, el, er;
         bool ok = true;
         for (int it = 0; it < 2 && ok; it++) {
@@ -392,7 +427,7 @@ void sm_seg_c2_find(const SegGrid *grid, const SegThresholds *thr, const SegFram
         qsort(dips, nd, sizeof dips[0], sm_cmp_double);
         long k = arch_k[nd / 2];
         double bx, by, el = 5.0, er = 5.0;
-        top_body_centre(grid, frame, k, ktop, ptop, ttop, &bx, &by);
+        top_body_centre(grid, frame, k, ktop, ptop, ttop, line, &bx, &by);
         dens_sides(grid, thr, (size_t)k, bx, by, &el, &er);
         vt->dens_radius_mm = 0.5 * (el + er);
         vt->dens_ry_mm = vt->dens_radius_mm;

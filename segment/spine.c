@@ -2137,13 +2137,19 @@ static void disc_trial_undo(SegRun *r, SegDisc *nd2, SegDisc *saved_discs, SegVe
  *   top "vertebra" -- neither passes the C2 test. When no C2 was found and the topmost disc
  *   is far weaker than the others (< C2_JOINT_WEAK of their median strength; up to
  *   C2_JOINT_WEAK_CUT under a top fragment cut by the field), the segments are rebuilt
- *   without it.
+ *   without it. Under such a fragment a valley weaker than the median (< C2_JOINT_WEAK_TOP)
+ *   is dropped too when the C2 test then puts C2's body top at it (within
+ *   C2_JOINT_TOP_RATIO of the median height): a lordotic C2 on thick slices (C1-C6 FFS,
+ *   2.57 mm) leaves a valley at the dens's waist over C2's body top, at
+ *   0.68-0.85 x the median strength; a true C2/C3 disc lies a body height below C2's top.
  * - C2/C3 disc missed: a top segment more than C2_SPLIT_RATIO x as tall as the median of
  *   the three below holds more than C1+C2 (body and dens: ~1.5-2 x). The deepest valley of
  *   the mean HU around the body axis between 0.6 and 1.4 median heights above its bottom,
  *   with bone on both sides, becomes a disc (flagged inserted, on the axis normal). */
 #define C2_JOINT_WEAK 0.25
 #define C2_JOINT_WEAK_CUT 0.5
+#define C2_JOINT_WEAK_TOP 1.0
+#define C2_JOINT_TOP_RATIO 0.25
 #define C2_SPLIT_RATIO 2.3
 static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
 {
@@ -2160,28 +2166,46 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
     qsort(sv, nd, sizeof sv[0], sm_cmp_double);
     double med = sv[nd / 2];
     const SegDisc top = r->discs[r->n_discs - 1];
+    double hmed = NAN;
     SegVert *saved = r->verts;
     size_t saved_n = r->n_verts;
     /* a top segment cut by the field and shorter than half the median of the three below
      * is a fragment: the valley under it is scored against an upper flank the track end
-     * cuts short, so it is tried up to C2_JOINT_WEAK_CUT */
-    double weak = C2_JOINT_WEAK;
+     * cuts short, so it is tried up to C2_JOINT_WEAK_CUT (up to C2_JOINT_WEAK_TOP at the
+     * body top the C2 test finds) */
+    double weak = C2_JOINT_WEAK, weak_top = C2_JOINT_WEAK;
     if (vtop->partial && r->n_verts >= 4) {
         double hb[3];
         for (int q = 0; q < 3; q++)
             hb[q] = r->verts[r->n_verts - 2 - q].s_hi - r->verts[r->n_verts - 2 - q].s_lo;
         qsort(hb, 3, sizeof hb[0], sm_cmp_double);
-        if (vtop->s_hi - vtop->s_lo < 0.5 * hb[1])
+        if (vtop->s_hi - vtop->s_lo < 0.5 * hb[1]) {
             weak = C2_JOINT_WEAK_CUT;
+            weak_top = C2_JOINT_WEAK_TOP;
+            hmed = hb[1];
+        }
     }
-    if (!found && r->n_discs >= 4 && top.strength < weak * med) {
+    if (!found && r->n_discs >= 4 && top.strength < weak_top * med) {
         r->n_discs--;
         bool hit = false;
         bool ok = c2_rebuild(error, r, &hit);
+        /* above C2_JOINT_WEAK_CUT: only a valley at the body top the C2 test finds */
+        double top_off = NAN;
+        for (size_t s = 0; ok && hit && s < r->n_verts; s++)
+            if (r->verts[s].cervical_top)
+                top_off = fabs(r->verts[s].c2_top_z - top.p[2]);
+        if (ok && hit && top.strength >= weak * med && !(top_off <= C2_JOINT_TOP_RATIO * hmed))
+            hit = false;
         if (ok && hit) {
-            sm_strlist_add(notes, "faint top disc (arc %.0f mm, strength %.2f against a median "
-                           "of %.2f) not taken as a disc: the segment above it is C1 with the "
-                           "dens of the C2 below", top.s, top.strength, med);
+            if (top.strength >= weak * med)
+                sm_strlist_add(notes, "faint top disc (arc %.0f mm, strength %.2f against a "
+                               "median of %.2f) under a fragment, %.1f mm from C2's body top: "
+                               "not taken as a disc: the segment above it is C1 with the dens "
+                               "of the C2 below", top.s, top.strength, med, top_off);
+            else
+                sm_strlist_add(notes, "faint top disc (arc %.0f mm, strength %.2f against a "
+                               "median of %.2f) not taken as a disc: the segment above it is C1 "
+                               "with the dens of the C2 below", top.s, top.strength, med);
             free(saved);
             return true;
         }

@@ -15,7 +15,9 @@
  * - T1-T7, strongly kyphotic, tilted grid: T1 leaning ~37 deg at the field's top keeps its
  *   body outline off the pedicles although the canal track bends backward there;
  * - C2-C7 on 2.75 mm slices that lose end plates: a body's middle must not replace the
- *   disc beside it.
+ *   disc beside it;
+ * - C1-C6 feet first on 2.57 mm slices with a lordotic dens: C1's arch is searched on C2's
+ *   own axis, and the dens's waist under a short top fragment is not a disc.
  * The phantoms are the generator's (their truth is independent of the segmentation); the
  * parameters are fixed here, not drawn from the sweep's seeds. Before the C2/field-end
  * round (27 Nov) all three tests failed: C2-T1 C2 centroid 3.57 mm (Dice 0.873), C1-C7 C7
@@ -167,6 +169,25 @@ static void test_thick_lost_end_plates(void **state)
     run_case(&a, 4);
 }
 
+/* C1-C6 feet first on 2.57 mm slices, lordotic C2 (as sweep draw 97531/24, C1-C6 FFS 2.57 mm,
+ * whose C1/C2 anchor was lost and the window named one level low: C2 body Dice 0.753,
+ * centroid 4.00 mm). The canal track stops low in the dens, its top body centres pulled
+ * forward by C1's anterior arch while the dens leans back, and the line carried on from
+ * there ran through the arch with the dens behind the C2 test's window: no atlanto-dental
+ * joint was seen (cervical.c, C2's own axis tried next). At 44 deg the dens's waist also
+ * left a valley (0.85 x the median disc strength) under a 5 mm fragment at the track's top,
+ * kept as a disc: dropped when C2's body top, which the C2 test then finds, lies at it
+ * (spine.c, c2_disc_fix). Before (27 Nov): both named one level low, C2 centroid 6.15 and
+ * 4.07 mm, body Dice 0.575 and 0.768. */
+static void test_c1_c2_lordotic_dens(void **state)
+{
+    (void)state;
+    const GeoCase a = {"C1", "C6", 39.7, 0.87, 2.57, "FFS", true, 282, 0.0, false, 0.0};
+    run_case(&a, 19);
+    const GeoCase b = {"C1", "C6", 44.0, 0.87, 2.57, "FFS", true, 282, 0.0, false, 0.0};
+    run_case(&b, 19);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_field_top_thoracic),
         cmocka_unit_test(test_field_top_tilted_t1),
         cmocka_unit_test(test_thick_lost_end_plates),
+        cmocka_unit_test(test_c1_c2_lordotic_dens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
