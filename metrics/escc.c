@@ -10,6 +10,9 @@
 #include <omp.h>
 
 /* VerSe ids (docs/segmentation.md): C1 = 1 ... T11 = 18; the conus lies at T12-L2 */
+/* unenhanced muscle, organs and blood read 30-70 HU; a soft-tissue peak above this is
+ * contrast-enhanced parenchyma */
+#define ESCC_ENHANCED_HU 80.0
 #define VERSE_C1 1
 #define VERSE_T11 18
 /* radius around the canal centre that must lie inside the CT volume: the disc the canal
@@ -1068,6 +1071,18 @@ static void grade_level(const LevelWork *w, const Ref *ref, bool cord_level,
                                     "(%.0f mm2) smaller than the neighbours' sac (%.0f mm2): a sac "
                                     "displaced, not compressed by a mass",
                        p->nonfat_area, ref->sac);
+        return;
+    }
+    if (lesion_known && !lesion_flag && !eroded && st->muscle_hu > ESCC_ENHANCED_HU) {
+        /* contrast-enhanced CT (the soft-tissue peak is enhanced parenchyma): the anterior
+         * epidural venous plexus enhances and reads as epidural tissue; with no bone lesion
+         * at the level or beside it to grow from, nothing tells it from a mass */
+        L->grade = SM_ESCC_NONE;
+        L->confidence = 0.6;
+        sm_strlist_add(&L->reasons, "not graded: contrast-enhanced CT (soft-tissue peak %.0f "
+                                    "HU) and no bone lesion at the level; enhancing epidural "
+                                    "veins cannot be told from a mass",
+                       st->muscle_hu);
         return;
     }
     if (lesion_known && !lesion_flag && !eroded && L->cord_expected && L->below_conus) {

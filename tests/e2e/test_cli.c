@@ -178,6 +178,18 @@ static void test_real_jpeg2000_series(void **state)
 
     snprintf(out, sizeof out, "%s/out-j2k", g_tmp);
     assert_int_equal(cli(NULL, "run %s -o %s", dicom, out), 0);
+    /* a lesion-free, contrast-enhanced scan: no lesion, and the enhancing epidural veins
+     * are not graded as a mass */
+    json_t *r = run_results(out);
+    json_t *verts = json_object_get(r, "vertebrae");
+    assert_true(json_array_size(verts) >= 1);
+    for (size_t i = 0; i < json_array_size(verts); i++) {
+        json_t *v = json_array_get(verts, i);
+        json_t *les = json_object_get(v, "lesion");
+        assert_string_equal(json_string_value(json_object_get(les, "class")), "none");
+        assert_true(json_is_null(json_object_get(v, "escc_grade")));
+    }
+    json_decref(r);
     snprintf(json, sizeof json, "%s/run.json", out);
     doc = load_json(json);
     const char *res = json_string_value(json_object_get(json_array_get(json_object_get(doc, "series"), 0), "results"));
