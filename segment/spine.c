@@ -420,6 +420,55 @@ static void frame_lean(const SegGrid *grid, const SegFrame *frame, const SegDisc
     }
 }
 
+/* Frame slice at LPS z for the per-segment body measures (rib heads, a rib-bearing body's
+ * own width): on the tracked range, or below its caudal end down to the end of the
+ * vertebral bone measured there (r->ext_lo, along the end vertebra's axis), as native_pass
+ * extends it (the end slice moved along the lean). At the field's bottom the track can stop
+ * just below the last disc (the ring cut or open there) while the end vertebra's body goes
+ * on below it: C3-T1 sweep draw 42424/28, T1's body 14-16 mm below the track's end, its
+ * segment 3 mm tall on the track. */
+static bool frame_at_body_below(const SegRun *r, double z, SegSlice *sl, bool *below)
+{
+    if (below)
+        *below = false;
+    if (sm_seg_frame_at(&r->frame, &r->grid, z, sl))
+        return true;
+    const double z0 = r->grid.origin[2] + r->grid.g * (double)r->frame.k0;
+    const double zb = r->lo_p[2] - r->ext_lo * r->lo_n[2];
+    if (!(r->ext_lo > 0) || z >= z0 || z < zb)
+        return false;
+    double lean[LEAN_N];
+    frame_lean(&r->grid, &r->frame, r->discs, r->n_discs, lean);
+    lean[4] = 0;
+    lean[LEAN_ANCHOR] = NAN;
+    if (below)
+        *below = true;
+    return frame_at_ext_top(&r->frame, &r->grid, z, 0.0, z0 - zb + 1.0, lean, sl);
+}
+
+static bool frame_at_body(const SegRun *r, double z, SegSlice *sl)
+{
+    return frame_at_body_below(r, z, sl, NULL);
+}
+
+/* Axis z range of segment s (its disc planes' arc positions), for the caudal end segment
+ * down to the end of the vertebral bone below the track (frame_at_body). */
+static void seg_z_range(const SegRun *r, size_t s, double *zl, double *zh)
+{
+    double ph[3], th[3];
+    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
+    *zl = ph[2];
+    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
+    *zh = ph[2];
+    if (s == 0 && r->ext_lo > 0) {
+        double zb = r->lo_p[2] - r->ext_lo * r->lo_n[2];
+        if (*zl <= *zh && zb < *zl)
+            *zl = zb;
+        else if (*zl > *zh && zb > *zl) /* not expected: z decreasing along the arc */
+            *zl = zb;
+    }
+}
+
 /* The dens above the track's top (a C2 on top): on each working slice up to top_mm above
  * it, the centroid of the bone (>= the soft-tissue/bone edge) within DENS_TRACK_R_MM of the
  * position predicted from the slice below along the lean (3 mean-shift steps); it stops
@@ -985,31 +1034,40 @@ static double rib_body_halfwidth_ct(const SegRun *r, double zl, double zh, doubl
     size_t nv = 0;
     for (double z = zc - hz; z <= zc + hz && nv < 64; z += 0.5 * r->grid.g) {
         SegSlice ms;
-        if (!sm_seg_frame_at(&r->frame, &r->grid, z, &ms) || !(ms.half_width > 0))
+        bool below;
+        if (!frame_at_body_below(r, z, &ms, &below) || !(ms.half_width > 0))
             continue;
-        double w = 0;
-        bool ok = true;
-        for (int side = -1; side <= 1 && ok; side += 2) {
-            double d = ms.half_width + 6.0, found = NAN;
-            for (; d > lim; d -= step) {
-                double p[3] = {ms.bx + side * d, ms.by, z};
-                double v = sm_seg_ct_nearest(ct, inv, p[0], p[1], p[2]);
-                if (isnan(v))
-                    break;
-                if (v >= r->thr.edge &&
-                    !sm_seg_rib_head_gap(ct, inv, step, p, ms.bx, lim, r->thr.edge, r->thr.lo,
-                                         false)) {
-                    found = d;
-                    break;
+        /* below the track the frame's body centre is the end slice's moved along the
+         * axis above, which a body tilted further (T1 in a kyphosis) leaves: the rows a
+         * quarter of the body depth behind and in front of it are tried in turn */
+        for (int row = 0; row < (below ? 3 : 1); row++) {
+            double y = ms.by + (row == 1 ? 0.25 : row == 2 ? -0.25 : 0.0) * ms.depth;
+            double w = 0;
+            bool ok = true;
+            for (int side = -1; side <= 1 && ok; side += 2) {
+                double d = ms.half_width + 6.0, found = NAN;
+                for (; d > lim; d -= step) {
+                    double p[3] = {ms.bx + side * d, y, z};
+                    double v = sm_seg_ct_nearest(ct, inv, p[0], p[1], p[2]);
+                    if (isnan(v))
+                        break;
+                    if (v >= r->thr.edge &&
+                        !sm_seg_rib_head_gap(ct, inv, step, p, ms.bx, lim, r->thr.edge,
+                                             r->thr.lo, false)) {
+                        found = d;
+                        break;
+                    }
                 }
+                if (isnan(found))
+                    ok = false;
+                else if (found > w)
+                    w = found;
             }
-            if (isnan(found))
-                ok = false;
-            else if (found > w)
-                w = found;
+            if (ok) {
+                wv[nv++] = w;
+                break;
+            }
         }
-        if (ok)
-            wv[nv++] = w;
     }
     if (nv < 3)
         return NAN;
@@ -1036,7 +1094,7 @@ static void rib_heads_seen(const SegRun *r, double zl, double zh, double lim, do
     double z0 = fmin(zl, zh), z1 = fmax(zl, zh);
     for (double z = z0; z <= z1; z += 0.5 * r->grid.g) {
         SegSlice ms;
-        if (!sm_seg_frame_at(&r->frame, &r->grid, z, &ms) || !(ms.half_width > 0))
+        if (!frame_at_body(r, z, &ms) || !(ms.half_width > 0))
             continue;
         for (int side = -1; side <= 1; side += 2) {
             bool seen = false;
@@ -1072,22 +1130,36 @@ static void rib_heads_seen(const SegRun *r, double zl, double zh, double lim, do
 }
 
 /* Narrowest body half-width of segment s over the middle half of its height (frame
- * slices every half working voxel), NAN without one; its axis z range in *zl, *zh. */
+ * slices every half working voxel), NAN without one; its axis z range in *zl, *zh (the
+ * caudal end segment's down to the bone below the track, seg_z_range). */
 static double seg_mid_narrowest_halfwidth(const SegRun *r, size_t s, double *zl, double *zh)
 {
-    double ph[3], th[3];
-    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_lo, ph, th);
-    *zl = ph[2];
-    sm_seg_axis_at(&r->grid, &r->frame, r->verts[s].s_hi, ph, th);
-    *zh = ph[2];
+    seg_z_range(r, s, zl, zh);
     double zc = 0.5 * (*zl + *zh), hz = 0.25 * fabs(*zh - *zl), narrow = NAN;
     for (double z = zc - hz; z <= zc + hz; z += 0.5 * r->grid.g) {
         SegSlice ms;
-        if (sm_seg_frame_at(&r->frame, &r->grid, z, &ms) && ms.half_width > 0 &&
+        if (frame_at_body(r, z, &ms) && ms.half_width > 0 &&
             (isnan(narrow) || ms.half_width < narrow))
             narrow = ms.half_width;
     }
     return narrow;
+}
+
+/* Walk limit of the rib-head cut for segment s (its narrowest mid-height half-width
+ * `narrow`, canal half-width rx): half the narrowest half-width, or the canal's
+ * half-width. The caudal end segment whose body goes on below the track takes the
+ * smaller of its own and the next vertebra's narrowest half-width: below the track the
+ * frame repeats its end slice, and the tracked slices show only the body's top, where the
+ * first ribs' heads sit beside T1 (adjacent bodies differ in width by far less than half). */
+static double rib_walk_limit(const SegRun *r, size_t s, double narrow, double rx)
+{
+    double w = narrow;
+    if (s == 0 && r->ext_lo > 0 && r->n_verts > 1) {
+        double zl, zh, nb = seg_mid_narrowest_halfwidth(r, 1, &zl, &zh);
+        if (nb > 0 && !(w <= nb))
+            w = nb;
+    }
+    return fmax(0.5 * w, rx);
 }
 
 /* Rib heads beside segment s's body on both sides over >= RIB_HEADS_MIN_MM of its height
@@ -1097,8 +1169,8 @@ static bool rib_heads_beside(const SegRun *r, size_t s, int nh[2])
 {
     double zl, zh, narrow = seg_mid_narrowest_halfwidth(r, s, &zl, &zh);
     SegSlice cs;
-    double rx = sm_seg_frame_at(&r->frame, &r->grid, 0.5 * (zl + zh), &cs) ? cs.rx : 0;
-    double lim = fmax(0.5 * narrow, rx);
+    double rx = frame_at_body(r, 0.5 * (zl + zh), &cs) ? cs.rx : 0;
+    double lim = rib_walk_limit(r, s, narrow, rx);
     rib_heads_seen(r, zl, zh, lim, rib_body_halfwidth_ct(r, zl, zh, lim), nh);
     return 0.5 * r->grid.g * (double)(nh[0] < nh[1] ? nh[0] : nh[1]) >= RIB_HEADS_MIN_MM;
 }
@@ -1262,11 +1334,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
         /* the per-slice width can still hold the rib heads (the first ribs articulate
          * high on the body): the walk back stops at half of it, or the canal's width */
         SegSlice cs;
-        double rx = sm_seg_frame_at(&r->frame, &r->grid, zc, &cs) ? cs.rx : 0;
+        double rx = frame_at_body(r, zc, &cs) ? cs.rx : 0;
         double narrow = seg_hw[s];
         if (narrow_all)
             narrow_all[s] = narrow;
-        seg_hw[s] = fmax(0.5 * seg_hw[s], rx);
+        seg_hw[s] = rib_walk_limit(r, s, narrow, rx);
         sm_strlist_add(&seg->notes, "segment %zu: rib heads cut across a joint gap lateral to %.1f mm (narrowest half-width %.1f)", s, seg_hw[s], narrow);
         /* no wider than its own body measured on the CT: the working-grid width holds
          * the rib heads of its own ribs and of the ribs above (the first ribs high on
