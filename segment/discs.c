@@ -411,6 +411,66 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
     return true;
 }
 
+/* A weak inner disc that splits one spacing (sm_seg_discs_find): strength below
+ * DISC_FLOOR of the chain's median, both pieces shorter than DISC_PIECE of the expected
+ * spacing there (neither is a whole vertebra; the expectation, from the body's AP depth
+ * and the strong candidates' gaps, runs short of the true spacing in the upper thoracic
+ * spine, which errs towards keeping a disc), and the two together at most DISC_MERGED of
+ * the chain's local spacing: the lower median of the gaps between consecutive discs at or
+ * above the floor whose middles lie within DISC_LOCAL_MM of it (a column's spacing runs
+ * from ~15 mm in the neck to ~40 mm in the lumbar spine; the weak discs themselves, real
+ * or not, are left out of it). */
+#define DISC_FLOOR 0.5
+#define DISC_PIECE 0.8
+#define DISC_MERGED 1.35
+#define DISC_LOCAL_MM 80.0
+/* The weakest such disc of the chain; false when there is none. gap[q]: distance from
+ * disc q to disc q + 1 along the smoothed axis (mm); expect[q]: the expected spacing at
+ * disc q (mm). */
+static bool weak_split_disc(const SegDisc *d, const double *gap, const double *expect, size_t n,
+                            size_t *worst)
+{
+    if (n < 4 || n > 256)
+        return false;
+    double sv[256], gs[256], gm[256], win[256];
+    for (size_t q = 0; q < n; q++)
+        sv[q] = d[q].strength;
+    qsort(sv, n, sizeof *sv, sm_cmp_double);
+    const double med = sv[n / 2];
+    /* gaps between consecutive discs at or above the floor, and their middles (arc) */
+    size_t ns = 0, from = 0;
+    double acc = 0;
+    for (size_t g = 0; g + 1 < n; g++) {
+        acc += gap[g];
+        if (!(d[g + 1].strength < DISC_FLOOR * med) || g + 2 == n) {
+            gs[ns] = acc;
+            gm[ns++] = 0.5 * (d[from].s + d[g + 1].s);
+            acc = 0;
+            from = g + 1;
+        }
+    }
+    bool any = false;
+    for (size_t q = 1; q + 1 < n; q++) {
+        if (d[q].inserted || !(d[q].strength < DISC_FLOOR * med))
+            continue;
+        double a = gap[q - 1], b = gap[q];
+        size_t nw = 0;
+        for (size_t g = 0; g < ns; g++)
+            if (fabs(gm[g] - d[q].s) <= DISC_LOCAL_MM)
+                win[nw++] = gs[g];
+        if (nw < 2)
+            continue;
+        qsort(win, nw, sizeof *win, sm_cmp_double);
+        const double ref = win[(nw - 1) / 2];
+        if (a < DISC_PIECE * expect[q] && b < DISC_PIECE * expect[q] &&
+            a + b <= DISC_MERGED * ref && (!any || d[q].strength < d[*worst].strength)) {
+            *worst = q;
+            any = true;
+        }
+    }
+    return any;
+}
+
 /* Mean HU over an elliptical footprint (ru x rv mm) of the plane through c with unit
  * normal n. */
 static double plane_mean(const DiscSampler *sp, const double c[3], const double n[3], double ru,
@@ -833,6 +893,71 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
+    }
+    /* A weak disc that splits a body: an inner chain disc far weaker than the chain's
+     * others (below DISC_FLOOR of their median strength) whose two gaps along the smoothed
+     * axis are both shorter than a vertebra (below DISC_PIECE of the expected spacing)
+     * while together they make one ordinary spacing of the chain there (at most
+     * DISC_MERGED of it) is a body's dark middle, not a disc (scoliotic T1-T6 on an oblique grid: T3's
+     * middle at 0.07 against a chain median of 0.20, 14 + 13 mm). Its candidate is dropped
+     * and the chain chosen again, kept when it holds every remaining disc (a disc the
+     * split pushed out may then fit); else the chain less the dropped disc. */
+    for (int it = 0; it < 8 && nfinal >= 4; it++) {
+        size_t worst = 0;
+        double gap[256], exq[256];
+        if (nfinal > 256)
+            break;
+        for (size_t q = 0; q < nfinal; q++) {
+            size_t qd = (size_t)lround(discs[q].s / PROFILE_STEP_MM), c = 0;
+            while (c < nc && idx[c] != qd)
+                c++;
+            exq[q] = (c < nc ? expect[c] : DISC_SPACING_PER_DEPTH * frame->body_depth_med /
+                                               PROFILE_STEP_MM) * PROFILE_STEP_MM;
+        }
+        for (size_t q = 0; q + 1 < nfinal; q++) {
+            double pa[3], pb[3], t[3];
+            smooth_axis_at(grid, frame, &ax, discs[q].s, pa, t);
+            smooth_axis_at(grid, frame, &ax, discs[q + 1].s, pb, t);
+            gap[q] = sqrt((pb[0] - pa[0]) * (pb[0] - pa[0]) +
+                          (pb[1] - pa[1]) * (pb[1] - pa[1]) + (pb[2] - pa[2]) * (pb[2] - pa[2]));
+        }
+        if (!weak_split_disc(discs, gap, exq, nfinal, &worst))
+            break;
+        size_t qd = (size_t)lround(discs[worst].s / PROFILE_STEP_MM), c = 0;
+        while (c < nc && idx[c] != qd)
+            c++;
+        if (c == nc)
+            break;
+        sm_strlist_add(notes, "weak valley at arc %.0f mm (strength %.2f) splits one spacing "
+                       "(%.0f + %.0f mm): not taken as a disc", discs[worst].s,
+                       discs[worst].strength, gap[worst - 1], gap[worst]);
+        memmove(&idx[c], &idx[c + 1], (nc - c - 1) * sizeof *idx);
+        memmove(&str[c], &str[c + 1], (nc - c - 1) * sizeof *str);
+        memmove(&expect[c], &expect[c + 1], (nc - c - 1) * sizeof *expect);
+        nc--;
+        memmove(&discs[worst], &discs[worst + 1], (nfinal - worst - 1) * sizeof *discs);
+        nfinal--;
+        size_t n2 = 0;
+        SegDisc *d2 = malloc((nc ? nc : 1) * sizeof *d2);
+        if (!d2 || !regular_chain(idx, str, expect, nc, range, d2, &n2)) {
+            free(d2);
+            smooth_axis_free(&ax);
+            free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+            sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
+            return false;
+        }
+        size_t kept = 0;
+        for (size_t q = 0; q < nfinal; q++)
+            for (size_t m = 0; m < n2; m++)
+                if (fabs(d2[m].s - discs[q].s) < 0.5 * PROFILE_STEP_MM) {
+                    kept++;
+                    break;
+                }
+        if (kept == nfinal && n2 > nfinal) {
+            memcpy(discs, d2, n2 * sizeof *discs);
+            nfinal = n2;
+        }
+        free(d2);
     }
     /* A chain end with less than half a vertebral spacing of track beyond it and a valley
      * far weaker than the chain's others (below DISC_END_WEAK of their median strength) is

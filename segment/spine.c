@@ -2356,15 +2356,20 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
  * brightest point in the same range, at least the bone seed threshold with marrow (bone,
  * the same contrast darker) on both sides within half a median height, is tried first. */
 #define END_SPLIT_RATIO 1.6
-static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
+/* Insertions at one end: the new end segment is measured again, and a second missed disc
+ * split off in turn (97531/29, T3-T10: the chain ended at T5/T6, and after T4/T5 was
+ * inserted the top T3 + T4 segment was still 47 mm against a median of 28 mm). */
+#define END_SPLIT_MAX 3
+static bool end_disc_fix_one(SmError **error, SegRun *r, SmStrList *notes, int e, bool *done)
 {
-    for (int e = 0; e < 2; e++) { /* 0: the top end, 1: the bottom end */
+    *done = false;
+    {
         if (r->n_verts < 4 || r->n_discs >= 64)
             return true;
         const size_t si = e == 0 ? r->n_verts - 1 : 0;
         const SegVert *vt = &r->verts[si];
         if (vt->verse < 0 || vt->cervical_top || vt->sacral)
-            continue;
+            return true;
         double h[3];
         for (int q = 0; q < 3; q++) {
             const SegVert *vq = &r->verts[e == 0 ? r->n_verts - 2 - (size_t)q : 1 + (size_t)q];
@@ -2373,7 +2378,7 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         qsort(h, 3, sizeof h[0], sm_cmp_double);
         double hm = h[1], s_lo = vt->s_lo, s_hi = vt->s_hi;
         if (!(hm > 0 && s_hi - s_lo > END_SPLIT_RATIO * hm))
-            continue;
+            return true;
         const double dir = e == 0 ? 1.0 : -1.0, inner = e == 0 ? s_lo : s_hi;
         double best = INFINITY, sbest = NAN;
         for (double d = 0.6 * hm; d <= 1.4 * hm; d += 0.5) {
@@ -2387,7 +2392,7 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
             }
         }
         if (isnan(sbest))
-            continue;
+            return true;
         double below, above;
         valley_flanks(r, sbest, hm, s_lo, s_hi, &below, &above);
         double contrast = 0.25 * (r->thr.hi - r->thr.soft);
@@ -2437,11 +2442,13 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
              * (an end plate, not the disc, is then the band's peak: 55557-like thoracic
              * discs of 3-4 mm on 2.4 mm slices, 90 HU between plates of 850 and 350 HU).
              * Within 5 mm of the peak, the darkest point of the CT profile about the axis
-             * (trilinear, radius 5 mm) is the disc when it is below the grow threshold and
-             * the profile rises again beyond it, away from the peak, by the contrast within
-             * 4 mm (the other end plate). Next to a true thin-disc band the darkest point is
-             * marrow (above the grow threshold), or fatty marrow that stays dark for the
-             * body's height: the peak stays. */
+             * (trilinear, radius 5 mm) is the disc when it is below the grow threshold (or,
+             * partial-volumed with its plates on ~2 mm slices, at least half the contrast
+             * below the marrow on both sides: 55557/1, T3/T4 at 143 HU against a grow
+             * threshold of 135 and marrow at 200 HU) and the profile rises again beyond it,
+             * away from the peak, by the contrast within 4 mm (the other end plate). Next to
+             * a true thin-disc band the darkest point is marrow, or fatty marrow that stays
+             * dark for the body's height (no end plate rises beyond it): the peak stays. */
             double cmin = INFINITY, scmin = NAN;
             for (double sq = sbest - 5.0; sq <= sbest + 5.0; sq += 0.25) {
                 if (sq <= s_lo || sq >= s_hi)
@@ -2462,7 +2469,9 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
                 if (v > far)
                     far = v;
             }
-            if (!isnan(scmin) && cmin < r->thr.lo && far - cmin >= contrast) {
+            if (!isnan(scmin) &&
+                (cmin < r->thr.lo || cmin < fmin(below, above) - 0.5 * contrast) &&
+                far - cmin >= contrast) {
                 resolved = true;
                 sbest = scmin;
                 best = cmin;
@@ -2470,7 +2479,7 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         }
         if (!band && !(below - best >= contrast && above - best >= contrast &&
                        above >= r->thr.lo && below >= r->thr.lo))
-            continue;
+            return true;
         SegDisc *nd2 = malloc((r->n_discs + 1) * sizeof *nd2);
         if (!nd2) {
             sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
@@ -2516,7 +2525,7 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
                            "a disc at its valley (arc %.0f mm) would change the sacrum or C2 "
                            "test; not inserted", e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
                            sbest);
-            continue;
+            return true;
         }
         sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: disc "
                        "inserted at its %s (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
@@ -2531,7 +2540,21 @@ static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
         }
         free(saved);
         free(saved_discs);
+        *done = true;
     }
+    return true;
+}
+
+static bool end_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
+{
+    for (int e = 0; e < 2; e++) /* 0: the top end, 1: the bottom end */
+        for (int rep = 0; rep < END_SPLIT_MAX; rep++) {
+            bool done = false;
+            if (!end_disc_fix_one(error, r, notes, e, &done))
+                return false;
+            if (!done)
+                break;
+        }
     return true;
 }
 
