@@ -2363,185 +2363,183 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
 static bool end_disc_fix_one(SmError **error, SegRun *r, SmStrList *notes, int e, bool *done)
 {
     *done = false;
-    {
-        if (r->n_verts < 4 || r->n_discs >= 64)
-            return true;
-        const size_t si = e == 0 ? r->n_verts - 1 : 0;
-        const SegVert *vt = &r->verts[si];
-        if (vt->verse < 0 || vt->cervical_top || vt->sacral)
-            return true;
-        double h[3];
-        for (int q = 0; q < 3; q++) {
-            const SegVert *vq = &r->verts[e == 0 ? r->n_verts - 2 - (size_t)q : 1 + (size_t)q];
-            h[q] = vq->s_hi - vq->s_lo;
+    if (r->n_verts < 4 || r->n_discs >= 64)
+        return true;
+    const size_t si = e == 0 ? r->n_verts - 1 : 0;
+    const SegVert *vt = &r->verts[si];
+    if (vt->verse < 0 || vt->cervical_top || vt->sacral)
+        return true;
+    double h[3];
+    for (int q = 0; q < 3; q++) {
+        const SegVert *vq = &r->verts[e == 0 ? r->n_verts - 2 - (size_t)q : 1 + (size_t)q];
+        h[q] = vq->s_hi - vq->s_lo;
+    }
+    qsort(h, 3, sizeof h[0], sm_cmp_double);
+    double hm = h[1], s_lo = vt->s_lo, s_hi = vt->s_hi;
+    if (!(hm > 0 && s_hi - s_lo > END_SPLIT_RATIO * hm))
+        return true;
+    const double dir = e == 0 ? 1.0 : -1.0, inner = e == 0 ? s_lo : s_hi;
+    double best = INFINITY, sbest = NAN;
+    for (double d = 0.6 * hm; d <= 1.4 * hm; d += 0.5) {
+        double sq = inner + dir * d;
+        if (sq <= s_lo || sq >= s_hi)
+            break;
+        double v = axis_disc_mean(r, sq, 5.0);
+        if (v < best) {
+            best = v;
+            sbest = sq;
         }
-        qsort(h, 3, sizeof h[0], sm_cmp_double);
-        double hm = h[1], s_lo = vt->s_lo, s_hi = vt->s_hi;
-        if (!(hm > 0 && s_hi - s_lo > END_SPLIT_RATIO * hm))
-            return true;
-        const double dir = e == 0 ? 1.0 : -1.0, inner = e == 0 ? s_lo : s_hi;
-        double best = INFINITY, sbest = NAN;
+    }
+    if (isnan(sbest))
+        return true;
+    double below, above;
+    valley_flanks(r, sbest, hm, s_lo, s_hi, &below, &above);
+    double contrast = 0.25 * (r->thr.hi - r->thr.soft);
+    bool band = false;
+    {
+        /* a disc thinner than the slices reads as a bright band (the two end plates
+         * averaged with it) between the two bodies' marrow: the brightest point, as
+         * dense as the bone seed, with marrow (bone, >= contrast darker) on both sides
+         * within half a median height */
+        double peak = -INFINITY, speak = NAN;
         for (double d = 0.6 * hm; d <= 1.4 * hm; d += 0.5) {
             double sq = inner + dir * d;
             if (sq <= s_lo || sq >= s_hi)
                 break;
             double v = axis_disc_mean(r, sq, 5.0);
-            if (v < best) {
-                best = v;
-                sbest = sq;
+            if (v > peak) {
+                peak = v;
+                speak = sq;
             }
         }
-        if (isnan(sbest))
-            return true;
-        double below, above;
-        valley_flanks(r, sbest, hm, s_lo, s_hi, &below, &above);
-        double contrast = 0.25 * (r->thr.hi - r->thr.soft);
-        bool band = false;
-        {
-            /* a disc thinner than the slices reads as a bright band (the two end plates
-             * averaged with it) between the two bodies' marrow: the brightest point, as
-             * dense as the bone seed, with marrow (bone, >= contrast darker) on both sides
-             * within half a median height */
-            double peak = -INFINITY, speak = NAN;
-            for (double d = 0.6 * hm; d <= 1.4 * hm; d += 0.5) {
-                double sq = inner + dir * d;
-                if (sq <= s_lo || sq >= s_hi)
-                    break;
-                double v = axis_disc_mean(r, sq, 5.0);
-                if (v > peak) {
-                    peak = v;
-                    speak = sq;
-                }
-            }
-            bool cand = !isnan(speak) && peak >= r->thr.hi;
-            double lo_b = INFINITY, lo_a = INFINITY;
-            for (double sq = speak - 0.5 * hm; cand && sq <= speak + 0.5 * hm; sq += 0.5) {
-                if (sq < s_lo || sq > s_hi)
-                    continue;
-                double v = axis_disc_mean(r, sq, 5.0);
-                if (isnan(v))
-                    continue;
-                if (sq < speak && v < lo_b)
-                    lo_b = v;
-                if (sq > speak && v < lo_a)
-                    lo_a = v;
-            }
-            if (cand && peak - lo_b >= contrast && peak - lo_a >= contrast &&
-                lo_b >= r->thr.lo && lo_a >= r->thr.lo) {
-                band = true;
-                best = peak;
-                sbest = speak;
-                below = lo_b;
-                above = lo_a;
-            }
+        bool cand = !isnan(speak) && peak >= r->thr.hi;
+        double lo_b = INFINITY, lo_a = INFINITY;
+        for (double sq = speak - 0.5 * hm; cand && sq <= speak + 0.5 * hm; sq += 0.5) {
+            if (sq < s_lo || sq > s_hi)
+                continue;
+            double v = axis_disc_mean(r, sq, 5.0);
+            if (isnan(v))
+                continue;
+            if (sq < speak && v < lo_b)
+                lo_b = v;
+            if (sq > speak && v < lo_a)
+                lo_a = v;
         }
-        bool resolved = false; /* a band whose disc the CT resolves beside it */
-        if (band) {
-            /* a disc a little thicker than the slices: on the working grid its darker
-             * slice merges with the end plates into one band, while the CT resolves it
-             * (an end plate, not the disc, is then the band's peak: 55557-like thoracic
-             * discs of 3-4 mm on 2.4 mm slices, 90 HU between plates of 850 and 350 HU).
-             * Within 5 mm of the peak, the darkest point of the CT profile about the axis
-             * (trilinear, radius 5 mm) is the disc when it is below the grow threshold (or,
-             * partial-volumed with its plates on ~2 mm slices, at least half the contrast
-             * below the marrow on both sides: 55557/1, T3/T4 at 143 HU against a grow
-             * threshold of 135 and marrow at 200 HU) and the profile rises again beyond it,
-             * away from the peak, by the contrast within 4 mm (the other end plate). Next to
-             * a true thin-disc band the darkest point is marrow, or fatty marrow that stays
-             * dark for the body's height (no end plate rises beyond it): the peak stays. */
-            double cmin = INFINITY, scmin = NAN;
-            for (double sq = sbest - 5.0; sq <= sbest + 5.0; sq += 0.25) {
-                if (sq <= s_lo || sq >= s_hi)
-                    continue;
-                double v = axis_ct_mean(r, sq, 5.0);
-                if (v < cmin) {
-                    cmin = v;
-                    scmin = sq;
-                }
-            }
-            /* the other end plate beyond it: the profile rises again, away from the peak */
-            double far = -INFINITY;
-            for (double sq = scmin; !isnan(scmin) && fabs(sq - scmin) <= 4.0;
-                 sq += scmin > sbest ? 0.25 : -0.25) {
-                if (sq <= s_lo || sq >= s_hi)
-                    break;
-                double v = axis_ct_mean(r, sq, 5.0);
-                if (v > far)
-                    far = v;
-            }
-            if (!isnan(scmin) &&
-                (cmin < r->thr.lo || cmin < fmin(below, above) - 0.5 * contrast) &&
-                far - cmin >= contrast) {
-                resolved = true;
-                sbest = scmin;
-                best = cmin;
-            }
+        if (cand && peak - lo_b >= contrast && peak - lo_a >= contrast &&
+            lo_b >= r->thr.lo && lo_a >= r->thr.lo) {
+            band = true;
+            best = peak;
+            sbest = speak;
+            below = lo_b;
+            above = lo_a;
         }
-        if (!band && !(below - best >= contrast && above - best >= contrast &&
-                       above >= r->thr.lo && below >= r->thr.lo))
-            return true;
-        SegDisc *nd2 = malloc((r->n_discs + 1) * sizeof *nd2);
-        if (!nd2) {
-            sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
-            return false;
-        }
-        SegDisc dn;
-        memset(&dn, 0, sizeof dn);
-        sm_seg_axis_at(&r->grid, &r->frame, sbest, dn.p, dn.n);
-        dn.s = sbest;
-        dn.half_thick = 2.0;
-        dn.strength = 0;
-        dn.inserted = true;
-        if (e == 0) {
-            memcpy(nd2, r->discs, r->n_discs * sizeof *nd2);
-            nd2[r->n_discs] = dn;
-        } else {
-            nd2[0] = dn;
-            memcpy(nd2 + 1, r->discs, r->n_discs * sizeof *nd2);
-        }
-        SegDisc *saved_discs = r->discs;
-        SegVert *saved = r->verts;
-        size_t saved_n = r->n_verts;
-        size_t sacral_before = 0, sacral_after = 0;
-        bool c2_before = false;
-        for (size_t q = 0; q < saved_n; q++) {
-            sacral_before += saved[q].sacral;
-            c2_before |= saved[q].cervical_top;
-        }
-        r->discs = nd2;
-        r->n_discs++;
-        bool hit = false;
-        bool ok = c2_rebuild(error, r, &hit);
-        for (size_t q = 0; ok && q < r->n_verts; q++)
-            sacral_after += r->verts[q].sacral;
-        /* kept only when the anchors' tests find what they found before: a split-off
-         * short end segment with the first ribs' heads in its attachment shell passed the
-         * sacrum test (a C1-T2 field named from a false sacrum) */
-        if (!ok || hit != c2_before || sacral_after > sacral_before) {
-            disc_trial_undo(r, nd2, saved_discs, saved, saved_n);
-            if (!ok)
-                return false;
-            sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: "
-                           "a disc at its valley (arc %.0f mm) would change the sacrum or C2 "
-                           "test; not inserted", e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
-                           sbest);
-            return true;
-        }
-        sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: disc "
-                       "inserted at its %s (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
-                       e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
-                       resolved ? "end-plate band's disc on the CT"
-                       : band   ? "end-plate band"
-                                : "valley",
-                       sbest, best, below, above);
-        for (size_t q = 0; q < saved_n; q++) {
-            sm_strlist_clear(&saved[q].anchors);
-            sm_strlist_clear(&saved[q].reasons);
-        }
-        free(saved);
-        free(saved_discs);
-        *done = true;
     }
+    bool resolved = false; /* a band whose disc the CT resolves beside it */
+    if (band) {
+        /* a disc a little thicker than the slices: on the working grid its darker
+         * slice merges with the end plates into one band, while the CT resolves it
+         * (an end plate, not the disc, is then the band's peak: 55557-like thoracic
+         * discs of 3-4 mm on 2.4 mm slices, 90 HU between plates of 850 and 350 HU).
+         * Within 5 mm of the peak, the darkest point of the CT profile about the axis
+         * (trilinear, radius 5 mm) is the disc when it is below the grow threshold (or,
+         * partial-volumed with its plates on ~2 mm slices, at least half the contrast
+         * below the marrow on both sides: 55557/1, T3/T4 at 143 HU against a grow
+         * threshold of 135 and marrow at 200 HU) and the profile rises again beyond it,
+         * away from the peak, by the contrast within 4 mm (the other end plate). Next to
+         * a true thin-disc band the darkest point is marrow, or fatty marrow that stays
+         * dark for the body's height (no end plate rises beyond it): the peak stays. */
+        double cmin = INFINITY, scmin = NAN;
+        for (double sq = sbest - 5.0; sq <= sbest + 5.0; sq += 0.25) {
+            if (sq <= s_lo || sq >= s_hi)
+                continue;
+            double v = axis_ct_mean(r, sq, 5.0);
+            if (v < cmin) {
+                cmin = v;
+                scmin = sq;
+            }
+        }
+        /* the other end plate beyond it: the profile rises again, away from the peak */
+        double far = -INFINITY;
+        for (double sq = scmin; !isnan(scmin) && fabs(sq - scmin) <= 4.0;
+             sq += scmin > sbest ? 0.25 : -0.25) {
+            if (sq <= s_lo || sq >= s_hi)
+                break;
+            double v = axis_ct_mean(r, sq, 5.0);
+            if (v > far)
+                far = v;
+        }
+        if (!isnan(scmin) &&
+            (cmin < r->thr.lo || cmin < fmin(below, above) - 0.5 * contrast) &&
+            far - cmin >= contrast) {
+            resolved = true;
+            sbest = scmin;
+            best = cmin;
+        }
+    }
+    if (!band && !(below - best >= contrast && above - best >= contrast &&
+                   above >= r->thr.lo && below >= r->thr.lo))
+        return true;
+    SegDisc *nd2 = malloc((r->n_discs + 1) * sizeof *nd2);
+    if (!nd2) {
+        sm_error_set(error, SM_ERR_NOMEM, "spine segmentation: out of memory");
+        return false;
+    }
+    SegDisc dn;
+    memset(&dn, 0, sizeof dn);
+    sm_seg_axis_at(&r->grid, &r->frame, sbest, dn.p, dn.n);
+    dn.s = sbest;
+    dn.half_thick = 2.0;
+    dn.strength = 0;
+    dn.inserted = true;
+    if (e == 0) {
+        memcpy(nd2, r->discs, r->n_discs * sizeof *nd2);
+        nd2[r->n_discs] = dn;
+    } else {
+        nd2[0] = dn;
+        memcpy(nd2 + 1, r->discs, r->n_discs * sizeof *nd2);
+    }
+    SegDisc *saved_discs = r->discs;
+    SegVert *saved = r->verts;
+    size_t saved_n = r->n_verts;
+    size_t sacral_before = 0, sacral_after = 0;
+    bool c2_before = false;
+    for (size_t q = 0; q < saved_n; q++) {
+        sacral_before += saved[q].sacral;
+        c2_before |= saved[q].cervical_top;
+    }
+    r->discs = nd2;
+    r->n_discs++;
+    bool hit = false;
+    bool ok = c2_rebuild(error, r, &hit);
+    for (size_t q = 0; ok && q < r->n_verts; q++)
+        sacral_after += r->verts[q].sacral;
+    /* kept only when the anchors' tests find what they found before: a split-off
+     * short end segment with the first ribs' heads in its attachment shell passed the
+     * sacrum test (a C1-T2 field named from a false sacrum) */
+    if (!ok || hit != c2_before || sacral_after > sacral_before) {
+        disc_trial_undo(r, nd2, saved_discs, saved, saved_n);
+        if (!ok)
+            return false;
+        sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: "
+                       "a disc at its valley (arc %.0f mm) would change the sacrum or C2 "
+                       "test; not inserted", e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
+                       sbest);
+        return true;
+    }
+    sm_strlist_add(notes, "%s end segment %.0f mm tall against a median of %.0f mm: disc "
+                   "inserted at its %s (arc %.0f mm, %.0f HU between %.0f and %.0f HU)",
+                   e == 0 ? "top" : "bottom", s_hi - s_lo, hm,
+                   resolved ? "end-plate band's disc on the CT"
+                   : band   ? "end-plate band"
+                            : "valley",
+                   sbest, best, below, above);
+    for (size_t q = 0; q < saved_n; q++) {
+        sm_strlist_clear(&saved[q].anchors);
+        sm_strlist_clear(&saved[q].reasons);
+    }
+    free(saved);
+    free(saved_discs);
+    *done = true;
     return true;
 }
 
