@@ -44,6 +44,22 @@ static const ThickCase CASES[] = {
     {303, 3.0, 0.85, 60.0, 250},
 };
 
+/* Generates the phantom, segments it named from a user anchor on T4's true body centre
+ * (so only the disc planes decide the names) and scores it against the truth. */
+static void run_anchored_t4(const SmPhantomSpec *spec, SmPhantom **ph, SmSpineSeg **seg,
+                            SmTestLevelScore *sc)
+{
+    SmError *err = NULL;
+    *ph = NULL;
+    assert_true(sm_phantom_generate(&err, spec, ph));
+    const SmPhantomVertebra *t4 = &(*ph)->vertebrae[3];
+    assert_string_equal(t4->name, "T4");
+    SmSegOptions o = {2, true, "T4", t4->body_centroid[2]};
+    *seg = NULL;
+    assert_true(sm_seg_spine_run(&err, (*ph)->ct, &o, seg));
+    assert_true(sm_test_seg_score(*ph, *seg, sc));
+}
+
 static void run_case(const ThickCase *tc, int *bad)
 {
     SmPhantomSpec spec;
@@ -56,16 +72,10 @@ static void run_case(const ThickCase *tc, int *bad)
     spec.slice_mm = tc->slice_mm;
     spec.dims[0] = spec.dims[1] = tc->nxy;
     spec.dims[2] = 0;
-    SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    const SmPhantomVertebra *t4 = &ph->vertebrae[3];
-    assert_string_equal(t4->name, "T4");
-    SmSegOptions o = {2, true, "T4", t4->body_centroid[2]};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
     SmTestLevelScore sc[SM_PHANTOM_N_LEVELS];
-    assert_true(sm_test_seg_score(ph, seg, sc));
+    run_anchored_t4(&spec, &ph, &seg, sc);
     fprintf(stderr, "seed %u, %.2f mm slices, kyphosis %.0f deg:\n", tc->seed, tc->slice_mm,
             tc->kyphosis_deg);
     for (size_t q = 0; q < ph->n_vertebrae; q++) {
@@ -149,16 +159,10 @@ static void run_scoliotic(unsigned seed, int *bad)
     spec.thoracic_kyphosis_deg = 26.0;
     spec.scoliosis_deg = 17.0;
     spec.scoliosis_apex = sm_phantom_level_parse("T4");
-    SmError *err = NULL;
     SmPhantom *ph = NULL;
-    assert_true(sm_phantom_generate(&err, &spec, &ph));
-    const SmPhantomVertebra *t4 = &ph->vertebrae[3];
-    assert_string_equal(t4->name, "T4");
-    SmSegOptions o = {2, true, "T4", t4->body_centroid[2]};
     SmSpineSeg *seg = NULL;
-    assert_true(sm_seg_spine_run(&err, ph->ct, &o, &seg));
     SmTestLevelScore sc[SM_PHANTOM_N_LEVELS];
-    assert_true(sm_test_seg_score(ph, seg, sc));
+    run_anchored_t4(&spec, &ph, &seg, sc);
     fprintf(stderr, "scoliotic T1-T6, seed %u:\n", seed);
     for (size_t q = 0; q < ph->n_vertebrae; q++) {
         bool ok = !sc[q].whole || sc[q].named;
