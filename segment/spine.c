@@ -1245,14 +1245,18 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                            0.5 * r->grid.g * nh[1]);
     }
     /* an end segment of the window (no vertebra beyond it in view) with rib heads beside
-     * it and a rib crossing its attachment shell: its rib-bearing neighbour lies beyond
-     * the field (T1 at the bottom of a cervical field, its short first rib) */
+     * it and a rib crossing its attachment shell, or named thoracic from an anchor (every
+     * thoracic vertebra carries ribs; a field cut through the body may leave its rib no
+     * crossing of the shell): its rib-bearing neighbour lies beyond the field (T1 at the
+     * bottom of a cervical field, its short first rib) */
     for (size_t s = 0; heads && s < r->n_verts; s++)
         if (heads[s] && !seg_thoracic[s] && (s == 0 || s + 1 == r->n_verts) &&
-            r->verts[s].rib_runs >= 1) {
+            (r->verts[s].rib_runs >= 1 ||
+             (anchored && seg_label[s] >= SM_VERSE_T1 && seg_label[s] <= SM_VERSE_T12))) {
             seg_thoracic[s] = 1;
-            sm_strlist_add(&seg->notes, "segment %zu: rib-bearing (rib heads and a rib "
-                           "crossing, at the window's end)", s);
+            sm_strlist_add(&seg->notes, "segment %zu: rib-bearing (rib heads and %s, at the "
+                           "window's end)", s,
+                           r->verts[s].rib_runs >= 1 ? "a rib crossing" : "a thoracic name");
         }
     for (bool grew = heads != NULL; grew;) {
         grew = false;

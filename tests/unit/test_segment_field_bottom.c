@@ -100,10 +100,25 @@ static void test_t1_below_track(void **state)
     assert_int_equal(run_case(&a) + run_case(&b), 0);
 }
 
+/* T1 at the bottom of a C1-T1 field on thin slices (1.39 mm; sweep draw 86420/24, its
+ * parameters as written to truth.json): T1 is named from the lateral bone beside it (the
+ * field-bottom rule) and has rib heads beside it, but its cut first rib crosses no
+ * attachment shell, so it was not taken as rib-bearing and its outline kept the rib heads
+ * and pedicles (before: T1 body Dice 0.885). A window-end segment named thoracic from an
+ * anchor, with rib heads beside it, is rib-bearing. */
+static void test_t1_thoracic_name(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C1", "T1", 28911, 251, 0.6233, 1.3887, 18.6253,
+                         11.3625, 43.9721, 30.1604, 0.0, NULL, "HFS", 2.5594, 2};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_t1_below_track),
+        cmocka_unit_test(test_t1_thoracic_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
