@@ -424,6 +424,16 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
 #define DISC_PIECE 0.8
 #define DISC_MERGED 1.35
 #define DISC_LOCAL_MM 80.0
+/* The candidate (index into idx[0..nc)) on the profile sample of arc position s (mm); nc
+ * when none. */
+static size_t cand_at(const size_t *idx, size_t nc, double s)
+{
+    size_t qd = (size_t)lround(s / PROFILE_STEP_MM), c = 0;
+    while (c < nc && idx[c] != qd)
+        c++;
+    return c;
+}
+
 /* The weakest such disc of the chain; false when there is none. gap[q]: distance from
  * disc q to disc q + 1 along the smoothed axis (mm); expect[q]: the expected spacing at
  * disc q (mm). */
@@ -908,9 +918,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         if (nfinal > 256)
             break;
         for (size_t q = 0; q < nfinal; q++) {
-            size_t qd = (size_t)lround(discs[q].s / PROFILE_STEP_MM), c = 0;
-            while (c < nc && idx[c] != qd)
-                c++;
+            size_t c = cand_at(idx, nc, discs[q].s);
             exq[q] = (c < nc ? expect[c] : DISC_SPACING_PER_DEPTH * frame->body_depth_med /
                                                PROFILE_STEP_MM) * PROFILE_STEP_MM;
         }
@@ -923,9 +931,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         }
         if (!weak_split_disc(discs, gap, exq, nfinal, &worst))
             break;
-        size_t qd = (size_t)lround(discs[worst].s / PROFILE_STEP_MM), c = 0;
-        while (c < nc && idx[c] != qd)
-            c++;
+        size_t c = cand_at(idx, nc, discs[worst].s);
         if (c == nc)
             break;
         sm_strlist_add(notes, "weak valley at arc %.0f mm (strength %.2f) splits one spacing "

@@ -134,6 +134,30 @@ static bool front_only(const CompInfo *ci, const RibRun *r)
     return ci[r->comp].back < -FRONT_ONLY_MM;
 }
 
+/* "The rib below" the top crossing runs[q0] of a side (n crossings from q0, top first): the
+ * next crossing at least 8 mm lower, passing over bone wholly in front of the canal
+ * (front_only; each one noted when notes is given); NULL when there is none. */
+static const RibRun *rib_below(const SegGrid *grid, const RibRun *runs, size_t q0, size_t n,
+                               const CompInfo *ci, const char *side, SmStrList *notes)
+{
+    if (n < 2)
+        return NULL;
+    const double g = grid->g;
+    const long kmax = runs[q0].ktop - (long)lround(8.0 / g);
+    for (size_t q = q0 + 1; q < q0 + n; q++) {
+        if (runs[q].ktop > kmax)
+            continue;
+        if (!front_only(ci, &runs[q]))
+            return &runs[q];
+        if (notes)
+            sm_strlist_add(notes, "ribs %s: the crossing at z %.0f mm (%.1f mm) lies wholly in "
+                           "front of the canal (%.0f mm): not the rib below", side,
+                           grid->origin[2] + g * (double)runs[q].ktop, runs[q].reach,
+                           -ci[runs[q].comp].back);
+    }
+    return NULL;
+}
+
 /* Removes from the lateral mask `lat` the voxels that are neither within CORTEX_NEAR_MM of a
  * voxel of bone at or above the seed threshold (cortex; a rib's marrow is never far from it)
  * nor thin: in-plane THICK_MM across or more (an organ's bulk; its rim is covered by
@@ -707,23 +731,12 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
          * segment down (a crossing several vertebrae lower means the ribs in between were
          * not seen: no comparison), passing over bone wholly in front of the canal
          * (FRONT_ONLY_MM; also in the two rules below) */
-        for (size_t q = q0 + 1; q < q0 + n_side[side]; q++) {
-            if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && front_only(ci, &runs[q])) {
-                sm_strlist_add(notes, "ribs %s: the crossing at z %.0f mm (%.1f mm) lies wholly "
-                               "in front of the canal (%.0f mm): not the rib below",
-                               side == 0 ? "left" : "right",
-                               grid->origin[2] + g * (double)runs[q].ktop, runs[q].reach,
-                               -ci[runs[q].comp].back);
-                continue;
-            }
-            if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g)) {
-                if (runs[q].seg + 1 >= top->seg) {
-                    next = runs[q].reach;
-                    below_of[side] = &runs[q];
-                    ratio_measured[side] = !runs[q].cut && runs[q].comp != top->comp;
-                }
-                break;
-            }
+        const RibRun *rb = rib_below(grid, runs, q0, n_side[side], ci,
+                                     side == 0 ? "left" : "right", notes);
+        if (rb && rb->seg + 1 >= top->seg) {
+            next = rb->reach;
+            below_of[side] = rb;
+            ratio_measured[side] = !rb->cut && rb->comp != top->comp;
         }
         sm_strlist_add(notes, "ribs %s: %zu shell crossings; topmost at z %.0f mm reaches "
                        "%.1f mm%s, the next %.1f mm", side == 0 ? "left" : "right",
@@ -863,13 +876,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             const RibRun *top = &runs[q0];
             if (top->cut || top->reach < STUMP_REACH_MM || top->reach >= RIB_REACH_MM)
                 continue; /* a rib of >= 55 mm: the highest rib-bearing rule (labels.c) */
-            for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
-                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && !front_only(ci, &runs[q])) {
-                    if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg &&
-                        (runs[q].reach >= STUMP_REACH_MM || runs[q].cut))
-                        top_seg[side] = (long)top->seg;
-                    break;
-                }
+            const RibRun *rb = rib_below(grid, runs, q0, n_side[side], ci, NULL, NULL);
+            if (rb && rb->seg + 1 >= top->seg && rb->seg <= top->seg &&
+                (rb->reach >= STUMP_REACH_MM || rb->cut))
+                top_seg[side] = (long)top->seg;
         }
         long d = top_seg[0] - top_seg[1];
         long s = top_seg[0] > top_seg[1] ? top_seg[0] : top_seg[1];
@@ -902,13 +912,10 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         double ftop[2] = {0, 0}, fnext[2] = {0, 0};
         for (int side = 0; side < 2; side++) {
             size_t q0 = side == 0 ? 0 : n_side[0];
-            const RibRun *top = &runs[q0], *below = NULL;
-            for (size_t q = q0 + 1; q < q0 + n_side[side]; q++)
-                if (runs[q].ktop <= top->ktop - (long)lround(8.0 / g) && !front_only(ci, &runs[q])) {
-                    if (runs[q].seg + 1 >= top->seg && runs[q].seg <= top->seg)
-                        below = &runs[q];
-                    break;
-                }
+            const RibRun *top = &runs[q0], *below = rib_below(grid, runs, q0, n_side[side], ci,
+                                                               NULL, NULL);
+            if (below && !(below->seg + 1 >= top->seg && below->seg <= top->seg))
+                below = NULL;
             if (!below || below->comp == top->comp || ci[top->comp].pelvic ||
                 below->reach < RIB_REACH_MM)
                 continue;
