@@ -466,6 +466,7 @@ int main(int argc, char **argv)
     if (argc < 3) {
         fprintf(stderr,
                 "usage: seg_eval nifti CT.nii.gz [--truth-totalseg T.nii.gz] [--body B.nii.gz]\n"
+                "                [--truth-verse V.nii.gz] [--body-subreg TPTBOX_SUBREG.nii.gz]\n"
                 "       seg_eval dicom DIR\n"
                 "       seg_eval phantom SPEC.json|default\n"
                 "  common: [--threads N] [--qc out.png] [--labels-out L.nii.gz] [--sub-out S.nii.gz] [--check-threads]\n"
@@ -474,6 +475,7 @@ int main(int argc, char **argv)
     }
     const char *mode = argv[1], *in = argv[2];
     const char *truth_path = NULL, *body_path = NULL, *qc = NULL, *lab_out = NULL, *anchor = NULL;
+    const char *verse_path = NULL, *subreg_path = NULL;
     const char *sub_out = NULL;
     const char *truth_qc = NULL, *axial = NULL;
     long axial_k = -1;
@@ -483,6 +485,8 @@ int main(int argc, char **argv)
     bool check = false, body_only = false;
     for (int a = 3; a < argc; a++) {
         if (!strcmp(argv[a], "--truth-totalseg") && a + 1 < argc) truth_path = argv[++a];
+        else if (!strcmp(argv[a], "--truth-verse") && a + 1 < argc) verse_path = argv[++a];
+        else if (!strcmp(argv[a], "--body-subreg") && a + 1 < argc) subreg_path = argv[++a];
         else if (!strcmp(argv[a], "--body") && a + 1 < argc) body_path = argv[++a];
         else if (!strcmp(argv[a], "--qc") && a + 1 < argc) qc = argv[++a];
         else if (!strcmp(argv[a], "--truth-qc") && a + 1 < argc) truth_qc = argv[++a];
@@ -520,6 +524,27 @@ int main(int argc, char **argv)
         if (body_path && !sm_io_nifti_load(&e, body_path, &tsub))
             return die(e);
         totalseg = true;
+        if (verse_path) { /* VerSe ids; body from a TPTBox sub-region map (49, 50) */
+            sm_volume_destroy(truth);
+            if (!sm_io_nifti_load(&e, verse_path, &truth))
+                return die(e);
+            totalseg = false;
+        }
+        if (subreg_path) {
+            SmVolume *sr = NULL;
+            if (!sm_io_nifti_load(&e, subreg_path, &sr))
+                return die(e);
+            sm_volume_destroy(tsub);
+            tsub = sm_volume_create(&e, sr->dims, SM_VOXEL_U8);
+            if (!tsub)
+                return die(e);
+            sm_volume_copy_geometry(tsub, sr);
+            for (size_t v = 0; v < sm_volume_n_voxels(sr); v++) {
+                int c = vox_label(sr, v);
+                ((uint8_t *)tsub->data)[v] = c == 49 || c == 50;
+            }
+            sm_volume_destroy(sr);
+        }
     } else if (!strcmp(mode, "dicom")) {
         SmDicomScan *scan = NULL;
         const char *inputs[1] = {in};
