@@ -1817,10 +1817,24 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             slb.half_width = own;
                     }
                     code = have ? sm_seg_subregion_classify(&slb, p) : 0;
+                    if (have && hu[v] < edge) {
+                        /* canal contents inside the tracked canal's ellipse (CSF, epidural
+                         * fat, the fat of the basivertebral foramen at a body's posterior
+                         * wall), no denser than the soft-tissue/bone edge, are canal
+                         * whoever drew the label: the built-in vertebra mask leaves them
+                         * out, an imported map (TotalSegmentator's S1) can hold them in the
+                         * body, where they read as a lytic pocket. At the grow threshold
+                         * instead of the edge level the rule also took an imported L2's
+                         * fatty posterior wall (its L2/L3 kyphosis -8.6 -> -14.8 deg). */
+                        double ry = dy < 0 ? sl.ry_ant : sl.ry_post;
+                        if (dx * dx / (sl.rx * sl.rx) + dy * dy / (ry * ry) <= 1.0)
+                            code = SM_SUB_CANAL;
+                    }
                     if (label == 1 && code == SM_SUB_BODY)
                         code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
-                    if (label == SM_VERSE_SACRUM && s1body->valid) {
-                        /* body = the S1 body only; the lower sacrum has no body code */
+                    if (label == SM_VERSE_SACRUM && s1body->valid && code != SM_SUB_CANAL) {
+                        /* body = the S1 body only (canal contents excepted, above); the
+                         * lower sacrum has no body code */
                         /* the S1/S2 junction between the two end plates (a disc remnant,
                          * below bone density) is not body, as the disc space is not */
                         if (s1_body_contains(s1body, p) &&
