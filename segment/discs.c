@@ -327,9 +327,11 @@ static void smooth_axis_at(const SegGrid *grid, const SegFrame *fr, const Smooth
 
 /* Picks the chain of candidate valleys that maximises total depth minus a penalty on
  * irregular spacing (consecutive gaps should change slowly along the column), so that a
- * body's low-density middle between two real discs is left out. */
-static bool regular_chain(const size_t *idx, const double *depth, const double *expect,
-                          size_t nc, double range, SegDisc *out, size_t *n_out)
+ * body's low-density middle between two real discs is left out. Gaps are lengths along
+ * the smoothed axis (len[q]: its length up to profile sample q, mm). */
+static bool regular_chain(const size_t *idx, const double *len, const double *depth,
+                          const double *expect, size_t nc, double range, SegDisc *out,
+                          size_t *n_out)
 {
     *n_out = 0;
     if (nc == 0)
@@ -352,7 +354,7 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
         }
         dp[i * w + nc] = wi;
         for (size_t j = 0; j < i; j++) {
-            double gij = (double)(idx[i] - idx[j]);
+            double gij = (len[idx[i]] - len[idx[j]]) / PROFILE_STEP_MM;
             if (gij < minsep || gij > maxgap)
                 continue;
             /* spacing against the size prior (vertebral height ~ body AP depth) */
@@ -365,7 +367,7 @@ static bool regular_chain(const size_t *idx, const double *depth, const double *
                 double v = dp[j * w + k];
                 if (v == -INFINITY)
                     continue;
-                double gjk = (double)(idx[j] - idx[k]);
+                double gjk = (len[idx[j]] - len[idx[k]]) / PROFILE_STEP_MM;
                 double lr = log(gij / gjk);
                 v -= DISC_REGULARITY * lr * lr;
                 if (v > best) {
@@ -713,15 +715,16 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     double *sorted = malloc(n * sizeof *sorted);
     size_t *idx = malloc(n * sizeof *idx);
     double *str = malloc(n * sizeof *str);
+    double *slen = malloc(n * sizeof *slen);
     SegDisc *discs = calloc(n, sizeof *discs);
-    if (!prof || !oprof || !flank || !smooth || !sorted || !idx || !str || !discs) {
-        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+    if (!prof || !oprof || !flank || !smooth || !sorted || !idx || !str || !slen || !discs) {
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
     }
     SmoothAxis ax;
     if (!smooth_axis_build(grid, frame, &ax)) {
-        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
     }
@@ -802,6 +805,25 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             out[q] = ws > 0 ? acc / ws : 0;
         }
     }
+    /* Spacing along the column is measured on the smoothed axis: the tracked body centre
+     * is a staircase (the canal's centroid moves between the closed ring and the foramina
+     * at every level, the body's filled outline at every end plate), and its arc adds
+     * 10-20 % to a vertebral spacing where the staircase is steep, so a real disc at the
+     * true spacing looked one too far (sweep 31415/24, C1-T2: the T1/T2 disc 25 mm of arc
+     * below C7/T1, 21 mm along the column, was left out and T1 and T2 made one segment). */
+    slen[0] = 0;
+    {
+        double pa[3], ta[3];
+        smooth_axis_at(grid, frame, &ax, 0.0, pa, ta);
+        for (size_t q = 1; q < n; q++) {
+            double pb[3];
+            smooth_axis_at(grid, frame, &ax, (double)q * PROFILE_STEP_MM, pb, ta);
+            slen[q] = slen[q - 1] + sqrt((pb[0] - pa[0]) * (pb[0] - pa[0]) +
+                                         (pb[1] - pa[1]) * (pb[1] - pa[1]) +
+                                         (pb[2] - pa[2]) * (pb[2] - pa[2]));
+            memcpy(pa, pb, sizeof pa);
+        }
+    }
     memcpy(sorted, smooth, n * sizeof *sorted);
     qsort(sorted, n, sizeof *sorted, sm_cmp_double);
     double range = sorted[(size_t)(0.95 * (n - 1))] - sorted[(size_t)(0.05 * (n - 1))];
@@ -874,7 +896,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                 if (str[c] < DISC_STRONG_FRACTION * range)
                     continue;
                 if (prev >= 0) {
-                    gap[ng] = (double)(idx[c] - idx[prev]);
+                    gap[ng] = (slen[idx[c]] - slen[idx[prev]]) / PROFILE_STEP_MM;
                     mid[ng] = 0.5 * (double)(idx[c] + idx[prev]);
                     ng++;
                 }
@@ -898,9 +920,9 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     }
     sm_strlist_add(notes, "body AP depth median %.1f mm, half-width median %.1f mm",
                    frame->body_depth_med, frame->body_halfw_med);
-    if (!regular_chain(idx, str, expect, nc, range, discs, &nfinal)) {
+    if (!regular_chain(idx, slen, str, expect, nc, range, discs, &nfinal)) {
         smooth_axis_free(&ax);
-        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
     }
@@ -945,10 +967,10 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         nfinal--;
         size_t n2 = 0;
         SegDisc *d2 = malloc((nc ? nc : 1) * sizeof *d2);
-        if (!d2 || !regular_chain(idx, str, expect, nc, range, d2, &n2)) {
+        if (!d2 || !regular_chain(idx, slen, str, expect, nc, range, d2, &n2)) {
             free(d2);
             smooth_axis_free(&ax);
-            free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(discs);
+            free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
             sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
             return false;
         }
@@ -1083,7 +1105,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         sm_strlist_add(notes, "disc profile on the working grid; %zu of %zu discs thin (placed "
                        "on the lightly smoothed profile)", n_thin, nfinal);
     smooth_axis_free(&ax);
-    free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str);
+    free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen);
     *discs_out = discs;
     *n_out = nfinal;
     return true;

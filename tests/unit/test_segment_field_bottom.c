@@ -8,6 +8,10 @@
  *   body's own width on the CT) are taken over the body below the track (spine.c,
  *   frame_at_body). Sweep draw 42424/28 has these parameters; before (27 Nov): T1 body
  *   Dice 0.848, the first ribs' heads and necks labelled T1 body.
+ * - C1-T2 feet first on 2.52 mm slices: the thin T1/T2 disc (3.5 mm, a weak valley) lies
+ *   one vertebral spacing below C7/T1 along the column but 25 mm of zigzagging track arc
+ *   below it; the disc chain measures spacing along the smoothed axis (discs.c), else T1
+ *   and T2 form one segment (sweep 31415/24, before: T1 body Dice 0.558, T2 named T1).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -114,11 +118,23 @@ static void test_t1_thoracic_name(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* A thin T1/T2 disc under C7/T1 on thick slices (sweep draw 31415/24, as drawn): T1 and T2
+ * are separate, each on its truth level. */
+static void test_thin_t1_t2_disc(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C1", "T2", 54202, 232, 0.75983403246579251, 2.5180504143143247,
+                         13.478442062576837, 35.885286354944256, 26.372131676131815,
+                         43.066933260754183, 22.281113524672207, "T2", "FFS", 0.0, 0};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_t1_below_track),
         cmocka_unit_test(test_t1_thoracic_name),
+        cmocka_unit_test(test_thin_t1_t2_disc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
