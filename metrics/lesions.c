@@ -713,11 +713,13 @@ typedef struct CompCtx {
     uint8_t *keep;
     uint8_t *reach;       /* scratch for pedicle_reach: visited voxels ... */
     size_t *reach_q;      /* ... and its queue (box size each) */
+    const Offset *se;     /* ellipsoid of radius ERODE_MM (the shell's width) */
+    size_t n_se;
     const Offset *rim_se; /* ellipsoid of radius MARGINAL_RIM_MM */
     size_t n_rim_se;
     double lytic_thr;     /* lytic voxel threshold */
     int gap_r[3];         /* MIXED_GAP_MM in voxels per axis */
-    size_t n_island, n_fat, n_small, n_marginal, n_pedicle;
+    size_t n_island, n_fat, n_small, n_marginal, n_pedicle, n_shell;
     double sum[3];      /* raw HU of the seeds of kept regions, per class */
     size_t cnt[3];
 } CompCtx;
@@ -811,6 +813,49 @@ static size_t pedicle_reach(CompCtx *cx, const size_t *region, size_t n, double 
     return n_pl;
 }
 
+/* A blastic region below the calling size may be the core part of a lesion whose bulk lies
+ * in the shell the erosion removed (in a thin, collapsed body most of the body is shell).
+ * Counts the shell voxels the fractions would give the region (see level_classify): at
+ * least half of the core voxels within ERODE_MM belong to it and the voxel's raw HU lies
+ * within SHELL_BLASTIC_BAND_HU of the region's mean; the body's outermost voxel layer,
+ * where blastic tissue cannot be told from cortex, is left out. Stops at `enough`. */
+static size_t shell_part(CompCtx *cx, const size_t *region, size_t n, double mean, size_t enough)
+{
+    const Box *b = cx->b;
+    size_t ni = b->ni, nj = b->nj, nk = b->nk, cnt = 0;
+    uint8_t *vis = cx->reach;
+    memset(vis, 0, b->n);
+    for (size_t r = 0; r < n; r++)
+        vis[region[r]] = 1;
+    for (size_t r = 0; r < n && cnt < enough; r++) {
+        size_t x = region[r];
+        ptrdiff_t i = (ptrdiff_t)(x % ni), j = (ptrdiff_t)((x / ni) % nj), k = (ptrdiff_t)(x / (ni * nj));
+        for (size_t s = 0; s < cx->n_se && cnt < enough; s++) {
+            ptrdiff_t a = i + cx->se[s].di, bb = j + cx->se[s].dj, c = k + cx->se[s].dk;
+            if (a < 1 || bb < 1 || c < 1 || (size_t)a + 1 >= ni || (size_t)bb + 1 >= nj || (size_t)c + 1 >= nk)
+                continue; /* the box edge is the body's outermost layer or outside it */
+            size_t y = (size_t)a + ni * ((size_t)bb + nj * (size_t)c);
+            if (vis[y] || !cx->body[y] || cx->core[y])
+                continue;
+            vis[y] = 2;
+            if (fabs(cx->hu[y] - mean) > SHELL_BLASTIC_BAND_HU || !cx->body[y - 1] || !cx->body[y + 1] ||
+                !cx->body[y - ni] || !cx->body[y + ni] || !cx->body[y - ni * nj] || !cx->body[y + ni * nj])
+                continue;
+            size_t nc = 0, nr = 0;
+            for (size_t t = 0; t < cx->n_se; t++) {
+                ptrdiff_t a2 = a + cx->se[t].di, b2 = bb + cx->se[t].dj, c2 = c + cx->se[t].dk;
+                if (a2 < 0 || b2 < 0 || c2 < 0 || (size_t)a2 >= ni || (size_t)b2 >= nj || (size_t)c2 >= nk)
+                    continue;
+                size_t z = (size_t)a2 + ni * ((size_t)b2 + nj * (size_t)c2);
+                nc += cx->core[z];
+                nr += vis[z] == 1;
+            }
+            cnt += nc > 0 && 2 * nr >= nc;
+        }
+    }
+    return cnt;
+}
+
 /* Labels 6-connected regions of candidate class cls (serial flood fill), keeps those that
  * pass the size, density and degenerative-sclerosis tests and extends each kept region to its half-contrast
  * boundary (voxels connected to it whose smoothed HU lies beyond the midpoint between the
@@ -882,6 +927,12 @@ static void components(CompCtx *cx, uint8_t cls)
                 cx->n_pedicle++;
             }
         }
+        /* ... and a blastic region counts its part in the shell (see shell_part) */
+        bool via_shell = false;
+        if (!ok && cls == 2 && (double)tail >= 0.2 * cx->min_vox) {
+            size_t need = (size_t)ceil(cx->min_vox) - tail;
+            ok = via_shell = shell_part(cx, queue, tail, mean, need) >= need;
+        }
         if (!ok && (double)tail >= 0.2 * cx->min_vox)
             cx->n_small++;
         if (ok && cls == 1 && mean < FAT_MEAN_HU) {
@@ -914,6 +965,7 @@ static void components(CompCtx *cx, uint8_t cls)
         } else {
             cx->sum[cls] += c.sum;
             cx->cnt[cls] += n_seed;
+            cx->n_shell += via_shell;
         }
     }
 }
@@ -957,7 +1009,7 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     CompCtx cx = {.b = b, .cand = cand, .core = core, .body = body, .pl = L->pl, .hu = hu, .sm = sm,
                   .min_vox = 0.0, .body_n = (double)L->body_n, .dense_thr = bla_thr,
                   .expected = expected, .seen = seen, .queue = queue, .keep = les, .reach = reach, .reach_q = reach_q,
-                  .rim_se = rim_se, .n_rim_se = n_rim_se, .lytic_thr = lyt_thr, .gap_r = {1, 1, 1}};
+                  .se = se, .n_se = n_se, .rim_se = rim_se, .n_rim_se = n_rim_se, .lytic_thr = lyt_thr, .gap_r = {1, 1, 1}};
     for (int a = 0; a < 3; a++) {
         cx.gap_r[a] = (int)floor(MIXED_GAP_MM / spacing[a] + 0.5);
         if (cx.gap_r[a] < 1)
@@ -966,7 +1018,8 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     cx.min_vox = fmax(MIN_LESION_MM3, MIN_LESION_BODY_FRACTION * (double)L->body_n * voxel_mm3) / voxel_mm3;
     components(&cx, 1);
     components(&cx, 2);
-    size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal, n_pedicle = cx.n_pedicle;
+    size_t n_island = cx.n_island, n_fat = cx.n_fat, n_marginal = cx.n_marginal, n_pedicle = cx.n_pedicle,
+           n_shell = cx.n_shell;
     free(queue);
     free(reach);
     free(reach_q);
@@ -1173,6 +1226,9 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
     if (n_pedicle)
         sm_strlist_add(&v->notes, "lesions: %zu lytic region(s) below the calling size counted "
                                   "with their continuation into a pedicle", n_pedicle);
+    if (n_shell)
+        sm_strlist_add(&v->notes, "lesions: %zu blastic region(s) below the calling size in the core "
+                                  "counted with their part in the %.1f mm shell", n_shell, ERODE_MM);
     if (cx.n_small)
         sm_strlist_add(&v->notes, "lesions: %zu focal region(s) below the calling size (%.2f cm3) "
                                   "not called", cx.n_small, cx.min_vox * voxel_mm3 / 1000.0);
