@@ -1798,6 +1798,11 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     }
                 }
                 uint8_t code = 0;
+                bool in_canal = false; /* inside the tracked canal's elliptical section */
+                if (have) {
+                    double cry = dy < 0 ? sl.ry_ant : sl.ry_post;
+                    in_canal = dx * dx / (sl.rx * sl.rx) + dy * dy / (cry * cry) <= 1.0;
+                }
                 if (label) {
                     SegSlice slb = sl;
                     if (seg_s < n_verts && mids[seg_s].ok) {
@@ -1824,7 +1829,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                             slb.half_width = own;
                     }
                     code = have ? sm_seg_subregion_classify(&slb, p) : 0;
-                    if (have && hu[v] < edge) {
+                    if (in_canal && hu[v] < edge)
                         /* canal contents inside the tracked canal's ellipse (CSF, epidural
                          * fat, the fat of the basivertebral foramen at a body's posterior
                          * wall), no denser than the soft-tissue/bone edge, are canal
@@ -1833,10 +1838,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                          * body, where they read as a lytic pocket. At the grow threshold
                          * instead of the edge level the rule also took an imported L2's
                          * fatty posterior wall (its L2/L3 kyphosis -8.6 -> -14.8 deg). */
-                        double ry = dy < 0 ? sl.ry_ant : sl.ry_post;
-                        if (dx * dx / (sl.rx * sl.rx) + dy * dy / (ry * ry) <= 1.0)
-                            code = SM_SUB_CANAL;
-                    }
+                        code = SM_SUB_CANAL;
                     if (label == 1 && code == SM_SUB_BODY)
                         code = SM_SUB_POSTERIOR_ARCH; /* C1 has no body: its ring is arch */
                     if (label == SM_VERSE_SACRUM && s1body->valid && code != SM_SUB_CANAL) {
@@ -1867,9 +1869,7 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
                     if (i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz)
                         la->edge = 1;
                 } else if (have) {
-                    double ry = dy < 0 ? sl.ry_ant : sl.ry_post;
-                    double e = dx * dx / (sl.rx * sl.rx) + dy * dy / (ry * ry);
-                    if (e <= 1.0 && hu[v] < bone_lo) {
+                    if (in_canal && hu[v] < bone_lo) {
                         code = SM_SUB_CANAL;
                     } else if (hu[v] < bone_lo && hu[v] > soft - 100 && n_discs > 0) {
                         if (in_disc_space(discs, n_discs, &sl, p, 1.0, NULL, NULL))
