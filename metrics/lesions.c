@@ -813,6 +813,29 @@ static size_t pedicle_reach(CompCtx *cx, const size_t *region, size_t n, double 
     return n_pl;
 }
 
+/* Core voxels of the box within the ellipsoid se around (i, j, k): returns their number;
+ * *c1 and *c2 count those whose mark[] is m1 and m2. A shell voxel takes a class held by at
+ * least half of them (the fractions, and the shell part of a small blastic region). */
+static size_t core_votes(const Box *b, const Offset *se, size_t n_se, ptrdiff_t i, ptrdiff_t j,
+                         ptrdiff_t k, const uint8_t *core, const uint8_t *mark, uint8_t m1,
+                         uint8_t m2, size_t *c1, size_t *c2)
+{
+    size_t nc = 0;
+    *c1 = *c2 = 0;
+    for (size_t s = 0; s < n_se; s++) {
+        ptrdiff_t a = i + se[s].di, bb = j + se[s].dj, c = k + se[s].dk;
+        if (a < 0 || bb < 0 || c < 0 || (size_t)a >= b->ni || (size_t)bb >= b->nj || (size_t)c >= b->nk)
+            continue;
+        size_t y = (size_t)a + b->ni * ((size_t)bb + b->nj * (size_t)c);
+        if (!core[y])
+            continue;
+        nc++;
+        *c1 += mark[y] == m1;
+        *c2 += mark[y] == m2;
+    }
+    return nc;
+}
+
 /* A blastic region below the calling size may be the core part of a lesion whose bulk lies
  * in the shell the erosion removed (in a thin, collapsed body most of the body is shell).
  * Counts the shell voxels the fractions would give the region (see level_classify): at
@@ -841,15 +864,8 @@ static size_t shell_part(CompCtx *cx, const size_t *region, size_t n, double mea
             if (fabs(cx->hu[y] - mean) > SHELL_BLASTIC_BAND_HU || !cx->body[y - 1] || !cx->body[y + 1] ||
                 !cx->body[y - ni] || !cx->body[y + ni] || !cx->body[y - ni * nj] || !cx->body[y + ni * nj])
                 continue;
-            size_t nc = 0, nr = 0;
-            for (size_t t = 0; t < cx->n_se; t++) {
-                ptrdiff_t a2 = a + cx->se[t].di, b2 = bb + cx->se[t].dj, c2 = c + cx->se[t].dk;
-                if (a2 < 0 || b2 < 0 || c2 < 0 || (size_t)a2 >= ni || (size_t)b2 >= nj || (size_t)c2 >= nk)
-                    continue;
-                size_t z = (size_t)a2 + ni * ((size_t)b2 + nj * (size_t)c2);
-                nc += cx->core[z];
-                nr += vis[z] == 1;
-            }
+            size_t nr, unused;
+            size_t nc = core_votes(b, cx->se, cx->n_se, a, bb, c, cx->core, vis, 1, 1, &nr, &unused);
             cnt += nc > 0 && 2 * nr >= nc;
         }
     }
@@ -1142,7 +1158,7 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
             }
     int ax0 = ax_order[0], ax1 = ax_order[1];
     size_t lyt_n = 0, bla_n = 0, bla_o0 = 0, bla_o1 = 0, bla_o2 = 0;
-#pragma omp parallel for default(none) shared(body, core, les, se, hu, shl) firstprivate(ni, nj, nk, n_se, shell_lyt, band_c, band_w, ax0, ax1) reduction(+ : lyt_n, bla_n, bla_o0, bla_o1, bla_o2) num_threads(nthreads) schedule(static)
+#pragma omp parallel for default(none) shared(body, core, les, se, hu, shl) firstprivate(b, ni, nj, nk, n_se, shell_lyt, band_c, band_w, ax0, ax1) reduction(+ : lyt_n, bla_n, bla_o0, bla_o1, bla_o2) num_threads(nthreads) schedule(static)
     for (size_t k = 0; k < nk; k++)
         for (size_t j = 0; j < nj; j++)
             for (size_t i = 0; i < ni; i++) {
@@ -1156,19 +1172,9 @@ static bool level_classify(SmError **error, Level *L, SmVertebraMetrics *v, doub
                 } else {
                     /* a shell voxel takes a class held by at least half of the core voxels
                      * within the erosion radius */
-                    size_t nc = 0, c1 = 0, c2 = 0;
-                    for (size_t s = 0; s < n_se; s++) {
-                        ptrdiff_t a = (ptrdiff_t)i + se[s].di, bb = (ptrdiff_t)j + se[s].dj,
-                                  c = (ptrdiff_t)k + se[s].dk;
-                        if (a < 0 || bb < 0 || c < 0 || (size_t)a >= ni || (size_t)bb >= nj || (size_t)c >= nk)
-                            continue;
-                        size_t y = (size_t)a + ni * ((size_t)bb + nj * (size_t)c);
-                        if (!core[y])
-                            continue;
-                        nc++;
-                        c1 += les[y] == 1;
-                        c2 += les[y] == 2;
-                    }
+                    size_t c1, c2;
+                    size_t nc = core_votes(b, se, n_se, (ptrdiff_t)i, (ptrdiff_t)j, (ptrdiff_t)k,
+                                           core, les, 1, 2, &c1, &c2);
                     l1 = shl[x] || (nc > 0 && 2 * c1 >= nc && hu[x] < shell_lyt && hu[x] > GAS_HU);
                     l2 = !l1 && nc > 0 && 2 * c2 >= nc && fabs(hu[x] - band_c) <= band_w;
                     /* where a mixed lesion's two parts meet beneath the shell, lesion holds at
