@@ -12,6 +12,11 @@
  *   one vertebral spacing below C7/T1 along the column but 25 mm of zigzagging track arc
  *   below it; the disc chain measures spacing along the smoothed axis (discs.c), else T1
  *   and T2 form one segment (sweep 31415/24, before: T1 body Dice 0.558, T2 named T1).
+ * - T6-T12 (no anchor in view) on 1.93 mm slices: below T12's body the track loses the
+ *   canal for 18 mm, then resumed for two slices in the notch between T12's inferior
+ *   articular processes, 31 mm off its own line; T12's segment reached down to them
+ *   (sweep 54321/21, before: T12 centroid 3.44 mm, Dice 0.917). Such a stray end run is
+ *   dropped (canal.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -38,10 +43,11 @@ typedef struct FieldCase {
     double oblique_deg;
     int oblique_axis;
     bool ffs_standard_axes; /* FFS with the standard (not HFS-like) image axes */
+    bool unanchored;        /* no anchor in view: the names are a guess, not checked */
 } FieldCase;
 
 /* Runs the case; returns the number of whole-bodied levels missing a threshold, or named
- * wrong (every case here has an anchor in view). */
+ * wrong where an anchor is in view. */
 static int run_case(const FieldCase *fc)
 {
     SmPhantomSpec spec;
@@ -83,7 +89,7 @@ static int run_case(const FieldCase *fc)
                 sc[q].centroid_mm, sc[q].body_dice, sc[q].whole ? "" : " (cut by the grid)");
         if (!sc[q].whole)
             continue;
-        if (!sc[q].named)
+        if (!sc[q].named && !fc->unanchored)
             bad++;
         if (!(sc[q].centroid_mm <= CENTROID_MM) || !(sc[q].body_dice >= BODY_DICE))
             bad++;
@@ -100,9 +106,9 @@ static void test_t1_below_track(void **state)
 {
     (void)state;
     const FieldCase a = {"C3", "T1", 12270, 182, 0.980491, 0.806783, 19.8447,
-                         23.3471, 59.5667, 53.6065, 21.4699, "C7", "HFS", 0.0, 0, false};
+                         23.3471, 59.5667, 53.6065, 21.4699, "C7", "HFS", 0.0, 0, false, false};
     const FieldCase b = {"C3", "T1", 12270, 182, 0.9805, 0.8068, 19.8,
-                         23.3, 59.6, 53.6, 21.5, "C7", "HFS", 0.0, 0, false};
+                         23.3, 59.6, 53.6, 21.5, "C7", "HFS", 0.0, 0, false, false};
     assert_int_equal(run_case(&a) + run_case(&b), 0);
 }
 
@@ -116,7 +122,7 @@ static void test_t1_thoracic_name(void **state)
 {
     (void)state;
     const FieldCase c = {"C1", "T1", 28911, 251, 0.6233, 1.3887, 18.6253,
-                         11.3625, 43.9721, 30.1604, 0.0, NULL, "HFS", 2.5594, 2, false};
+                         11.3625, 43.9721, 30.1604, 0.0, NULL, "HFS", 2.5594, 2, false, false};
     assert_int_equal(run_case(&c), 0);
 }
 
@@ -127,7 +133,7 @@ static void test_thin_t1_t2_disc(void **state)
     (void)state;
     const FieldCase c = {"C1", "T2", 54202, 232, 0.75983403246579251, 2.5180504143143247,
                          13.478442062576837, 35.885286354944256, 26.372131676131815,
-                         43.066933260754183, 22.281113524672207, "T2", "FFS", 0.0, 0, false};
+                         43.066933260754183, 22.281113524672207, "T2", "FFS", 0.0, 0, false, false};
     assert_int_equal(run_case(&c), 0);
 }
 
@@ -140,7 +146,17 @@ static void test_t2_width_within_half_voxel(void **state)
 {
     (void)state;
     const FieldCase c = {"C1", "T2", 60135, 210, 0.9028, 2.9598, 12.3408, 19.29, 49.6288,
-                         54.6264, 0.0, "T9", "FFS", 8.1402, 0, true};
+                         54.6264, 0.0, "T9", "FFS", 8.1402, 0, true, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* T12 at the bottom of a T6-T12 field (sweep draw 54321/21, its spec as written with
+ * --write): the track's stray end run in the articular notch is dropped. */
+static void test_stray_track_end(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T6", "T12", 57856, 279, 0.8462, 1.9278, 14.7837, 36.9026, 51.3591,
+                         59.4675, 23.1597, "T8", "HFS", 0.0, 0, false, true};
     assert_int_equal(run_case(&c), 0);
 }
 
@@ -151,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_t1_thoracic_name),
         cmocka_unit_test(test_thin_t1_t2_disc),
         cmocka_unit_test(test_t2_width_within_half_voxel),
+        cmocka_unit_test(test_stray_track_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
