@@ -49,6 +49,8 @@ static int label_of(int base, size_t i)
 /* Canal width / body width (median over an unanchored window) from which a rib-free
  * window is taken for cervical: half-way between C7 (about 1.0) and T1 (about 0.7) */
 #define CERVICAL_CANAL_TO_BODY 0.85
+/* fewer segments than this between C2 and a sacrum candidate: they cannot both be right */
+#define C2_SACRUM_MIN_GAP 18
 
 typedef struct Anchor {
     const char *what;
@@ -144,6 +146,30 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             }
         if (s1 >= 0 && (long)vi[s1] != seg)
             s1 = -1;
+        /* C2 and the sacrum in one window need the column between them: C3-L5, 22
+         * vertebrae (21-23 with transitional anatomy). A window topped by C2 (the dens with
+         * the C1 arch in front) with far fewer segments above the candidate, whose canal
+         * is cervical (median canal / body width >= CERVICAL_CANAL_TO_BODY over the
+         * vertebrae above it; thoracic and lumbar canals are about half the body's width),
+         * ends at T1 or above: there the first ribs, joined to T1's transverse processes,
+         * spread like alae (random sweep 8675309/20, C1-T1 feet first on 0.89 mm slices:
+         * the sacrum anchor outvoted the dens and named C2-T1 as T12-S1). */
+        if (s1 >= 0 && verts[vi[nv - 1]].cervical_top && (long)nv - 1 - s1 < C2_SACRUM_MIN_GAP) {
+            double ratios[64];
+            size_t nr = 0;
+            for (size_t a = (size_t)s1 + 1; a < nv && nr < 64; a++)
+                if (verts[vi[a]].canal_to_body > 0)
+                    ratios[nr++] = verts[vi[a]].canal_to_body;
+            double ratio = nr >= 3 ? sm_median_inplace(ratios, nr) : NAN;
+            if (ratio >= CERVICAL_CANAL_TO_BODY) {
+                sm_strlist_add(notes, "lateral bone at z %.0f mm spreads like a sacrum, but C2 "
+                               "lies %ld segments above it under a cervical canal (%.2f times "
+                               "the body width): not the sacrum", verts[vi[s1]].centre[2],
+                               (long)nv - 1 - s1, ratio);
+                verts[vi[s1]].sacral = false;
+                s1 = -1;
+            }
+        }
         if (s1 >= 0 && s1 + 1 < (long)nv) {
             SegVert *up = &verts[vi[s1 + 1]];
             /* a transverse process joined to the sacral ala (bone of the pelvic component
@@ -532,6 +558,14 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         conf0 = n_agree >= 2 ? 0.95 : 0.85;
         if (s_base && t12_base && t12_base != s_base)
             conf0 = 0.5;
+        /* transitional anatomy moves a count by one; anchors further apart than that
+         * cannot both be right, and the names rest on which one is */
+        for (int q = 0; q < na; q++)
+            if (abs(anc[q].base - base) > 1 && conf0 > 0.5) {
+                conf0 = 0.5;
+                sm_strlist_add(notes, "anchors %d levels apart: one of them is false; "
+                               "confidence capped", abs(anc[q].base - base));
+            }
     }
     for (size_t a = 0; a < nv; a++) {
         SegVert *vt = &verts[vi[a]];
