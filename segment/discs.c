@@ -690,11 +690,108 @@ static double valley_depth(const double *g, size_t n, size_t q)
     return isfinite(c) && isfinite(flank) ? flank - c : 0.0;
 }
 
+/* The profile's plane normals at axis tangent t: the plane perpendicular to it and planes
+ * tilted about the lateral axis (sagittal tilt, +-8 and +-16 degrees) and the AP axis
+ * (+-8): the axis tangent is only an estimate, and a disc shows fully only on a plane
+ * parallel to it. */
+#define PROFILE_TILTS 7
+static void profile_normals(const double t[3], double nn[PROFILE_TILTS][3])
+{
+    static const double tilt[PROFILE_TILTS][2] = {{0, 0},  {-16, 0}, {-8, 0}, {8, 0},
+                                                  {16, 0}, {0, -8},  {0, 8}};
+    /* u: lateral (x projected off t), v = t x u (AP) */
+    double u[3] = {1 - t[0] * t[0], -t[0] * t[1], -t[0] * t[2]};
+    double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
+    for (int c = 0; c < 3; c++) u[c] /= un;
+    double v[3] = {t[1] * u[2] - t[2] * u[1], t[2] * u[0] - t[0] * u[2],
+                   t[0] * u[1] - t[1] * u[0]};
+    for (int ti = 0; ti < PROFILE_TILTS; ti++) {
+        double a = tan(tilt[ti][0] * M_PI / 180.0), b = tan(tilt[ti][1] * M_PI / 180.0);
+        for (int c = 0; c < 3; c++)
+            nn[ti][c] = t[c] + a * v[c] + b * u[c];
+        double l = sqrt(nn[ti][0] * nn[ti][0] + nn[ti][1] * nn[ti][1] + nn[ti][2] * nn[ti][2]);
+        for (int c = 0; c < 3; c++)
+            nn[ti][c] /= l;
+    }
+}
+
+/* The profile's footprint on the planes through the axis at slice frame sl (mm). */
+static void profile_footprint(const SegSlice *sl, double *rw, double *rd)
+{
+    *rw = fmax(3.0, 0.5 * sl->half_width);
+    *rd = fmax(3.0, 0.3 * sl->depth);
+}
+
+/* Adds to the candidates (idx, str: nc of them, sorted by position, on the profile's
+ * PROFILE_STEP_MM steps) the valleys of the native darkest-plane profile np (2 n samples,
+ * every half step, NaN where the frame has no slice) that pass the grid candidates' bar
+ * (DISC_CAND_FRACTION of the profile's own range deep between flanks 3-8 mm away), read
+ * below the bone grow threshold bone_lo within +-1 mm (soft tissue between two bones),
+ * and lie at least 6 mm from every candidate; the disc chain weighs them as any other. Their strength is rescaled to the grid profile's range;
+ * nat[] marks them. Returns the new count. */
+static size_t native_valleys(const double *np, size_t n, double range, double bone_lo,
+                             size_t *idx, double *str, size_t nc, bool *nat, SmStrList *notes)
+{
+    const size_t n2 = 2 * n;
+    double *srt = malloc(n2 * sizeof *srt);
+    size_t *vi = malloc(n2 * sizeof *vi);
+    double *vd = malloc(n2 * sizeof *vd);
+    if (!srt || !vi || !vd) {
+        free(srt); free(vi); free(vd);
+        return nc; /* the grid's candidates alone */
+    }
+    size_t ng = 0;
+    for (size_t h = 0; h < n2; h++)
+        if (!isnan(np[h]))
+            srt[ng++] = np[h];
+    double nrange = 0;
+    if (ng > 1) {
+        qsort(srt, ng, sizeof *srt, sm_cmp_double);
+        nrange = srt[(size_t)(0.95 * (ng - 1))] - srt[(size_t)(0.05 * (ng - 1))];
+    }
+    const double hs = 0.5 * PROFILE_STEP_MM;
+    size_t nv = nrange > 0 ? sm_seg_profile_valleys(np, NULL, n2, (size_t)(3.0 / hs),
+                                                   (size_t)(8.0 / hs),
+                                                   DISC_CAND_FRACTION * nrange,
+                                                   (size_t)(6.0 / hs), 0.0, vi, vd, n2)
+                           : 0;
+    for (size_t v = 0; v < nv; v++) {
+        double low = INFINITY;
+        for (long d = -2; d <= 2; d++) {
+            long m = (long)vi[v] + d;
+            if (m >= 0 && m < (long)n2 && np[m] < low)
+                low = np[m];
+        }
+        size_t q = (vi[v] + 1) / 2;
+        if (q >= n)
+            q = n - 1;
+        bool near = false;
+        for (size_t c = 0; c < nc && !near; c++)
+            near = (double)(idx[c] > q ? idx[c] - q : q - idx[c]) * PROFILE_STEP_MM < 6.0;
+        if (near || !(low < bone_lo))
+            continue;
+        size_t pos = nc;
+        while (pos > 0 && idx[pos - 1] > q)
+            pos--;
+        memmove(&idx[pos + 1], &idx[pos], (nc - pos) * sizeof *idx);
+        memmove(&str[pos + 1], &str[pos], (nc - pos) * sizeof *str);
+        memmove(&nat[pos + 1], &nat[pos], (nc - pos) * sizeof *nat);
+        idx[pos] = q;
+        str[pos] = vd[v] * range / nrange;
+        nat[pos] = true;
+        nc++;
+        sm_strlist_add(notes, "thin disc candidate at arc %.0f mm seen on the native CT only "
+                       "(%.0f HU between end plates; the working grid blurs it)",
+                       (double)q * PROFILE_STEP_MM, low);
+    }
+    free(srt); free(vi); free(vd);
+    return nc;
+}
+
 bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                        const SegFrame *frame, const SegThresholds *thr, SegDisc **discs_out,
                        size_t *n_out, SmStrList *notes)
 {
-    (void)thr;
     DiscSampler sp = {.grid = grid, .ct = NULL}, gsp = {.grid = grid, .ct = NULL};
     /* the native CT only where it is finer than the working grid (thick slices resolve a
      * thin disc no better than the grid; there the grid profile is kept) */
@@ -702,6 +799,17 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         ct->spacing[1] <= NATIVE_MAX_SPACING_MM && ct->spacing[2] <= NATIVE_MAX_SPACING_MM &&
         sm_mat4_affine_inverse(ct->affine, sp.inv))
         sp.ct = ct;
+    /* On a thick-slice CT the candidates come from the grid profile, and a second profile
+     * of the darkest planes on the native CT adds the valleys only it shows (nsp): a thin
+     * disc between dense end plates is a dark slice of the CT (85 HU between plates of 340
+     * and 690 HU on 2.32 mm slices), which the smoothed grid blurs into the plates' ridge
+     * (240 HU; random sweep 8675309/17, T6-T12: the T6/T7 disc was no valley, and a plane
+     * through T6's middle split it). Only soft tissue between two bones counts: the native
+     * valley must read below the bone grow threshold (the native profile's other valleys,
+     * in the sacrum's fused segments or the dens, read 200-240 HU and are bone). */
+    DiscSampler nsp = {.grid = grid, .ct = NULL};
+    if (!sp.ct && ct && ct->type == SM_VOXEL_I16 && sm_mat4_affine_inverse(ct->affine, nsp.inv))
+        nsp.ct = ct;
     /* candidate profile smoothing: light, on native samples and on the grid alike (a thin
      * disc is a narrow notch either way) */
     const double sigma = PROFILE_SIGMA_FINE_MM;
@@ -710,6 +818,8 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     /* prof: native (or grid) profile; gprof/gsmooth: the grid profile, raw and smoothed */
     double *prof = malloc(3 * n * sizeof *prof);
     double *oprof = malloc(n * sizeof *oprof);
+    double *nprof = malloc(2 * n * sizeof *nprof); /* native darkest planes, every half step */
+    bool *nat = calloc(n, sizeof *nat);            /* candidate added from nprof */
     double *smooth = malloc(n * sizeof *smooth);
     double *flank = malloc(n * sizeof *flank);
     double *sorted = malloc(n * sizeof *sorted);
@@ -717,13 +827,15 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     double *str = malloc(n * sizeof *str);
     double *slen = malloc(n * sizeof *slen);
     SegDisc *discs = calloc(n, sizeof *discs);
-    if (!prof || !oprof || !flank || !smooth || !sorted || !idx || !str || !slen || !discs) {
+    if (!prof || !oprof || !nprof || !nat || !flank || !smooth || !sorted || !idx || !str || !slen || !discs) {
+        free(nprof); free(nat);
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
     }
     SmoothAxis ax;
     if (!smooth_axis_build(grid, frame, &ax)) {
+        free(nprof); free(nat);
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
@@ -742,31 +854,14 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             oprof[q] = NAN;
             continue;
         }
-        /* u: lateral (x projected off t), v = t x u (AP) */
-        double u[3] = {1 - t[0] * t[0], -t[0] * t[1], -t[0] * t[2]};
-        double un = sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2]);
-        for (int c = 0; c < 3; c++) u[c] /= un;
-        double v[3] = {t[1] * u[2] - t[2] * u[1], t[2] * u[0] - t[0] * u[2],
-                       t[0] * u[1] - t[1] * u[0]};
-        double rw = 0.5 * sl.half_width, rd = 0.3 * sl.depth;
-        if (rw < 3) rw = 3;
-        if (rd < 3) rd = 3;
-        /* Planes tilted about the lateral (sagittal tilt) and AP axes: the axis tangent is
-         * only an estimate, and a disc shows fully only on a plane parallel to it. The
-         * darkest plane is the disc's value, the brightest the endplates'. */
-        static const double tilt[7][2] = {{0, 0},   {-16, 0}, {-8, 0}, {8, 0},
-                                          {16, 0},  {0, -8},  {0, 8}};
+        double rw, rd, nn[PROFILE_TILTS][3];
+        profile_footprint(&sl, &rw, &rd);
+        profile_normals(t, nn);
+        /* the darkest plane is the disc's value, the brightest the endplates' */
         double lo = INFINITY, hi = -INFINITY, glo = INFINITY;
-        for (int ti = 0; ti < 7; ti++) {
-            double a = tan(tilt[ti][0] * M_PI / 180.0), b = tan(tilt[ti][1] * M_PI / 180.0);
-            double nn[3];
-            for (int c = 0; c < 3; c++)
-                nn[c] = t[c] + a * v[c] + b * u[c];
-            double l = sqrt(nn[0] * nn[0] + nn[1] * nn[1] + nn[2] * nn[2]);
-            for (int c = 0; c < 3; c++)
-                nn[c] /= l;
-            double m = plane_mean(&sp, p, nn, rw, rd);
-            double gm = sp.ct ? plane_mean(&gsp, p, nn, rw, rd) : m;
+        for (int ti = 0; ti < PROFILE_TILTS; ti++) {
+            double m = plane_mean(&sp, p, nn[ti], rw, rd);
+            double gm = sp.ct ? plane_mean(&gsp, p, nn[ti], rw, rd) : m;
             if (isfinite(gm) && gm < glo) glo = gm;
             if (!isfinite(m))
                 continue;
@@ -776,6 +871,28 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         prof[q] = isfinite(lo) ? lo : NAN;
         oprof[q] = isfinite(hi) ? hi : NAN;
         prof[n + q] = isfinite(glo) ? glo : NAN;
+    }
+    /* the native profile (thick slices): darkest planes every half step along the tracked
+     * axis, unsmoothed (a thin disc is one dark CT slice) */
+    if (nsp.ct) {
+#pragma omp parallel for default(none) shared(grid, frame, nprof, nsp) firstprivate(n) \
+    schedule(static)
+        for (size_t h = 0; h < 2 * n; h++) {
+            double p[3], t[3];
+            sm_seg_axis_at(grid, frame, 0.5 * (double)h * PROFILE_STEP_MM, p, t);
+            SegSlice sl;
+            nprof[h] = NAN;
+            if (!sm_seg_frame_at(frame, grid, p[2], &sl))
+                continue;
+            double rw, rd, nn[PROFILE_TILTS][3];
+            profile_footprint(&sl, &rw, &rd);
+            profile_normals(t, nn);
+            for (int ti = 0; ti < PROFILE_TILTS; ti++) {
+                double m = plane_mean(&nsp, p, nn[ti], rw, rd);
+                if (isfinite(m) && !(m >= nprof[h]))
+                    nprof[h] = m;
+            }
+        }
     }
     /* fill NaNs with neighbours, then Gaussian smoothing (PROFILE_SIGMA_MM) */
     double *gsmooth = prof + 2 * n;
@@ -836,6 +953,8 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                                            ? VALLEY_SAME_FLOOR
                                            : 0.0,
                                        idx, str, n);
+    if (nsp.ct)
+        nc = native_valleys(nprof, n, range, thr->lo, idx, str, nc, nat, notes);
     size_t nfinal = 0;
     double *expect = sorted; /* reuse: expected spacing at each candidate */
     for (size_t c = 0; c < nc; c++) {
@@ -922,6 +1041,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                    frame->body_depth_med, frame->body_halfw_med);
     if (!regular_chain(idx, slen, str, expect, nc, range, discs, &nfinal)) {
         smooth_axis_free(&ax);
+        free(nprof); free(nat);
         free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
         sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
         return false;
@@ -970,6 +1090,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         if (!d2 || !regular_chain(idx, slen, str, expect, nc, range, d2, &n2)) {
             free(d2);
             smooth_axis_free(&ax);
+            free(nprof); free(nat);
             free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
             sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
             return false;
@@ -1063,8 +1184,11 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
          * middle: sweep case 1), refined on the native CT where it is fine.
          * Thicker ones keep the tracked axis and are placed and refined on the smoother
          * working grid (more robust at the lumbosacral junction) */
-        bool thin = valley_depth(gsmooth, n, q) <
-                    GRID_RESOLVES_FRACTION * valley_depth(smooth, n, q);
+        bool native = false; /* a valley of the native profile only (native_valleys) */
+        for (size_t c = 0; c < nc && !native; c++)
+            native = nat[c] && idx[c] == q;
+        bool thin = native || valley_depth(gsmooth, n, q) <
+                                  GRID_RESOLVES_FRACTION * valley_depth(smooth, n, q);
         if (thin) {
             smooth_axis_at(grid, frame, &ax, dk->s, dk->p, dk->n);
         } else {
@@ -1094,8 +1218,11 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, thin && thick, grid, frame,
-                     dk);
+        if (native)
+            refine_plane(&nsp, &nsp, true, grid, frame, dk);
+        else
+            refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, thin && thick, grid,
+                         frame, dk);
         n_thin += thin;
     }
     if (sp.ct)
@@ -1105,6 +1232,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         sm_strlist_add(notes, "disc profile on the working grid; %zu of %zu discs thin (placed "
                        "on the lightly smoothed profile)", n_thin, nfinal);
     smooth_axis_free(&ax);
+    free(nprof); free(nat);
     free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen);
     *discs_out = discs;
     *n_out = nfinal;

@@ -1,4 +1,4 @@
-/* End vertebrae at the field's bottom (issue 3 thresholds on phantom truth: every vertebra
+/* End vertebrae at the field's bottom, and one at its top (issue 3 thresholds on phantom truth: every vertebra
  * whose body lies wholly in the grid has a body centroid error <= 2 mm and a body Dice >=
  * 0.90; levels named right when an anchor is in view):
  * - T1 at the bottom of a cervical field (C3-T1, strongly kyphotic): the canal track stops
@@ -17,6 +17,14 @@
  *   articular processes, 31 mm off its own line; T12's segment reached down to them
  *   (sweep 54321/21, before: T12 centroid 3.44 mm, Dice 0.917). Such a stray end run is
  *   dropped (canal.c).
+ * - C1-T1 feet first on 0.89 mm slices: the first ribs joined to T1's transverse processes
+ *   spread like the sacrum's alae; the sacrum anchor outvoted the dens and named C2-T1 as
+ *   T12-S1 (sweep 8675309/20). A sacrum candidate far fewer segments below C2 than the
+ *   column needs, under a cervical canal, is not the sacrum (labels.c).
+ * - T6-T12 on 2.32 mm slices, T6 at the field's top: the thin T6/T7 disc (85 HU between
+ *   end plates of 340 and 690 HU) is one dark CT slice that the working grid blurs into the
+ *   plates' ridge, and a plane through T6's middle split it (sweep 8675309/17: T6 Dice
+ *   0.281). The native CT's darkest planes add such soft-tissue valleys (discs.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -160,6 +168,27 @@ static void test_stray_track_end(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* C1-T1 feet first (sweep draw 8675309/20, its spec as written with --write): T1 at the
+ * bottom is not the sacrum; every level is named from the dens and the first rib. */
+static void test_c2_window_no_sacrum(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C1", "T1", 2250, 206, 0.871, 0.8893, 12.726, 13.0294, 56.5413,
+                         33.8125, 0.0, "T9", "FFS", 0.0, 0, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* T6-T12 feet first on 2.32 mm slices, grid rotated 7.3 deg about S-I (sweep draw
+ * 8675309/17, no anchor in view): the thin T6/T7 disc at the field's top is found on the
+ * native CT. */
+static void test_thin_disc_native(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T6", "T12", 42808, 173, 0.7011, 2.32, 17.2596, 33.2974, 33.6704,
+                         40.3224, 0.0, "T9", "FFS", -7.3286, 2, false, true};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +197,8 @@ int main(void)
         cmocka_unit_test(test_thin_t1_t2_disc),
         cmocka_unit_test(test_t2_width_within_half_voxel),
         cmocka_unit_test(test_stray_track_end),
+        cmocka_unit_test(test_c2_window_no_sacrum),
+        cmocka_unit_test(test_thin_disc_native),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
