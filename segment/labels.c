@@ -46,11 +46,6 @@ static int label_of(int base, size_t i)
 #define SACRALISED_MM3 1000.0
 #define PELVIS_CONTACT_MM3 300.0
 
-/* Canal width / body width (median over an unanchored window) from which a rib-free
- * window is taken for cervical: half-way between C7 (about 1.0) and T1 (about 0.7) */
-#define CERVICAL_CANAL_TO_BODY 0.85
-/* fewer segments than this between C2 and a sacrum candidate: they cannot both be right */
-#define C2_SACRUM_MIN_GAP 18
 
 typedef struct Anchor {
     const char *what;
@@ -131,7 +126,7 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         vi[nv++] = s;
     }
     {
-        long seg = sm_seg_sacrum_pick(verts, n_verts);
+        long seg = sm_seg_sacrum_pick(verts, n_verts, notes);
         for (size_t a = 0; a < nv && seg >= 0; a++)
             if ((long)vi[a] == seg)
                 s1 = (long)a;
@@ -146,30 +141,6 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
             }
         if (s1 >= 0 && (long)vi[s1] != seg)
             s1 = -1;
-        /* C2 and the sacrum in one window need the column between them: C3-L5, 22
-         * vertebrae (21-23 with transitional anatomy). A window topped by C2 (the dens with
-         * the C1 arch in front) with far fewer segments above the candidate, whose canal
-         * is cervical (median canal / body width >= CERVICAL_CANAL_TO_BODY over the
-         * vertebrae above it; thoracic and lumbar canals are about half the body's width),
-         * ends at T1 or above: there the first ribs, joined to T1's transverse processes,
-         * spread like alae (random sweep 8675309/20, C1-T1 feet first on 0.89 mm slices:
-         * the sacrum anchor outvoted the dens and named C2-T1 as T12-S1). */
-        if (s1 >= 0 && verts[vi[nv - 1]].cervical_top && (long)nv - 1 - s1 < C2_SACRUM_MIN_GAP) {
-            double ratios[64];
-            size_t nr = 0;
-            for (size_t a = (size_t)s1 + 1; a < nv && nr < 64; a++)
-                if (verts[vi[a]].canal_to_body > 0)
-                    ratios[nr++] = verts[vi[a]].canal_to_body;
-            double ratio = nr >= 3 ? sm_median_inplace(ratios, nr) : NAN;
-            if (ratio >= CERVICAL_CANAL_TO_BODY) {
-                sm_strlist_add(notes, "lateral bone at z %.0f mm spreads like a sacrum, but C2 "
-                               "lies %ld segments above it under a cervical canal (%.2f times "
-                               "the body width): not the sacrum", verts[vi[s1]].centre[2],
-                               (long)nv - 1 - s1, ratio);
-                verts[vi[s1]].sacral = false;
-                s1 = -1;
-            }
-        }
         if (s1 >= 0 && s1 + 1 < (long)nv) {
             SegVert *up = &verts[vi[s1 + 1]];
             /* a transverse process joined to the sacral ala (bone of the pelvic component

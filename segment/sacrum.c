@@ -15,6 +15,8 @@
  * cervical transverse processes and the first ribs' heads and necks beside T1, which are
  * as thick as a cervical body is deep, end within about 40 mm of the canal */
 #define SACRAL_ALA_REACH_MM 41.0
+/* vertebrae above a sacrum candidate whose canal width is checked (they are lumbar) */
+#define SACRUM_CANAL_N 4
 
 /* Lateral extent of the filled bone connected to (x, y) on slice k, per side (0: patient
  * left, +x; 1: right): reach[] in mm from the canal centre cx, open[] when that side's
@@ -205,7 +207,7 @@ bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *fil
     return true;
 }
 
-long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts)
+long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts, SmStrList *notes)
 {
     /* valid segments, lowest first */
     long idx[256];
@@ -228,6 +230,29 @@ long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts)
     }
     if (s1 < 0)
         return -1;
+    /* The vertebrae above the sacrum are lumbar, whose canal is about half as wide as their
+     * bodies. A candidate under a cervical canal (median canal / body width >=
+     * CERVICAL_CANAL_TO_BODY over the SACRUM_CANAL_N vertebrae above it, at least three)
+     * is the bottom of a cervical field: there the first ribs, joined to T1's transverse
+     * processes, spread like alae (random sweep 8675309/20, C1-T1 feet first on 0.89 mm
+     * slices, and 3141592/28, C3-T1 on 1.93 mm: the "sacrum" outvoted the dens or stood
+     * alone, and C2-T1 were named T12-S1, C3-T1 L1-S1). */
+    {
+        double ratios[SACRUM_CANAL_N];
+        size_t nr = 0;
+        for (size_t a = (size_t)s1 + 1; a < nv && nr < SACRUM_CANAL_N; a++)
+            if (verts[idx[a]].canal_to_body > 0)
+                ratios[nr++] = verts[idx[a]].canal_to_body;
+        double ratio = nr >= 3 ? sm_median_inplace(ratios, nr) : NAN;
+        if (ratio >= CERVICAL_CANAL_TO_BODY) {
+            if (notes)
+                sm_strlist_add(notes, "lateral bone at z %.0f mm spreads like a sacrum, but the "
+                               "canal above it is cervical (%.2f times the body width): not "
+                               "the sacrum", verts[idx[s1]].centre[2], ratio);
+            verts[idx[s1]].sacral = false;
+            return -1;
+        }
+    }
     /* A lumbar vertebra whose transverse processes touch the ilia also looks fused; the
      * real S1 spreads clearly further (the alae join the ilia along the sacroiliac
      * joints). Step down when the segment below spreads much more. */

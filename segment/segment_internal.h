@@ -225,9 +225,15 @@ bool sm_seg_rib_head_gap(const SmVolume *ct, const double inv[4][4], double step
 bool sm_seg_sacrum_find(SmError **error, const SegGrid *grid, const uint8_t *filled,
                         const SegFrame *frame, SegVert *verts, size_t n_verts);
 
+/* Canal width / body width (canal_to_body; median over a window) from which the window is
+ * cervical: half-way between C7 (about 1.0) and T1 (about 0.7); thoracic and lumbar canals
+ * are about half as wide as their bodies */
+#define CERVICAL_CANAL_TO_BODY 0.85
+
 /* Segment index of S1 (top of the lowest sacral run with mobile segments above), or -1.
- * May demote a pelvis-touching L5 (sets touches_pelvis). */
-long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts);
+ * May demote a pelvis-touching L5 (sets touches_pelvis), or a candidate under a cervical
+ * canal (clears its sacral flag; noted when notes is not NULL). Reads canal_to_body. */
+long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts, SmStrList *notes);
 
 /* ---- cervical.c ---- */
 /* Marks the topmost segment cervical_top (C2 anchor) when it holds dens and C1 arch. */

@@ -2635,9 +2635,19 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
         ok = c2_disc_fix(error, &r, &seg->notes);
     if (ok)
         ok = end_disc_fix(error, &r, &seg->notes);
+    /* canal width against body width at mid-height (the sacrum pick, labels.c: the
+     * unanchored guess) */
+    for (size_t s = 0; ok && s < r.n_verts; s++) {
+        SegSlice cs;
+        SegVert *vt = &r.verts[s];
+        vt->canal_to_body = NAN;
+        if (sm_seg_frame_at(&r.frame, &r.grid, vt->centre[2], &cs) && cs.rx > 0 &&
+            cs.half_width > 0)
+            vt->canal_to_body = cs.rx / cs.half_width;
+    }
     double sacrum_top_z = NAN;
     if (ok) {
-        long s1 = sm_seg_sacrum_pick(r.verts, r.n_verts);
+        long s1 = sm_seg_sacrum_pick(r.verts, r.n_verts, &seg->notes);
         if (s1 >= 0 && r.verts[s1].upper_disc >= 0)
             sacrum_top_z = r.discs[r.verts[s1].upper_disc].p[2];
     }
@@ -2683,15 +2693,6 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
             continue;
         int nh[2];
         vt->rib_heads = rib_heads_beside(&r, s, nh);
-    }
-    /* canal width against body width at mid-height (labels.c: the unanchored guess) */
-    for (size_t s = 0; ok && s < r.n_verts; s++) {
-        SegSlice cs;
-        SegVert *vt = &r.verts[s];
-        vt->canal_to_body = NAN;
-        if (sm_seg_frame_at(&r.frame, &r.grid, vt->centre[2], &cs) && cs.rx > 0 &&
-            cs.half_width > 0)
-            vt->canal_to_body = cs.rx / cs.half_width;
     }
     if (ok)
         ok = sm_seg_levels_assign(error, r.verts, r.n_verts, opt, &r.grid, &seg->anchors,

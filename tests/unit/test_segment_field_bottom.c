@@ -17,10 +17,11 @@
  *   articular processes, 31 mm off its own line; T12's segment reached down to them
  *   (sweep 54321/21, before: T12 centroid 3.44 mm, Dice 0.917). Such a stray end run is
  *   dropped (canal.c).
- * - C1-T1 feet first on 0.89 mm slices: the first ribs joined to T1's transverse processes
- *   spread like the sacrum's alae; the sacrum anchor outvoted the dens and named C2-T1 as
- *   T12-S1 (sweep 8675309/20). A sacrum candidate far fewer segments below C2 than the
- *   column needs, under a cervical canal, is not the sacrum (labels.c).
+ * - C1-T1 feet first on 0.89 mm slices, and C3-T1 on 1.93 mm: the first ribs joined to
+ *   T1's transverse processes spread like the sacrum's alae; the sacrum anchor outvoted
+ *   the dens and named C2-T1 as T12-S1 (sweep 8675309/20), or stood alone and named C3-T1
+ *   as L1-S1 (sweep 3141592/28). A sacrum candidate under a cervical canal is not the
+ *   sacrum (sacrum.c); the first ribs are then ribs, and T1 the field-bottom T1.
  * - T6-T12 on 2.32 mm slices, T6 at the field's top: the thin T6/T7 disc (85 HU between
  *   end plates of 340 and 690 HU) is one dark CT slice that the working grid blurs into the
  *   plates' ridge, and a plane through T6's middle split it (sweep 8675309/17: T6 Dice
@@ -168,14 +169,17 @@ static void test_stray_track_end(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
-/* C1-T1 feet first (sweep draw 8675309/20, its spec as written with --write): T1 at the
- * bottom is not the sacrum; every level is named from the dens and the first rib. */
-static void test_c2_window_no_sacrum(void **state)
+/* C1-T1 feet first (sweep draw 8675309/20) and C3-T1 head first, grid tilted 5.8 deg about
+ * L-R (sweep draw 3141592/28), their specs as written with --write: T1 at the bottom is not
+ * the sacrum; every level is named from the first rib (and the dens). */
+static void test_cervical_window_no_sacrum(void **state)
 {
     (void)state;
-    const FieldCase c = {"C1", "T1", 2250, 206, 0.871, 0.8893, 12.726, 13.0294, 56.5413,
+    const FieldCase a = {"C1", "T1", 2250, 206, 0.871, 0.8893, 12.726, 13.0294, 56.5413,
                          33.8125, 0.0, "T9", "FFS", 0.0, 0, false, false};
-    assert_int_equal(run_case(&c), 0);
+    const FieldCase b = {"C3", "T1", 99259, 139, 0.8639, 1.9279, 16.7323, 13.1631, 57.4504,
+                         37.1363, 0.0, "T9", "HFS", 5.812, 0, false, false};
+    assert_int_equal(run_case(&a) + run_case(&b), 0);
 }
 
 /* T6-T12 feet first on 2.32 mm slices, grid rotated 7.3 deg about S-I (sweep draw
@@ -197,7 +201,7 @@ int main(void)
         cmocka_unit_test(test_thin_t1_t2_disc),
         cmocka_unit_test(test_t2_width_within_half_voxel),
         cmocka_unit_test(test_stray_track_end),
-        cmocka_unit_test(test_c2_window_no_sacrum),
+        cmocka_unit_test(test_cervical_window_no_sacrum),
         cmocka_unit_test(test_thin_disc_native),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
