@@ -15,6 +15,8 @@
 #define PL_K_SPREAD 3.0
 #define PL_BLASTIC_BAND_HU 100.0 /* blastic-like: within this of the body's blastic tissue mean */
 #define PL_MIN_MM3 100.0         /* smaller sub-regions are not assessed */
+#define PL_CUT_SHARE 0.5         /* a side on a face of the grid with less than this share of
+                                  * its neighbours' median volume is a fragment */
 #define PL_NEIGHBOURS 3          /* levels either side that form the baseline */
 #define PL_INVOLVED 0.25         /* excess fraction that makes a side involved */
 #define HB_LO (-1024)
@@ -100,10 +102,12 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
     size_t per = nl * 2 * HB_N, total = 0;
     int *lut = malloc(65536 * sizeof *lut);
     size_t *th = NULL, *hist = calloc(per, sizeof *hist);
+    size_t *tb = calloc((size_t)nt * nl * 2, sizeof *tb); /* per thread: voxels on a grid face */
     bool *ok = calloc(nl * 2, sizeof *ok);
     double *tmp = malloc((4 * PL_NEIGHBOURS + 2) * sizeof *tmp);
-    if (!lut || !hist || !ok || !tmp || !sm_size_mul((size_t)nt, per, &total) ||
+    if (!lut || !hist || !tb || !ok || !tmp || !sm_size_mul((size_t)nt, per, &total) ||
         !(th = calloc(total, sizeof *th))) {
+        free(tb);
         free(lut);
         free(hist);
         free(ok);
@@ -115,14 +119,15 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
         lut[x] = -1;
     for (size_t l = 0; l < nl; l++)
         lut[in->verse_labels[l]] = (int)l;
-#pragma omp parallel default(none) shared(ct, lab, sd, lut, th) firstprivate(nx, ny, nz, per) num_threads(nt)
+#pragma omp parallel default(none) shared(ct, lab, sd, lut, th, tb) firstprivate(nx, ny, nz, per, nl) \
+    num_threads(nt)
     {
 #ifdef _OPENMP
         size_t tid = (size_t)omp_get_thread_num();
 #else
         size_t tid = 0;
 #endif
-        size_t *h = th + tid * per;
+        size_t *h = th + tid * per, *hb = tb + tid * nl * 2;
 #pragma omp for schedule(static)
         for (size_t k = 0; k < nz; k++)
             for (size_t j = 0; j < ny; j++)
@@ -138,19 +143,57 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
                     if (v <= PL_GAS_HU)
                         continue;
                     h[((size_t)l * 2 + (s == SM_MET_SUB_PL_RIGHT)) * HB_N + bin_of(v)]++;
+                    if (i == 0 || j == 0 || k == 0 || i + 1 == nx || j + 1 == ny || k + 1 == nz)
+                        hb[(size_t)l * 2 + (s == SM_MET_SUB_PL_RIGHT)]++;
                 }
     }
     for (int t = 0; t < nt; t++)
         for (size_t x = 0; x < per; x++)
             hist[x] += th[(size_t)t * per + x];
+    for (int t = 1; t < nt; t++)
+        for (size_t q = 0; q < nl * 2; q++)
+            tb[q] += tb[(size_t)t * nl * 2 + q];
     free(th);
     double voxel_mm3 = ct->spacing[0] * ct->spacing[1] * ct->spacing[2];
-    for (size_t q = 0; q < nl * 2; q++) {
-        size_t n = 0;
-        for (size_t b = 0; b < HB_N; b++)
-            n += hist[q * HB_N + b];
-        ok[q] = (double)n * voxel_mm3 >= PL_MIN_MM3;
+    size_t *vol = calloc(nl * 2, sizeof *vol);
+    if (!vol) {
+        free(tb); free(hist); free(ok); free(tmp); free(lut);
+        sm_error_set(error, SM_ERR_NOMEM, "posterolateral: out of memory");
+        return false;
     }
+    for (size_t q = 0; q < nl * 2; q++) {
+        for (size_t b = 0; b < HB_N; b++)
+            vol[q] += hist[q * HB_N + b];
+        ok[q] = (double)vol[q] * voxel_mm3 >= PL_MIN_MM3;
+    }
+    /* A side cut by the field of view (voxels on a face of the grid) that holds less than
+     * PL_CUT_SHARE of the median volume of its neighbours' sides is a fragment: a sliver of
+     * pedicle at the field's edge is mostly cortex, so its blastic band is not read (held-
+     * out driver 6001, T8 at the top of a field tilted 21 deg: 299 voxels of posterior
+     * elements in view, called blastic with a right posterolateral involvement). Its
+     * lytic band is: tumour that replaced a cut pedicle is still soft tissue (T9 below it,
+     * also cut, lytic on both sides). */
+    bool *frag = calloc(nl * 2, sizeof *frag);
+    if (!frag) {
+        free(vol); free(tb); free(hist); free(ok); free(tmp); free(lut);
+        sm_error_set(error, SM_ERR_NOMEM, "posterolateral: out of memory");
+        return false;
+    }
+    for (size_t l = 0; l < nl; l++)
+        for (size_t side = 0; side < 2; side++) {
+            size_t q = l * 2 + side, n = 0;
+            if (!ok[q] || tb[q] == 0)
+                continue;
+            size_t lo = l >= PL_NEIGHBOURS ? l - PL_NEIGHBOURS : 0;
+            for (size_t o = lo; o <= l + PL_NEIGHBOURS && o < nl; o++)
+                if (o != l && ok[o * 2 + side] && tb[o * 2 + side] == 0)
+                    tmp[n++] = (double)vol[o * 2 + side];
+            double med = sm_median_inplace(tmp, n);
+            if (!isnan(med) && (double)vol[q] < PL_CUT_SHARE * med)
+                frag[q] = true;
+        }
+    free(vol);
+    free(tb);
     size_t lb1 = bin_of(lyt_thr); /* lytic-like: bins below the lytic threshold */
     bool relist = false;
     /* the patient's blastic tissue density: median over the levels with a blastic lesion */
@@ -169,6 +212,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
      * median over all neighbours is not normal); with no side left, all are used. */
     bool *base_ok = calloc(nl * 2, sizeof *base_ok);
     if (!base_ok) {
+        free(frag);
         free(hist);
         free(ok);
         free(tmp);
@@ -191,7 +235,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
                 continue;
             const size_t *h = hist + q * HB_N;
             double el = excess(band_fraction(h, 0, lb1), base_l), eb = 0.0;
-            if (has_b && !isnan(base_b))
+            if (has_b && !isnan(base_b) && !frag[q])
                 eb = excess(band_fraction(h, bb0, bb1), base_b);
             base_ok[q] = fmax(el, eb) < PL_INVOLVED;
         }
@@ -223,7 +267,7 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
             }
             const size_t *h = hist + q * HB_N;
             double el = excess(band_fraction(h, 0, lb1), base_l), eb = 0.0;
-            if (has_b && !isnan(base_b))
+            if (has_b && !isnan(base_b) && !frag[q])
                 eb = excess(band_fraction(h, bb0, bb1), base_b);
             v->posterolateral_fraction[side] = fmax(el, eb);
             inv[side] = v->posterolateral_fraction[side] >= PL_INVOLVED;
@@ -244,10 +288,15 @@ bool sm_metric_posterolateral(SmError **error, const SmMetricsInput *in, SmSerie
             sm_strlist_add(&v->notes, "lesion class from the posterolateral elements (no body "
                                       "lesion of calling size)");
         }
+        if (frag[l * 2] || frag[l * 2 + 1])
+            sm_strlist_add(&v->notes, "posterolateral: a side cut by the field of view holds "
+                                      "less than half its neighbours' volume; only its lytic "
+                                      "band is read");
         if (!assessed)
             sm_strlist_add(&v->notes, "posterolateral: a side has < %.0f mm3 of pedicle/facet "
                                       "voxels; that side not assessed", PL_MIN_MM3);
     }
+    free(frag);
     free(base_ok);
     free(hist);
     free(ok);

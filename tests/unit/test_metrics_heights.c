@@ -1241,6 +1241,40 @@ static void test_errors(void **state)
     sm_volume_destroy(sub);
 }
 
+/* Draws phantom k of set `set` of the whole driver at base seed `seed` (as
+ * test_phantoms_full draws it, k < 6), generates it and runs every metric on it; *at is the
+ * metrics index of level `name` and *tv its truth. */
+static void driver_draw_run(uint64_t seed, int set, int k, const char *name, SmPhantom **ph,
+                            SmSeriesMetrics **m, size_t *at, const SmPhantomVertebra **tv)
+{
+    uint64_t rs = seed * 7919 + (uint64_t)set;
+    SmPhantomSpec s;
+    for (int q = 0; q <= k; q++) {
+        phantom_spec_draw(&rs, &s, q);
+        sm_phantom_spec_randomize(&s, lcg(&rs), 0.5, 0.35, 0.25);
+    }
+    SmError *err = NULL;
+    *ph = NULL;
+    assert_true(sm_phantom_generate(&err, &s, ph));
+    size_t n = 0;
+    *at = SIZE_MAX;
+    int ids[SM_PHANTOM_N_LEVELS];
+    const char *names[SM_PHANTOM_N_LEVELS];
+    for (size_t q = 0; q < (*ph)->n_vertebrae; q++) {
+        if (!(*ph)->vertebrae[q].has_body)
+            continue;
+        if (strcmp((*ph)->vertebrae[q].name, name) == 0)
+            *at = n, *tv = &(*ph)->vertebrae[q];
+        ids[n] = (*ph)->vertebrae[q].verse_id;
+        names[n] = (*ph)->vertebrae[q].name;
+        n++;
+    }
+    assert_true(*at != SIZE_MAX);
+    SmMetricsInput in = {(*ph)->ct, (*ph)->labels, (*ph)->subregions, n, ids, names, 2, NULL};
+    *m = NULL;
+    assert_true(sm_metrics_run(&err, &in, m));
+}
+
 /* A crushed body is mostly shell: a held-out draw of the whole driver (SM_TEST_SEED=5004,
  * set 0, phantom 3: T4-L2, 0.87 mm slices) has T4 crushed by 58 % (7.8 mm tall) with a
  * mixed lesion over 70 % of the body; 85 % of the blastic part lies within the 2.5 mm
@@ -1249,39 +1283,45 @@ static void test_errors(void **state)
 static void test_crushed_mixed_shell(void **state)
 {
     (void)state;
-    uint64_t rs = 5004ULL * 7919 + 0;
-    SmPhantomSpec s;
-    for (int k = 0; k <= 3; k++) {
-        phantom_spec_draw(&rs, &s, k);
-        sm_phantom_spec_randomize(&s, lcg(&rs), 0.5, 0.35, 0.25);
-    }
-    SmPhantom *ph = NULL;
-    SmError *err = NULL;
-    assert_true(sm_phantom_generate(&err, &s, &ph));
-    size_t n = 0, t4 = SIZE_MAX, t4v = SIZE_MAX;
-    int ids[SM_PHANTOM_N_LEVELS];
-    const char *names[SM_PHANTOM_N_LEVELS];
-    for (size_t q = 0; q < ph->n_vertebrae; q++) {
-        if (!ph->vertebrae[q].has_body)
-            continue;
-        if (strcmp(ph->vertebrae[q].name, "T4") == 0)
-            t4 = n, t4v = q;
-        ids[n] = ph->vertebrae[q].verse_id;
-        names[n] = ph->vertebrae[q].name;
-        n++;
-    }
-    assert_true(t4 != SIZE_MAX);
-    const SmPhantomVertebra *tv = &ph->vertebrae[t4v];
+    SmPhantom *ph;
+    SmSeriesMetrics *m;
+    size_t t4;
+    const SmPhantomVertebra *tv = NULL;
+    driver_draw_run(5004, 0, 3, "T4", &ph, &m, &t4, &tv);
     assert_int_equal(tv->lesion_class, SM_LESION_MIXED); /* the draw this test is about */
     assert_true(tv->height_loss_pct > 50);
-    SmMetricsInput in = {ph->ct, ph->labels, ph->subregions, n, ids, names, 2, NULL};
-    SmSeriesMetrics *m = NULL;
-    assert_true(sm_metrics_run(&err, &in, &m));
     const SmVertebraMetrics *v = &m->v[t4];
     printf("  crushed T4: class %d (truth %d), involvement %.2f (truth %.2f)\n", (int)v->lesion_class,
            tv->lesion_class, v->body_involvement_fraction, tv->body_involvement_fraction);
     assert_int_equal(v->lesion_class, SM_LESION_MIXED);
     assert_true(v->body_involvement_fraction >= 0.33);
+    sm_metrics_destroy(m);
+    sm_phantom_destroy(ph);
+}
+
+/* A sliver of pedicle at the field's edge is mostly cortex: a held-out draw of the whole
+ * driver (SM_TEST_SEED=6001, set 0, phantom 4: T8-L5, 1.53 mm slices, grid tilted 21 deg)
+ * has T8 cut by the field's top with 299 voxels of its posterior elements in view; its
+ * right side filled the blastic band and T8, lesion-free, was called blastic from the
+ * posterolateral elements with a right posterolateral involvement. T9 below it, also cut,
+ * has a lytic lesion replacing both pedicles, which must still be found. */
+static void test_cut_pedicle_fragment(void **state)
+{
+    (void)state;
+    SmPhantom *ph;
+    SmSeriesMetrics *m;
+    size_t t8;
+    const SmPhantomVertebra *tv = NULL;
+    driver_draw_run(6001, 0, 4, "T8", &ph, &m, &t8, &tv);
+    assert_int_equal(tv->lesion_class, SM_LESION_NONE); /* the draw this test is about */
+    const SmVertebraMetrics *v = &m->v[t8], *v9 = &m->v[t8 + 1];
+    printf("  cut T8: class %d, posterolateral %d [%.2f/%.2f]; T9: class %d, posterolateral %d\n",
+           (int)v->lesion_class, (int)v->posterolateral, v->posterolateral_fraction[0],
+           v->posterolateral_fraction[1], (int)v9->lesion_class, (int)v9->posterolateral);
+    assert_int_equal(v->lesion_class, SM_LESION_NONE);
+    assert_int_equal(v->posterolateral, SM_SIDE_NONE);
+    assert_int_equal(v9->lesion_class, SM_LESION_LYTIC);
+    assert_int_equal(v9->posterolateral, SM_SIDE_BILATERAL);
     sm_metrics_destroy(m);
     sm_phantom_destroy(ph);
 }
@@ -1311,6 +1351,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_realdata),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_crushed_mixed_shell),
+        cmocka_unit_test(test_cut_pedicle_fragment),
     };
     const struct CMUnitTest targets[] = {
         cmocka_unit_test(test_phantoms),
