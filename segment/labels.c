@@ -46,7 +46,6 @@ static int label_of(int base, size_t i)
 #define SACRALISED_MM3 1000.0
 #define PELVIS_CONTACT_MM3 300.0
 
-
 typedef struct Anchor {
     const char *what;
     int base;       /* label of the lowest valid vertebra implied by this anchor */
