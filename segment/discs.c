@@ -722,13 +722,28 @@ static void profile_footprint(const SegSlice *sl, double *rw, double *rd)
     *rd = fmax(3.0, 0.3 * sl->depth);
 }
 
+/* A profile's range: its 95th minus its 5th percentile over the n values of p that are not
+ * NaN (scratch: n doubles); 0 with fewer than two. */
+static double profile_range(const double *p, size_t n, double *scratch)
+{
+    size_t m = 0;
+    for (size_t q = 0; q < n; q++)
+        if (!isnan(p[q]))
+            scratch[m++] = p[q];
+    if (m < 2)
+        return 0.0;
+    qsort(scratch, m, sizeof *scratch, sm_cmp_double);
+    return scratch[(size_t)(0.95 * (double)(m - 1))] - scratch[(size_t)(0.05 * (double)(m - 1))];
+}
+
 /* Adds to the candidates (idx, str: nc of them, sorted by position, on the profile's
  * PROFILE_STEP_MM steps) the valleys of the native darkest-plane profile np (2 n samples,
  * every half step, NaN where the frame has no slice) that pass the grid candidates' bar
  * (DISC_CAND_FRACTION of the profile's own range deep between flanks 3-8 mm away), read
  * below the bone grow threshold bone_lo within +-1 mm (soft tissue between two bones),
- * and lie at least 6 mm from every candidate; the disc chain weighs them as any other. Their strength is rescaled to the grid profile's range;
- * nat[] marks them. Returns the new count. */
+ * and lie at least 6 mm from every candidate; the disc chain weighs them as any other.
+ * Their strength is rescaled to the grid profile's range; nat[] marks them. Returns the
+ * new count. */
 static size_t native_valleys(const double *np, size_t n, double range, double bone_lo,
                              size_t *idx, double *str, size_t nc, bool *nat, SmStrList *notes)
 {
@@ -740,15 +755,7 @@ static size_t native_valleys(const double *np, size_t n, double range, double bo
         free(srt); free(vi); free(vd);
         return nc; /* the grid's candidates alone */
     }
-    size_t ng = 0;
-    for (size_t h = 0; h < n2; h++)
-        if (!isnan(np[h]))
-            srt[ng++] = np[h];
-    double nrange = 0;
-    if (ng > 1) {
-        qsort(srt, ng, sizeof *srt, sm_cmp_double);
-        nrange = srt[(size_t)(0.95 * (ng - 1))] - srt[(size_t)(0.05 * (ng - 1))];
-    }
+    const double nrange = profile_range(np, n2, srt);
     const double hs = 0.5 * PROFILE_STEP_MM;
     size_t nv = nrange > 0 ? sm_seg_profile_valleys(np, NULL, n2, (size_t)(3.0 / hs),
                                                    (size_t)(8.0 / hs),
@@ -941,9 +948,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             memcpy(pa, pb, sizeof pa);
         }
     }
-    memcpy(sorted, smooth, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, sm_cmp_double);
-    double range = sorted[(size_t)(0.95 * (n - 1))] - sorted[(size_t)(0.05 * (n - 1))];
+    double range = profile_range(smooth, n, sorted);
     /* candidates: every valley deeper than a low bar */
     size_t nc = sm_seg_profile_valleys(smooth, flank, n, (size_t)(3.0 / PROFILE_STEP_MM),
                                        (size_t)(8.0 / PROFILE_STEP_MM), DISC_CAND_FRACTION * range,
