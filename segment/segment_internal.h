@@ -251,6 +251,20 @@ uint8_t sm_seg_subregion_classify(const SegSlice *sl, const double p[3]);
 /* Body outline test: <= 1 inside the rounded-rectangle body cross-section of slice sl. */
 double sm_seg_body_shape(const SegSlice *sl, const double p[3]);
 
+/* ---- plates.c ---- */
+/* Voxels taken out of one label's body by sm_seg_trim_plate_slices (count, index sums). */
+typedef struct SegTrimmed {
+    size_t n;
+    uint64_t si, sj, sk;
+} SegTrimmed;
+/* Thick-slice CT (slice spacing >= 1.5 mm): a body's end slice holding a whole end plate
+ * leaves the body (label 0; disc where the slice beyond is disc) when its wall ring keeps
+ * less than PLATE_RING_KEEP of the inner slices' ring contrast over the level beyond (the
+ * plate's outer fringe). One note per slice taken; trimmed[29] gets what left each label.
+ * ct: I16 HU; lab, sub: U8 label and sub-region maps on its grid. */
+bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab, SmVolume *sub,
+                              double bone_lo, SmStrList *notes, SegTrimmed trimmed[29]);
+
 /* ---- font.c ---- */
 /* Draws ASCII text (digits, upper-case letters) with a 5x7 font scaled by scale into an RGB
  * buffer. Clips at the borders. */

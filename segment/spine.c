@@ -1900,6 +1900,22 @@ static bool native_pass(SmError **error, SegRun *r, const SmVolume *in_labels,
     return true;
 }
 
+/* End-plate slices of thick-slice CT (plates.c): the voxels that leave a body leave its
+ * label's accumulators too. */
+static bool trim_plates(SmError **error, const SegRun *r, SmSpineSeg *seg, LabelAcc *acc)
+{
+    SegTrimmed t[29];
+    if (!sm_seg_trim_plate_slices(error, r->ct, seg->labels, seg->subregions, r->thr.lo,
+                                  &seg->notes, t))
+        return false;
+    for (int l = 0; l < 29; l++) {
+        acc[l].n -= t[l].n, acc[l].nb -= t[l].n;
+        acc[l].si -= t[l].si, acc[l].sj -= t[l].sj, acc[l].sk -= t[l].sk;
+        acc[l].bi -= t[l].si, acc[l].bj -= t[l].sj, acc[l].bk -= t[l].sk;
+    }
+    return true;
+}
+
 /* Records for every label present, superior to inferior. */
 static bool build_records(SmError **error, SegRun *r, SmSpineSeg *seg, const LabelAcc *acc,
                           bool imported)
@@ -2493,8 +2509,28 @@ static bool end_disc_fix_one(SmError **error, SegRun *r, SmStrList *notes, int e
             if (v > far)
                 far = v;
         }
+        /* the marrow on each side, on the CT, clear of the band (from 6 mm to half a
+         * median height off the peak; the grid's flanks can be the half-resolved disc) */
+        double mar[2] = {NAN, NAN};
+        for (int side = 0; side < 2; side++) {
+            double mv[64];
+            int nm = 0;
+            for (double o = 6.0; o <= 0.5 * hm && nm < 64; o += 0.5) {
+                double sq = sbest + (side ? o : -o);
+                if (sq <= s_lo || sq >= s_hi)
+                    continue;
+                double v = axis_ct_mean(r, sq, 5.0);
+                if (isfinite(v))
+                    mv[nm++] = v;
+            }
+            if (nm > 0) {
+                qsort(mv, (size_t)nm, sizeof mv[0], sm_cmp_double);
+                mar[side] = mv[nm / 2];
+            }
+        }
+        double marrow = fmin(isnan(mar[0]) ? below : mar[0], isnan(mar[1]) ? above : mar[1]);
         if (!isnan(scmin) &&
-            (cmin < r->thr.lo || cmin < fmin(below, above) - 0.5 * contrast) &&
+            (cmin < r->thr.lo || cmin < marrow - 0.5 * contrast) &&
             far - cmin >= contrast) {
             resolved = true;
             sbest = scmin;
@@ -2716,6 +2752,8 @@ bool sm_seg_spine_run(SmError **error, const SmVolume *ct, const SmSegOptions *o
     double t_native = now_s();
     if (ok)
         ok = native_pass(error, &r, NULL, seg, acc);
+    if (ok)
+        ok = trim_plates(error, &r, seg, acc);
     if (ok)
         sm_strlist_add(&seg->notes,
                        "timing: working grid %.2f s, masks %.2f s, canal %.2f s, discs %.2f s, "

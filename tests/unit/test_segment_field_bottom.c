@@ -26,6 +26,12 @@
  *   end plates of 340 and 690 HU) is one dark CT slice that the working grid blurs into the
  *   plates' ridge, and a plane through T6's middle split it (sweep 8675309/17: T6 Dice
  *   0.281). The native CT's darkest planes add such soft-tissue valleys (discs.c).
+ * - T1-T7 on 2.95 mm and 2.56 mm slices: a body's end slice holding a whole end plate read
+ *   200-450 HU, as the marrow behind a plate does, but its centre lay in front of the
+ *   plate (T7's lower plate over the soft tissue at the field's end, sweep 20261127/17:
+ *   T7 Dice 0.877; T6's lower plate over the T6/T7 disc, sweep 16180/5: T6 Dice 0.873).
+ *   Its wall ring keeps under 0.7 of the inner slices' ring contrast: the plate's outer
+ *   fringe, which leaves the body (plates.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -193,6 +199,19 @@ static void test_thin_disc_native(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* T1-T7 head first on 2.95 mm slices, grid rotated 4.9 deg about S-I (sweep draw
+ * 20261127/17), and feet first on 2.56 mm slices, tilted 8.6 deg about L-R (sweep draw
+ * 16180/5): the outer fringes of T7's and T6's lower end plates are not body. */
+static void test_plate_fringe_slice(void **state)
+{
+    (void)state;
+    const FieldCase a = {"T1", "T7", 30433, 277, 0.8887, 2.9532, 15.1115, 26.3751, 40.4757,
+                         31.6045, 0.0, "T9", "HFS", 4.8694, 2, false, false};
+    const FieldCase b = {"T1", "T7", 16136, 204, 0.9409, 2.5618, 18.3634, 25.5216, 59.2112,
+                         26.9018, 0.0, "T9", "FFS", 8.6425, 0, true, false};
+    assert_int_equal(run_case(&a) + run_case(&b), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_stray_track_end),
         cmocka_unit_test(test_cervical_window_no_sacrum),
         cmocka_unit_test(test_thin_disc_native),
+        cmocka_unit_test(test_plate_fringe_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
