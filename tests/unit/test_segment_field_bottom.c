@@ -32,6 +32,11 @@
  *   T7 Dice 0.877; T6's lower plate over the T6/T7 disc, sweep 16180/5: T6 Dice 0.873).
  *   Its wall ring keeps under 0.7 of the inner slices' ring contrast: the plate's outer
  *   fringe, which leaves the body (plates.c).
+ * - C1-T2 head first on 2.88 mm slices (sweep 1414213/16): the missed T1/T2 disc, one CT
+ *   slice at 149 HU between plates of ~470 and ~300 HU, is inserted on the end-plate band;
+ *   the grid's flanks beside the band (179 HU) are the half-resolved disc, not marrow, and
+ *   the plane stayed on T1's lower plate (T2 Dice 0.847, centroid 2.41 mm). The marrow
+ *   beside the band is read on the CT clear of it (spine.c, end_disc_fix_one).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -212,6 +217,17 @@ static void test_plate_fringe_slice(void **state)
     assert_int_equal(run_case(&a) + run_case(&b), 0);
 }
 
+/* C1-T2 head first on 2.88 mm slices, grid rotated 7.3 deg about S-I, scoliosis with its
+ * apex at C2 (sweep draw 1414213/16): the inserted T1/T2 disc lies on the CT's disc, not on
+ * T1's lower end plate. */
+static void test_band_disc_on_ct(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C1", "T2", 23395, 320, 0.6346, 2.8765, 11.4992, 16.6547, 28.7254,
+                         34.8236, 17.8232, "C2", "HFS", 7.2642, 2, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_cervical_window_no_sacrum),
         cmocka_unit_test(test_thin_disc_native),
         cmocka_unit_test(test_plate_fringe_slice),
+        cmocka_unit_test(test_band_disc_on_ct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
