@@ -37,6 +37,10 @@
  *   the grid's flanks beside the band (179 HU) are the half-resolved disc, not marrow, and
  *   the plane stayed on T1's lower plate (T2 Dice 0.847, centroid 2.41 mm). The marrow
  *   beside the band is read on the CT clear of it (spine.c, end_disc_fix_one).
+ * - T11-S1 feet first on 1.32 mm slices, scoliosis 25 deg with its apex at L3 (sweep
+ *   9182736/23): S1, 28 deg from the slices, passed the ala tests on too few sampled slices;
+ *   S2 below it passed and was taken for S1, S1 named L6 (S1 body Dice 0). The segment
+ *   above the lowest sacral run spreads 89 mm against S2's 46 mm: it is S1 (sacrum.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -228,6 +232,15 @@ static void test_band_disc_on_ct(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* T11-S1 feet first (sweep draw 9182736/23): the steep S1 is the sacrum's top, not L6. */
+static void test_steep_s1_spreads_furthest(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T11", "S1", 25413, 296, 0.6674, 1.3191, 8.0998, 11.7652, 42.0661,
+                         45.5111, 25.0, "L3", "FFS", 0.0, 0, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_thin_disc_native),
         cmocka_unit_test(test_plate_fringe_slice),
         cmocka_unit_test(test_band_disc_on_ct),
+        cmocka_unit_test(test_steep_s1_spreads_furthest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
