@@ -7,8 +7,10 @@
 #include <stdlib.h>
 
 #define SACRAL_SPREAD_MM 80.0
-/* a segment above the lowest sacral run spreading this much further is S1 */
+/* a segment above the lowest sacral run spreading this much further, and at least
+ * SACRAL_STEP_UP_MIN of the sacral spread, is S1 */
 #define SACRAL_STEP_UP 1.25
+#define SACRAL_STEP_UP_MIN 0.75
 /* bone area per side 45-90 mm lateral of the canal: alae + ilia are massive, rib
  * cross-sections are thin strips */
 #define SACRAL_MASS_MM2 700.0
@@ -263,14 +265,16 @@ long sm_seg_sacrum_pick(SegVert *verts, size_t n_verts, SmStrList *notes)
         verts[idx[s1]].touches_pelvis = true;
         s1--;
     } else if (s1 + 2 < (long)nv &&
-               verts[idx[s1 + 1]].sacral_spread_mm >= SACRAL_SPREAD_MM &&
+               verts[idx[s1 + 1]].sacral_spread_mm >= SACRAL_STEP_UP_MIN * SACRAL_SPREAD_MM &&
                verts[idx[s1 + 1]].sacral_spread_mm > SACRAL_STEP_UP * verts[idx[s1]].sacral_spread_mm) {
         /* The real S1 spreads furthest (its alae; S2 narrows): a segment above the pick,
          * with a mobile one above it, spreading to the sacral width and clearly further
          * than the pick is S1 whose alae passed on too few of the sampled slices (a steep
          * S1, 28 deg from the slices: random sweep 9182736/23, T11-S1, the true S1 spread
-         * 89 mm, S2 46 mm, and S1 was named L6). Over the 32 development seeds the segment
-         * above S1 spreads at most 0.87 of it. */
+         * 89 mm, S2 46 mm, and S1 was named L6; 8812345/26, L1-S1, S1 30 deg from the
+         * slices, 74 mm against 44 mm, and L1-L5 were named T12-L4). Over the 32
+         * development seeds the segment above S1 spreads at most 0.87 of it and at most
+         * 39 mm. */
         if (notes)
             sm_strlist_add(notes, "the segment above the lowest sacral run spreads %.0f mm "
                            "against its %.0f mm: it is S1", verts[idx[s1 + 1]].sacral_spread_mm,

@@ -41,6 +41,8 @@
  *   9182736/23): S1, 28 deg from the slices, passed the ala tests on too few sampled slices;
  *   S2 below it passed and was taken for S1, S1 named L6 (S1 body Dice 0). The segment
  *   above the lowest sacral run spreads 89 mm against S2's 46 mm: it is S1 (sacrum.c).
+ *   Likewise L1-S1 on 1.64 mm slices, S1 30 deg from the slices (sweep 8812345/26): 74 mm
+ *   against 44 mm, below the sacral spread of 80 mm; L1-L5 were named T12-L4.
  * - T2-T7 feet first on 2.97 mm slices (sweep 9182736/1, no anchor in view): each 3.5 mm
  *   disc is one dark native slice (100-116 HU) but no valley on the working grid, and the
  *   disc chain took the bodies' middles (native 200 HU) instead (T3 Dice 0.412, centroid
@@ -244,13 +246,16 @@ static void test_band_disc_on_ct(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
-/* T11-S1 feet first (sweep draw 9182736/23): the steep S1 is the sacrum's top, not L6. */
+/* T11-S1 feet first (sweep draw 9182736/23) and L1-S1 feet first, grid tilted 7.0 deg
+ * about L-R (sweep draw 8812345/26): the steep S1 is the sacrum's top, not L6. */
 static void test_steep_s1_spreads_furthest(void **state)
 {
     (void)state;
-    const FieldCase c = {"T11", "S1", 25413, 296, 0.6674, 1.3191, 8.0998, 11.7652, 42.0661,
+    const FieldCase a = {"T11", "S1", 25413, 296, 0.6674, 1.3191, 8.0998, 11.7652, 42.0661,
                          45.5111, 25.0, "L3", "FFS", 0.0, 0, false, false};
-    assert_int_equal(run_case(&c), 0);
+    const FieldCase b = {"L1", "S1", 95057, 252, 0.6831, 1.6366, 15.0783, 20.0852, 38.6576,
+                         52.9591, -22.5338, "L3", "FFS", -6.9833, 0, true, false};
+    assert_int_equal(run_case(&a) + run_case(&b), 0);
 }
 
 /* T2-T7 feet first (sweep draw 9182736/1): the discs, not the bodies' middles. T2 at the
