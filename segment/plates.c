@@ -143,7 +143,7 @@ bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab
     size_t cap = (d[0] + 2 * (size_t)m0) * (d[1] + 2 * (size_t)m0);
     uint8_t *buf = malloc(4 * cap);
     int16_t *vals = malloc(cap * sizeof *vals);
-    size_t *sorted = malloc(nz * sizeof *sorted);
+    double *sorted = malloc(nz * sizeof *sorted);
     double *rings = malloc(nz * sizeof *rings);
     if (!buf || !vals || !sorted || !rings) {
         free(buf), free(vals), free(sorted), free(rings), free(cnt), free(box);
@@ -161,17 +161,11 @@ bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab
             if (c[k] > 0) {
                 if (ka == nz) ka = k;
                 kb = k;
-                sorted[ns++] = c[k];
+                sorted[ns++] = (double)c[k];
             }
         if (ns < 4 || kb - ka + 1 != ns)
             continue; /* fewer than 4 slices, or a body in pieces: not judged */
-        for (size_t a = 1; a < ns; a++)
-            for (size_t q = a; q > 0 && sorted[q - 1] > sorted[q]; q--) {
-                size_t t = sorted[q];
-                sorted[q] = sorted[q - 1];
-                sorted[q - 1] = t;
-            }
-        double med = (double)sorted[ns / 2];
+        double med = sm_median_inplace(sorted, ns);
         /* the end slices: the outermost holding more than stray bits (PLATE_STRAY of the
          * median section) */
         long kend[2] = {(long)ka, (long)kb};
@@ -189,8 +183,7 @@ bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab
             }
         if (nr < 2)
             continue;
-        qsort(rings, nr, sizeof *rings, sm_cmp_double);
-        double rref = rings[nr / 2];
+        double rref = sm_median_inplace(rings, nr);
         for (int end = 0; end < 2; end++) {
             const long st = end ? -1 : 1; /* inward */
             const size_t ke = (size_t)kend[end];
@@ -233,10 +226,11 @@ bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab
                     si += (double)i, sj += (double)j;
                 }
             /* stray bits beyond the fringe go with it */
-            for (long k = kx; k >= (long)ka && k <= (long)kb; k -= st)
-                for (size_t j = 0; j < d[1]; j++)
-                    for (size_t i = 0; i < d[0]; i++) {
-                        size_t v = i + d[0] * (j + d[1] * (size_t)k);
+            for (long k = kx; k >= (long)ka && k <= (long)kb; k -= st) {
+                const Box *bs = &box[(size_t)l * nz + (size_t)k];
+                for (long j = bs->j0; j <= bs->j1; j++)
+                    for (long i = bs->i0; i <= bs->i1; i++) {
+                        size_t v = (size_t)i + d[0] * ((size_t)j + d[1] * (size_t)k);
                         if (Lw[v] != l || Sw[v] != SM_SUB_BODY)
                             continue;
                         Lw[v] = 0;
@@ -244,6 +238,7 @@ bool sm_seg_trim_plate_slices(SmError **error, const SmVolume *ct, SmVolume *lab
                         t->n++;
                         t->si += (uint64_t)i, t->sj += (uint64_t)j, t->sk += (uint64_t)k;
                     }
+            }
             size_t nt = t->n - n0;
             double p[3];
             for (int a = 0; a < 3; a++)

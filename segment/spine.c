@@ -2523,10 +2523,8 @@ static bool end_disc_fix_one(SmError **error, SegRun *r, SmStrList *notes, int e
                 if (isfinite(v))
                     mv[nm++] = v;
             }
-            if (nm > 0) {
-                qsort(mv, (size_t)nm, sizeof mv[0], sm_cmp_double);
-                mar[side] = mv[nm / 2];
-            }
+            if (nm > 0)
+                mar[side] = sm_median_inplace(mv, (size_t)nm);
         }
         double marrow = fmin(isnan(mar[0]) ? below : mar[0], isnan(mar[1]) ? above : mar[1]);
         if (!isnan(scmin) &&
