@@ -796,6 +796,62 @@ static size_t native_valleys(const double *np, size_t n, double range, double bo
     return nc;
 }
 
+/* A disc at an end of the track. The canal track can stop inside a disc (the field of view
+ * cuts the canal there), where its valley has no far flank and so is no candidate; the
+ * vertebra beyond, cut by the field, then joins the one before it (random sweep 3300733/3,
+ * T10-S1 feet first on 2.03 mm slices: the track ended in the T10/T11 disc, and T10's
+ * fragment made T11's segment 29 mm long, named T11 by the truth). The profile's end
+ * sample is a candidate when it is the lowest of the last 3 mm, reads soft tissue (below the
+ * bone grow threshold: a body's marrow at the end reads 150-230 HU on the sweep's thick
+ * slices) and no brighter than the strong candidates' floors (median) + 0.25 of the
+ * range, and the flank rises from it
+ * within 3-8 mm inward by at least DISC_STRONG_FRACTION of the range, with no candidate
+ * within DISC_MIN_SEP_MM; its strength is that one-sided depth. */
+static size_t end_valleys(const double *smooth, const double *flank, size_t n, double range,
+                          double bone_lo, size_t *idx, double *str, bool *nat, size_t nc,
+                          SmStrList *notes)
+{
+    if (nc < 2 || n < 12 || nc + 2 > n || !(range > 0))
+        return nc;
+    double fl[64];
+    size_t nf = 0;
+    for (size_t c = 0; c < nc && nf < 64; c++)
+        if (str[c] >= DISC_STRONG_FRACTION * range)
+            fl[nf++] = smooth[idx[c]];
+    if (nf < 2)
+        return nc;
+    const double floor_med = sm_median_inplace(fl, nf);
+    for (int end = 0; end < 2; end++) {
+        const long q = end ? (long)n - 1 : 0, dir = end ? -1 : 1;
+        bool lowest = true;
+        for (long d = 1; d <= (long)(3.0 / PROFILE_STEP_MM); d++)
+            lowest &= smooth[q + dir * d] >= smooth[q];
+        double rise = -INFINITY;
+        for (long d = (long)(3.0 / PROFILE_STEP_MM); d <= (long)(8.0 / PROFILE_STEP_MM); d++)
+            rise = fmax(rise, flank[q + dir * d]);
+        const double depth = rise - smooth[q];
+        bool near = false;
+        for (size_t c = 0; c < nc && !near; c++)
+            near = fabs((double)idx[c] - (double)q) * PROFILE_STEP_MM < DISC_MIN_SEP_MM;
+        if (!lowest || near || !(smooth[q] <= floor_med + 0.25 * range) || !(smooth[q] < bone_lo) ||
+            !(depth >= DISC_STRONG_FRACTION * range))
+            continue;
+        if (end) {
+            idx[nc] = (size_t)q, str[nc] = depth, nat[nc] = false;
+        } else {
+            memmove(&idx[1], &idx[0], nc * sizeof *idx);
+            memmove(&str[1], &str[0], nc * sizeof *str);
+            memmove(&nat[1], &nat[0], nc * sizeof *nat);
+            idx[0] = 0, str[0] = depth, nat[0] = false;
+        }
+        nc++;
+        sm_strlist_add(notes, "disc candidate at the track's %s end (arc %.0f mm): %.0f HU, the "
+                       "end plate %.0f HU within 8 mm", end ? "top" : "bottom",
+                       (double)q * PROFILE_STEP_MM, smooth[q], rise);
+    }
+    return nc;
+}
+
 bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                        const SegFrame *frame, const SegThresholds *thr, SegDisc **discs_out,
                        size_t *n_out, SmStrList *notes)
@@ -961,6 +1017,7 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                                        idx, str, n);
     if (nsp.ct)
         nc = native_valleys(nprof, n, range, thr->lo, idx, str, nc, nat, notes);
+    nc = end_valleys(smooth, flank, n, range, thr->lo, idx, str, nat, nc, notes);
     size_t nfinal = 0;
     double *expect = sorted; /* reuse: expected spacing at each candidate */
     for (size_t c = 0; c < nc; c++) {

@@ -229,7 +229,8 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
         bool above_bare = false;
         if (lowest_rib + 1 < (long)nv) {
             const SegVert *up = &verts[vi[lowest_rib + 1]];
-            above_bare = !up->partial && up->rib_runs == 0 && !up->rib_left && !up->rib_right;
+            above_bare = !up->partial && up->rib_runs == 0 && !up->rib_left && !up->rib_right &&
+                         !up->rib_heads;
         }
         if (above_bare)
             sm_strlist_add(notes, "the vertebra above the lowest rib-bearing one shows no rib: "

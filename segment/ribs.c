@@ -660,7 +660,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                 const SegSlice *sl = &frame->s[lround(kc)];
                 double p[3] = {sl->cx + (side == 0 ? 1.0 : -1.0) * (CORE_HALF_MM + 0.5 * SHELL_MM),
                                sl->cy, grid->origin[2] + g * kc};
-                size_t seg = sm_seg_segment_of(discs, n_discs, p);
+                size_t seg = sm_seg_segment_of_beside(discs, n_discs, p, frame->body_halfw_med);
                 if (seg >= n_verts || (ci[c].pelvic && seg < seg_pelvis_max))
                     continue;
                 if (ci[c].pelvic)
@@ -925,7 +925,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                  * the body, in front of the canal, where a tilted disc plane lies lower
                  * than at the canal: its segment at its own AP position */
                 double q[3] = {top->p[0], top->p[1] + fmin(top->dy, 0.0), top->p[2]};
-                own_seg[side] = (long)sm_seg_segment_of(discs, n_discs, q);
+                own_seg[side] = (long)sm_seg_segment_of_beside(discs, n_discs, q, frame->body_halfw_med);
                 same_seg[side] = true;
             }
             if (!below->cut && !top->cut && below->reach >= top->reach) {

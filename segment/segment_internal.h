@@ -195,6 +195,11 @@ size_t sm_seg_segment_of(const SegDisc *discs, size_t n_discs, const double p[3]
  * (posterior elements can hang below their body). */
 size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double p[3],
                               double posterior_mm, double slope);
+/* Same for a point beside the column (a rib where it leaves its head): each disc plane's
+ * lateral (x) tilt is followed only up to lat_mm from the plane's centre and continues
+ * level beyond it. */
+size_t sm_seg_segment_of_beside(const SegDisc *discs, size_t n_discs, const double p[3],
+                                double lat_mm);
 /* Vertebra bone mask on the working grid: filled bone near the column, ribs and pelvis
  * removed, the component that holds the bodies. */
 bool sm_seg_vertebra_mask(SmError **error, const SegGrid *grid, const uint8_t *bone,

@@ -48,6 +48,13 @@
  *   disc chain took the bodies' middles (native 200 HU) instead (T3 Dice 0.412, centroid
  *   14.6 mm). Candidates reading bone on the native CT between soft-tissue ones are
  *   weakened (discs.c).
+ * - L3-S1 feet first on 0.71 mm slices, S1 tilted sideways (sweep 5018273/31): its alae met
+ *   an axial slice together only near its middle; S1 was taken for T1 (the ilia for ribs).
+ *   The sacrum is sampled from a fifth of a segment's height (sacrum.c).
+ * - C1-T2 on 0.96 mm slices (sweep 1928374/4): a C7/T1 plane tilted sideways put a first
+ *   rib on C7; rib crossings are read against level planes beside the body (ribs.c).
+ * - T10-S1 feet first on 2.03 mm slices (sweep 3300733/3): the canal track ended in the
+ *   T10/T11 disc; its end sample is a disc candidate (discs.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -78,9 +85,9 @@ typedef struct FieldCase {
 } FieldCase;
 
 /* Runs the case; returns the number of whole-bodied levels (all, or those from level
- * `from` down when not NULL) missing a threshold, or named wrong where an anchor is in
- * view. */
-static int run_case_from(const FieldCase *fc, const char *from)
+ * `from` down and from level `to` up when not NULL) missing a threshold, or named wrong
+ * where an anchor is in view. */
+static int run_case_range(const FieldCase *fc, const char *from, const char *to)
 {
     SmPhantomSpec spec;
     sm_phantom_spec_default(&spec);
@@ -120,7 +127,8 @@ static int run_case_from(const FieldCase *fc, const char *from)
                 sc[q].best_label ? sm_seg_level_name(sc[q].best_label) : "-",
                 sc[q].centroid_mm, sc[q].body_dice, sc[q].whole ? "" : " (cut by the grid)");
         if (!sc[q].whole ||
-            (from && ph->vertebrae[q].level < sm_phantom_level_parse(from)))
+            (from && ph->vertebrae[q].level < sm_phantom_level_parse(from)) ||
+            (to && ph->vertebrae[q].level > sm_phantom_level_parse(to)))
             continue;
         if (!sc[q].named && !fc->unanchored)
             bad++;
@@ -132,9 +140,14 @@ static int run_case_from(const FieldCase *fc, const char *from)
     return bad;
 }
 
+static int run_case_from(const FieldCase *fc, const char *from)
+{
+    return run_case_range(fc, from, NULL);
+}
+
 static int run_case(const FieldCase *fc)
 {
-    return run_case_from(fc, NULL);
+    return run_case_range(fc, NULL, NULL);
 }
 
 /* The sweep draw's parameters, and the same rounded (the track then covers T1's top 8 mm,
@@ -268,6 +281,51 @@ static void test_discs_not_body_middles(void **state)
     assert_int_equal(run_case_from(&c, "T3"), 0);
 }
 
+/* L3-S1 feet first on 0.71 mm slices, scoliosis -25 deg with its apex at L3 (sweep draw
+ * 5018273/31): S1's alae lie at heights 28 mm apart, so an axial slice through its upper
+ * part met both only near the body's middle; S1 passed the ala tests on one sampled slice
+ * of four, the ilia were taken for ribs and S1 for T1, and L3-S1 were named C5-T1. S1's
+ * centroid (2.77 mm, its lower end) is not asserted: the names of all four are. */
+static void test_s1_tilted_sideways(void **state)
+{
+    (void)state;
+    const FieldCase c = {"L3", "S1", 89209, 264, 0.83884784881570296, 0.70646125978232333,
+                         15.280414224588831, 32.090799357783915, 27.742729958359369,
+                         44.506340008974604, -24.75859008170621, "L3", "FFS",
+                         -8.7835110410078752, 1, false, false};
+    assert_int_equal(run_case_range(&c, NULL, "L5"), 0);
+}
+
+/* C1-T2 head first on 0.96 mm slices (sweep draw 1928374/4, its exact parameters: rounded
+ * to four places the plane's tilt comes out differently): the C7/T1 disc plane, refined
+ * over C7's 19 mm-wide body, came out tilted 0.20 sideways; carried 40 mm out to where the
+ * left first rib leaves its head it put that rib on C7, which became T1 (C2-T2 named
+ * C3-T3). */
+static void test_first_rib_beside_small_body(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C1", "T2", 41842, 320, 0.63387003496546435, 0.96034157722665126,
+                         19.129622025047251, 13.818039332540014, 20.103843626265284,
+                         52.242739124236756, 0.0, NULL, "HFS", 0.0, 0, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* T10-S1 feet first on 2.03 mm slices, grid tilted 5.6 deg about L-R (sweep draw
+ * 3300733/3): the canal track ends in the T10/T11 disc, so the disc's valley has no upper
+ * flank; T10's fragment, cut by the field, joined T11 (T11 centroid 6.5 mm, Dice 0.762,
+ * T10 named T11). The track's end sample is a disc candidate (discs.c); T11, now whole
+ * and below no rib crossing but beside rib heads (its ribs leave the field), still lets
+ * T12 anchor (labels.c). */
+static void test_track_ends_in_disc(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T10", "S1", 18405, 144, 0.92035454418381391, 2.0332095191516468,
+                         16.645020239167952, 11.059699438586399, 52.888571230550035,
+                         36.264435248546803, 0.0, NULL, "FFS", 5.6152445872246259, 0, false,
+                         false};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +340,9 @@ int main(void)
         cmocka_unit_test(test_band_disc_on_ct),
         cmocka_unit_test(test_steep_s1_spreads_furthest),
         cmocka_unit_test(test_discs_not_body_middles),
+        cmocka_unit_test(test_s1_tilted_sideways),
+        cmocka_unit_test(test_first_rib_beside_small_body),
+        cmocka_unit_test(test_track_ends_in_disc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@
  * below the Dice target (every body with the environment variable SWEEP_DETAIL set), where
  * it disagrees with the truth (truth-only and predicted-only voxels, their mean offsets,
  * what the truth holds under the excess; with the environment variable SWEEP_MAP set, an
- * axial projection map of both); "--qc DIR" writes
+ * axial projection map of both; with SWEEP_SPEC set, each draw's parameters at full
+ * precision); "--qc DIR" writes
  * the QC sagittal picture of each case to DIR/sweep_<case>.png; "--write DIR" the phantom
  * (DICOM + truth, its spec in truth.json) to DIR/case_<case>/, with the CT and the
  * predicted label and sub-region maps as NIfTI (ct, pred_labels, pred_subregions). */
@@ -164,6 +165,15 @@ static void case_draw(int c, Case *out)
         out->dropped++;
     }
     snprintf(sp->series_description, sizeof sp->series_description, "sweep case %d", c);
+    if (getenv("SWEEP_SPEC")) /* a draw's exact parameters, to rebuild it in a test */
+        fprintf(stderr, "spec %d: seed %llu dims %zu pixel %.17g slice %.17g noise %.17g "
+                "lordosis %.17g kyphosis %.17g lumbar %.17g scoliosis %.17g apex %d %s "
+                "oblique %.17g axis %d standard-axes %d\n",
+                c, (unsigned long long)sp->seed, sp->dims[0], sp->pixel_mm, sp->slice_mm,
+                sp->noise_sigma_hu, sp->cervical_lordosis_deg, sp->thoracic_kyphosis_deg,
+                sp->lumbar_lordosis_deg, sp->scoliosis_deg, sp->scoliosis_apex,
+                sp->patient_position, sp->oblique_deg, sp->oblique_axis,
+                (int)sp->ffs_standard_axes);
 }
 
 /* Anchors the truth puts in view (what the labelling can use): sacrum, last rib (T12 with
