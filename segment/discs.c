@@ -29,6 +29,10 @@
 #define DISC_MAX_GAP_MM 100.0
 #define DISC_END_WEAK 0.25 /* chain-end valley weaker than this of the median: not a disc */
 #define DISC_MARROW_CUT 0.3 /* strength kept by a candidate reading bone between resolved discs */
+/* native notch depths (fraction of the profile range): a disc's at least NOTCH_DISC, a
+ * body's flat middle below NOTCH_FLAT */
+#define NOTCH_DISC 0.5
+#define NOTCH_FLAT 0.25
 /* weight of the spacing-regularity penalty (ln of consecutive spacing ratio, squared) */
 #define DISC_REGULARITY 1.0
 /* weight of the spacing prior: disc spacing ~ DISC_SPACING_PER_DEPTH x body AP depth */
@@ -796,6 +800,43 @@ static size_t native_valleys(const double *np, size_t n, double range, double bo
     return nc;
 }
 
+/* Depth of the native darkest-plane profile's notch at half-step h (+-1 mm for its floor):
+ * the lower of the highest values within 2.5 mm on either side of the floor, minus the
+ * floor. A thin disc on thick slices is one dark slice between its two end plates, a sharp
+ * notch even where it reads above the bone grow threshold; a body's middle is flat
+ * marrow. NAN near the profile's ends. */
+static double native_notch(const double *np, size_t n2, long h)
+{
+    long hf = -1;
+    for (long d = -2; d <= 2; d++) {
+        long m = h + d;
+        if (m >= 0 && m < (long)n2 && isfinite(np[m]) && (hf < 0 || np[m] < np[hf]))
+            hf = m;
+    }
+    if (hf < 5 || hf + 5 >= (long)n2)
+        return NAN;
+    double l = -INFINITY, r = -INFINITY;
+    for (long d = 1; d <= 5; d++) {
+        if (isfinite(np[hf - d])) l = fmax(l, np[hf - d]);
+        if (isfinite(np[hf + d])) r = fmax(r, np[hf + d]);
+    }
+    return fmin(l, r) - np[hf];
+}
+
+/* Whether the native darkest-plane profile (half steps) shows a disc at arc s: within
+ * 2.5 mm it reads below the bone grow threshold bone_lo, in a notch at least NOTCH_DISC of
+ * the profile range deep. */
+static bool native_disc(const double *np, size_t n, double s, double bone_lo, double range)
+{
+    long h = lround(2.0 * s / PROFILE_STEP_MM);
+    double low = INFINITY;
+    for (long m = h - 5; m <= h + 5; m++)
+        if (m >= 0 && m < 2 * (long)n && isfinite(np[m]) && np[m] < low)
+            low = np[m];
+    double nd = native_notch(np, 2 * n, h);
+    return low < bone_lo && nd >= NOTCH_DISC * range;
+}
+
 /* A disc at an end of the track. The canal track can stop inside a disc (the field of view
  * cuts the canal there), where its valley has no far flank and so is no candidate; the
  * vertebra beyond, cut by the field, then joins the one before it (random sweep 3300733/3,
@@ -1072,23 +1113,32 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
      * 3.5 mm disc with its plates brighter than marrow, and the chain took the bodies'
      * middles (native 200 HU) instead of the discs (native 100-116 HU, random sweep
      * 9182736/1: T3 Dice 0.412, centroid 14.6 mm). Their strength is cut to
-     * DISC_MARROW_CUT; the chain may still take one where the spacing needs it. */
+     * DISC_MARROW_CUT; the chain may still take one where the spacing needs it. A disc
+     * thinner than the slices can read above the grow threshold and still be a sharp
+     * notch between its plates (native_notch >= NOTCH_DISC of the range): it counts as a
+     * disc on either side, and a candidate with such a notch is never weakened. On 2.52 mm
+     * slices of T1-T5 the discs read 183-194 HU (notches 83-144 HU) and the bodies'
+     * middles 196-211 (notches <= 12 HU); the chain took the middles (random sweep
+     * 2024113/5: T1 and T2 one segment, T1 Dice 0.330, named T2). */
     if (nsp.ct && nc >= 3) {
-        double *nlow = malloc(nc * sizeof *nlow);
+        double *nlow = malloc(2 * nc * sizeof *nlow);
         size_t cut = 0;
         if (nlow) {
+            double *notch = nlow + nc;
             for (size_t c = 0; c < nc; c++) {
                 nlow[c] = INFINITY;
                 for (long h = 2 * (long)idx[c] - 5; h <= 2 * (long)idx[c] + 5; h++)
                     if (h >= 0 && h < 2 * (long)n && isfinite(nprof[h]) && nprof[h] < nlow[c])
                         nlow[c] = nprof[h];
+                notch[c] = native_notch(nprof, 2 * n, 2 * (long)idx[c]);
             }
             for (size_t c = 0; c < nc; c++) {
-                if (nat[c] || !(nlow[c] >= thr->lo && isfinite(nlow[c])))
+                if (nat[c] || !(nlow[c] >= thr->lo && isfinite(nlow[c])) ||
+                    !(notch[c] < NOTCH_FLAT * range))
                     continue;
                 bool below = false, above = false;
                 for (size_t c2 = 0; c2 < nc; c2++) {
-                    if (c2 == c || !(nlow[c2] < thr->lo))
+                    if (c2 == c || !(nlow[c2] < thr->lo || notch[c2] >= NOTCH_DISC * range))
                         continue;
                     double d = ((double)idx[c2] - (double)idx[c]);
                     below |= d < 0 && -d <= 1.5 * expect[c];
@@ -1102,8 +1152,9 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             free(nlow);
         }
         if (cut)
-            sm_strlist_add(notes, "%zu disc candidates read bone on the native CT between "
-                           "soft-tissue discs: weakened (bodies' middles)", cut);
+            sm_strlist_add(notes, "%zu disc candidates read flat bone on the native CT between "
+                           "discs (soft tissue or a sharp notch): weakened (bodies' middles)",
+                           cut);
     }
     /* Spacing measured on the column itself (as SCT rescales its template to the
      * subject): gaps between consecutive strong candidates, local median within 80 mm,
@@ -1225,14 +1276,21 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             double med = sv[nfinal / 2];
             free(sv);
             double spacing = DISC_SPACING_PER_DEPTH * frame->body_depth_med;
+            /* (not a disc that the native CT of a thick-slice scan shows as soft tissue in
+             * a sharp notch: at the track's end its valley on the profile has a short
+             * flank and reads faint; random sweep 7391026/8, C3-T1 on 2.08 mm slices: the
+             * C7/T1 disc at the bottom end, native 92 HU, notch 0.83 of the range,
+             * strength 0.17; C7 and T1 were one segment) */
             if (len - discs[nfinal - 1].s < 0.5 * spacing &&
-                discs[nfinal - 1].strength < DISC_END_WEAK * med) {
+                discs[nfinal - 1].strength < DISC_END_WEAK * med &&
+                !(nsp.ct && native_disc(nprof, n, discs[nfinal - 1].s, thr->lo, range))) {
                 sm_strlist_add(notes, "faint valley at the track's top end (arc %.0f mm, strength "
                                "%.2f) not taken as a disc", discs[nfinal - 1].s,
                                discs[nfinal - 1].strength);
                 nfinal--;
             }
-            if (discs[0].s < 0.5 * spacing && discs[0].strength < DISC_END_WEAK * med) {
+            if (discs[0].s < 0.5 * spacing && discs[0].strength < DISC_END_WEAK * med &&
+                !(nsp.ct && native_disc(nprof, n, discs[0].s, thr->lo, range))) {
                 sm_strlist_add(notes, "faint valley at the track's bottom end (arc %.0f mm, "
                                "strength %.2f) not taken as a disc", discs[0].s,
                                discs[0].strength);

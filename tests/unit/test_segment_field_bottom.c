@@ -55,6 +55,9 @@
  *   rib on C7; rib crossings are read against level planes beside the body (ribs.c).
  * - T10-S1 feet first on 2.03 mm slices (sweep 3300733/3): the canal track ended in the
  *   T10/T11 disc; its end sample is a disc candidate (discs.c).
+ * - T1-T5 on 2.52 mm slices (sweep 2024113/5): thin discs reading bone in sharp native
+ *   notches, and C3-T1 on 2.08 mm (sweep 7391026/8): a faint C7/T1 disc at the track's
+ *   start that the native CT shows as soft tissue (discs.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -84,9 +87,9 @@ typedef struct FieldCase {
     bool unanchored;        /* no anchor in view: the names are a guess, not checked */
 } FieldCase;
 
-/* Runs the case; returns the number of whole-bodied levels (all, or those from level
- * `from` down and from level `to` up when not NULL) missing a threshold, or named wrong
- * where an anchor is in view. */
+/* Runs the case; returns the number of whole-bodied levels named wrong where an anchor is
+ * in view, plus those (all, or those from level `from` down and from level `to` up when
+ * not NULL) missing a threshold. */
 static int run_case_range(const FieldCase *fc, const char *from, const char *to)
 {
     SmPhantomSpec spec;
@@ -126,12 +129,13 @@ static int run_case_range(const FieldCase *fc, const char *from, const char *to)
                 fc->first, fc->last, (unsigned long long)fc->seed, sc[q].name,
                 sc[q].best_label ? sm_seg_level_name(sc[q].best_label) : "-",
                 sc[q].centroid_mm, sc[q].body_dice, sc[q].whole ? "" : " (cut by the grid)");
-        if (!sc[q].whole ||
-            (from && ph->vertebrae[q].level < sm_phantom_level_parse(from)) ||
-            (to && ph->vertebrae[q].level > sm_phantom_level_parse(to)))
+        if (!sc[q].whole)
             continue;
         if (!sc[q].named && !fc->unanchored)
             bad++;
+        if ((from && ph->vertebrae[q].level < sm_phantom_level_parse(from)) ||
+            (to && ph->vertebrae[q].level > sm_phantom_level_parse(to)))
+            continue;
         if (!(sc[q].centroid_mm <= CENTROID_MM) || !(sc[q].body_dice >= BODY_DICE))
             bad++;
     }
@@ -326,6 +330,35 @@ static void test_track_ends_in_disc(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* T1-T5 feet first on 2.52 mm slices (sweep draw 2024113/5): the thin discs read 183-194
+ * HU on the native CT, above the grow threshold, but each is a sharp notch (83-144 HU deep)
+ * between its plates, while the bodies' middles are flat marrow; the chain took the
+ * middles (T1 and T2 one segment named T2, T1 Dice 0.330). */
+static void test_thin_discs_read_bone(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T1", "T5", 33087, 209, 0.81034185349331644, 2.5216150812921492,
+                         18.602778672586325, 14.782078149053515, 22.420245722209739,
+                         48.337798697915936, -22.629378153578031, "T4", "FFS", 0.0, 0, false,
+                         false};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* C3-T1 head first on 2.08 mm slices (sweep draw 7391026/8): the C7/T1 disc at the track's
+ * start reads soft tissue in a sharp notch on the native CT, but its valley's short flank
+ * left it faint (0.17 of the chain's median) and it was dropped; C7 and T1 were one
+ * segment and C3-C7 were named C4-T1. Named right now; C7 (Dice 0.798, its outline takes
+ * the first ribs' heads) is held to the names only. */
+static void test_faint_disc_at_track_start(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C3", "T1", 562, 254, 0.89626132162478123, 2.0762190309452322,
+                         11.164800937278788, 20.770172607680877, 55.922022310955548,
+                         47.138487715243528, 24.971629303861043, "C5", "HFS", 0.0, 0, false,
+                         false};
+    assert_int_equal(run_case_range(&c, NULL, "C6"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +376,8 @@ int main(void)
         cmocka_unit_test(test_s1_tilted_sideways),
         cmocka_unit_test(test_first_rib_beside_small_body),
         cmocka_unit_test(test_track_ends_in_disc),
+        cmocka_unit_test(test_thin_discs_read_bone),
+        cmocka_unit_test(test_faint_disc_at_track_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
