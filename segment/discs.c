@@ -842,12 +842,12 @@ static bool native_disc(const double *np, size_t n, double s, double bone_lo, do
  * vertebra beyond, cut by the field, then joins the one before it (random sweep 3300733/3,
  * T10-S1 feet first on 2.03 mm slices: the track ended in the T10/T11 disc, and T10's
  * fragment made T11's segment 29 mm long, named T11 by the truth). The profile's end
- * sample is a candidate when it is the lowest of the last 3 mm, reads soft tissue (below the
- * bone grow threshold: a body's marrow at the end reads 150-230 HU on the sweep's thick
- * slices) and no brighter than the strong candidates' floors (median) + 0.25 of the
- * range, and the flank rises from it
- * within 3-8 mm inward by at least DISC_STRONG_FRACTION of the range, with no candidate
- * within DISC_MIN_SEP_MM; its strength is that one-sided depth. */
+ * sample is a candidate when it is the lowest of the last 3 mm, reads soft tissue (below
+ * the bone grow threshold: a body's marrow at the end reads 150-230 HU on the sweep's
+ * thick slices) and no brighter than the strong candidates' floors (median) + 0.25 of
+ * the range, and the flank rises from it within 3-8 mm inward by at least
+ * DISC_STRONG_FRACTION of the range, with no candidate within DISC_MIN_SEP_MM; its
+ * strength is that one-sided depth. */
 static size_t end_valleys(const double *smooth, const double *flank, size_t n, double range,
                           double bone_lo, size_t *idx, double *str, bool *nat, size_t nc,
                           SmStrList *notes)
@@ -874,8 +874,8 @@ static size_t end_valleys(const double *smooth, const double *flank, size_t n, d
         bool near = false;
         for (size_t c = 0; c < nc && !near; c++)
             near = fabs((double)idx[c] - (double)q) * PROFILE_STEP_MM < DISC_MIN_SEP_MM;
-        if (!lowest || near || !(smooth[q] <= floor_med + 0.25 * range) || !(smooth[q] < bone_lo) ||
-            !(depth >= DISC_STRONG_FRACTION * range))
+        if (!lowest || near || !(smooth[q] <= floor_med + 0.25 * range) ||
+            !(smooth[q] < bone_lo) || !(depth >= DISC_STRONG_FRACTION * range))
             continue;
         if (end) {
             idx[nc] = (size_t)q, str[nc] = depth, nat[nc] = false;

@@ -225,7 +225,9 @@ bool sm_seg_levels_assign(SmError **error, SegVert *verts, size_t n_verts,
                            "no T12 anchor");
         /* T11 carries ribs too: a whole vertebra just above the candidate with no rib
          * crossing at all means ribs are being missed here (a thoracic field whose
-         * posterior ribs drop out of the bone mask), not that the ribs end */
+         * posterior ribs drop out of the bone mask), not that the ribs end. Rib heads
+         * beside its body count as ribs: its ribs leave the field before the shell (an
+         * oblique field's top, random sweep 3300733/3) */
         bool above_bare = false;
         if (lowest_rib + 1 < (long)nv) {
             const SegVert *up = &verts[vi[lowest_rib + 1]];

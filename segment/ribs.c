@@ -925,7 +925,8 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                  * the body, in front of the canal, where a tilted disc plane lies lower
                  * than at the canal: its segment at its own AP position */
                 double q[3] = {top->p[0], top->p[1] + fmin(top->dy, 0.0), top->p[2]};
-                own_seg[side] = (long)sm_seg_segment_of_beside(discs, n_discs, q, frame->body_halfw_med);
+                own_seg[side] =
+                    (long)sm_seg_segment_of_beside(discs, n_discs, q, frame->body_halfw_med);
                 same_seg[side] = true;
             }
             if (!below->cut && !top->cut && below->reach >= top->reach) {
