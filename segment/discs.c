@@ -823,18 +823,28 @@ static double native_notch(const double *np, size_t n2, long h)
     return fmin(l, r) - np[hf];
 }
 
-/* Whether the native darkest-plane profile (half steps) shows a disc at arc s: within
- * 2.5 mm it reads below the bone grow threshold bone_lo, in a notch at least NOTCH_DISC of
- * the profile range deep. */
-static bool native_disc(const double *np, size_t n, double s, double bone_lo, double range)
+/* Whether a disc at a chain's end, at arc s, shows on a native-CT profile np (ns samples
+ * step mm apart): within 2.5 mm it reads below the bone grow threshold bone_lo, and from
+ * that floor the profile rises inward (inward = +1: towards larger arcs; the far side may
+ * lie beyond the track) to an end plate at least NOTCH_DISC of the range higher within
+ * 5 mm. */
+static bool native_end_disc(const double *np, size_t ns, double step, double s, int inward,
+                            double bone_lo, double range)
 {
-    long h = lround(2.0 * s / PROFILE_STEP_MM);
-    double low = INFINITY;
-    for (long m = h - 5; m <= h + 5; m++)
-        if (m >= 0 && m < 2 * (long)n && isfinite(np[m]) && np[m] < low)
-            low = np[m];
-    double nd = native_notch(np, 2 * n, h);
-    return low < bone_lo && nd >= NOTCH_DISC * range;
+    const long h = lround(s / step), w = lround(2.5 / step), w5 = lround(5.0 / step);
+    long hf = -1;
+    for (long m = h - w; m <= h + w; m++)
+        if (m >= 0 && m < (long)ns && isfinite(np[m]) && (hf < 0 || np[m] < np[hf]))
+            hf = m;
+    if (hf < 0 || !(np[hf] < bone_lo))
+        return false;
+    double rise = -INFINITY;
+    for (long d = 1; d <= w5; d++) {
+        long m = hf + inward * d;
+        if (m >= 0 && m < (long)ns && isfinite(np[m]))
+            rise = fmax(rise, np[m]);
+    }
+    return rise - np[hf] >= NOTCH_DISC * range;
 }
 
 /* A disc at an end of the track. The canal track can stop inside a disc (the field of view
@@ -1276,21 +1286,28 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
             double med = sv[nfinal / 2];
             free(sv);
             double spacing = DISC_SPACING_PER_DEPTH * frame->body_depth_med;
-            /* (not a disc that the native CT of a thick-slice scan shows as soft tissue in
-             * a sharp notch: at the track's end its valley on the profile has a short
-             * flank and reads faint; random sweep 7391026/8, C3-T1 on 2.08 mm slices: the
-             * C7/T1 disc at the bottom end, native 92 HU, notch 0.83 of the range,
-             * strength 0.17; C7 and T1 were one segment) */
+            /* (not a disc that the native CT shows as soft tissue rising inward to an end
+             * plate: at the track's end its valley on the profile has a short flank and
+             * reads faint; random sweep 7391026/8, C3-T1 on 2.08 mm slices: the C7/T1
+             * disc at the bottom end, native 92 HU, its plate 0.83 of the range higher,
+             * strength 0.17, and 1357246/16, C3-C7 on 1.34 mm: C6/C7 at 90 HU, strength
+             * 0.25; C7 and T1, C6 and C7 were one segment. The native profile: the
+             * half-step darkest planes on thick slices, else the candidates' own.) */
+            const double *np_end = nsp.ct ? nprof : sp.ct ? smooth : NULL;
+            const size_t ns_end = nsp.ct ? 2 * n : n;
+            const double st_end = nsp.ct ? 0.5 * PROFILE_STEP_MM : PROFILE_STEP_MM;
             if (len - discs[nfinal - 1].s < 0.5 * spacing &&
                 discs[nfinal - 1].strength < DISC_END_WEAK * med &&
-                !(nsp.ct && native_disc(nprof, n, discs[nfinal - 1].s, thr->lo, range))) {
+                !(np_end && native_end_disc(np_end, ns_end, st_end, discs[nfinal - 1].s, -1,
+                                            thr->lo, range))) {
                 sm_strlist_add(notes, "faint valley at the track's top end (arc %.0f mm, strength "
                                "%.2f) not taken as a disc", discs[nfinal - 1].s,
                                discs[nfinal - 1].strength);
                 nfinal--;
             }
             if (discs[0].s < 0.5 * spacing && discs[0].strength < DISC_END_WEAK * med &&
-                !(nsp.ct && native_disc(nprof, n, discs[0].s, thr->lo, range))) {
+                !(np_end && native_end_disc(np_end, ns_end, st_end, discs[0].s, +1, thr->lo,
+                                            range))) {
                 sm_strlist_add(notes, "faint valley at the track's bottom end (arc %.0f mm, "
                                "strength %.2f) not taken as a disc", discs[0].s,
                                discs[0].strength);

@@ -56,8 +56,8 @@
  * - T10-S1 feet first on 2.03 mm slices (sweep 3300733/3): the canal track ended in the
  *   T10/T11 disc; its end sample is a disc candidate (discs.c).
  * - T1-T5 on 2.52 mm slices (sweep 2024113/5): thin discs reading bone in sharp native
- *   notches, and C3-T1 on 2.08 mm (sweep 7391026/8): a faint C7/T1 disc at the track's
- *   start that the native CT shows as soft tissue (discs.c).
+ *   notches, and C3-T1 on 2.08 mm and C3-C7 on 1.34 mm (sweeps 7391026/8, 1357246/16): a
+ *   faint disc at the track's start that the native CT shows as soft tissue (discs.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -345,7 +345,8 @@ static void test_thin_discs_read_bone(void **state)
 }
 
 /* C3-T1 head first on 2.08 mm slices (sweep draw 7391026/8): the C7/T1 disc at the track's
- * start reads soft tissue in a sharp notch on the native CT, but its valley's short flank
+ * start reads soft tissue on the native CT and rises inward to its end plate, but its
+ * valley's short flank
  * left it faint (0.17 of the chain's median) and it was dropped; C7 and T1 were one
  * segment and C3-C7 were named C4-T1. Named right now; C7 (Dice 0.798, its outline takes
  * the first ribs' heads) is held to the names only. */
@@ -357,6 +358,14 @@ static void test_faint_disc_at_track_start(void **state)
                          47.138487715243528, 24.971629303861043, "C5", "HFS", 0.0, 0, false,
                          false};
     assert_int_equal(run_case_range(&c, NULL, "C6"), 0);
+    /* C3-C7 head first on 1.34 mm slices (sweep draw 1357246/16, fresh on the final tree
+     * of an earlier round): the same at the C6/C7 disc, on a CT fine enough for the
+     * candidates' own profile to be the native one (90 HU, strength 0.25; C6 + C7 one
+     * segment, C6 Dice 0.572) */
+    const FieldCase d = {"C3", "C7", 20195, 218, 0.82023259469960108, 1.3351262430828506,
+                         16.152484139131566, 34.313397807112892, 59.261130700468627,
+                         49.187041792203686, 0.0, NULL, "HFS", 0.0, 0, false, true};
+    assert_int_equal(run_case(&d), 0);
 }
 
 int main(void)
