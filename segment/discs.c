@@ -800,6 +800,16 @@ static size_t native_valleys(const double *np, size_t n, double range, double bo
     return nc;
 }
 
+/* Index of the lowest finite sample of np (ns samples) within w samples of h; -1 if none. */
+static long profile_argmin(const double *np, long ns, long h, long w)
+{
+    long hf = -1;
+    for (long m = h - w; m <= h + w; m++)
+        if (m >= 0 && m < ns && isfinite(np[m]) && (hf < 0 || np[m] < np[hf]))
+            hf = m;
+    return hf;
+}
+
 /* Depth of the native darkest-plane profile's notch at half-step h (+-1 mm for its floor):
  * the lower of the highest values within 2.5 mm on either side of the floor, minus the
  * floor. A thin disc on thick slices is one dark slice between its two end plates, a sharp
@@ -807,12 +817,7 @@ static size_t native_valleys(const double *np, size_t n, double range, double bo
  * marrow. NAN near the profile's ends. */
 static double native_notch(const double *np, size_t n2, long h)
 {
-    long hf = -1;
-    for (long d = -2; d <= 2; d++) {
-        long m = h + d;
-        if (m >= 0 && m < (long)n2 && isfinite(np[m]) && (hf < 0 || np[m] < np[hf]))
-            hf = m;
-    }
+    const long hf = profile_argmin(np, (long)n2, h, 2);
     if (hf < 5 || hf + 5 >= (long)n2)
         return NAN;
     double l = -INFINITY, r = -INFINITY;
@@ -831,11 +836,8 @@ static double native_notch(const double *np, size_t n2, long h)
 static bool native_end_disc(const double *np, size_t ns, double step, double s, int inward,
                             double bone_lo, double range)
 {
-    const long h = lround(s / step), w = lround(2.5 / step), w5 = lround(5.0 / step);
-    long hf = -1;
-    for (long m = h - w; m <= h + w; m++)
-        if (m >= 0 && m < (long)ns && isfinite(np[m]) && (hf < 0 || np[m] < np[hf]))
-            hf = m;
+    const long w5 = lround(5.0 / step);
+    const long hf = profile_argmin(np, (long)ns, lround(s / step), lround(2.5 / step));
     if (hf < 0 || !(np[hf] < bone_lo))
         return false;
     double rise = -INFINITY;
@@ -1136,10 +1138,8 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         if (nlow) {
             double *notch = nlow + nc;
             for (size_t c = 0; c < nc; c++) {
-                nlow[c] = INFINITY;
-                for (long h = 2 * (long)idx[c] - 5; h <= 2 * (long)idx[c] + 5; h++)
-                    if (h >= 0 && h < 2 * (long)n && isfinite(nprof[h]) && nprof[h] < nlow[c])
-                        nlow[c] = nprof[h];
+                long hl = profile_argmin(nprof, 2 * (long)n, 2 * (long)idx[c], 5);
+                nlow[c] = hl >= 0 ? nprof[hl] : INFINITY;
                 notch[c] = native_notch(nprof, 2 * n, 2 * (long)idx[c]);
             }
             for (size_t c = 0; c < nc; c++) {

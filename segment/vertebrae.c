@@ -12,18 +12,30 @@ size_t sm_seg_segment_of(const SegDisc *discs, size_t n_discs, const double p[3]
     return sm_seg_segment_of_bent(discs, n_discs, p, 0.0, 0.0);
 }
 
-size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double p[3],
-                              double posterior_mm, double slope)
+/* Number of disc planes below p: each plane's sideways (x) tilt followed up to lat_mm from
+ * its centre and level beyond; bend lowers the cut at p (posterior elements). */
+static size_t planes_below(const SegDisc *discs, size_t n_discs, const double p[3],
+                           double lat_mm, double bend)
 {
     size_t c = 0;
     for (size_t d = 0; d < n_discs; d++) {
         const SegDisc *q = &discs[d];
-        double s = q->n[0] * (p[0] - q->p[0]) + q->n[1] * (p[1] - q->p[1]) +
-                   q->n[2] * (p[2] - q->p[2]) + slope * (posterior_mm > 0 ? posterior_mm : 0);
+        double dx = p[0] - q->p[0];
+        if (dx > lat_mm) dx = lat_mm;
+        if (dx < -lat_mm) dx = -lat_mm;
+        double s = q->n[0] * dx + q->n[1] * (p[1] - q->p[1]) + q->n[2] * (p[2] - q->p[2]) +
+                   bend;
         if (s > 0)
             c++;
     }
     return c;
+}
+
+size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double p[3],
+                              double posterior_mm, double slope)
+{
+    return planes_below(discs, n_discs, p, INFINITY,
+                        slope * (posterior_mm > 0 ? posterior_mm : 0));
 }
 
 /* A disc plane's lateral tilt is measured over its footprint, the body's own width: on a
@@ -35,17 +47,7 @@ size_t sm_seg_segment_of_bent(const SegDisc *discs, size_t n_discs, const double
 size_t sm_seg_segment_of_beside(const SegDisc *discs, size_t n_discs, const double p[3],
                                 double lat_mm)
 {
-    size_t c = 0;
-    for (size_t d = 0; d < n_discs; d++) {
-        const SegDisc *q = &discs[d];
-        double dx = p[0] - q->p[0];
-        if (dx > lat_mm) dx = lat_mm;
-        if (dx < -lat_mm) dx = -lat_mm;
-        double s = q->n[0] * dx + q->n[1] * (p[1] - q->p[1]) + q->n[2] * (p[2] - q->p[2]);
-        if (s > 0)
-            c++;
-    }
-    return c;
+    return planes_below(discs, n_discs, p, lat_mm, 0.0);
 }
 
 /* The frame slice for working slice k: beyond the tracked range the end slice, up to
