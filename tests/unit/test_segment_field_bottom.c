@@ -58,6 +58,11 @@
  * - T1-T5 on 2.52 mm slices (sweep 2024113/5): thin discs reading bone in sharp native
  *   notches, and C3-T1 on 2.08 mm and C3-C7 on 1.34 mm (sweeps 7391026/8, 1357246/16): a
  *   faint disc at the track's start that the native CT shows as soft tissue (discs.c).
+ * - T2-T6 feet first on a 136 mm field rotated in plane (sweep 1190463/1, no anchor in
+ *   view): ribs running out through lungs open to the field's edge were cut at the body
+ *   mask's hull, and a false T12 anchor named the window; bone going on beyond the mask
+ *   marks a rib cut (ribs.c). Unanchored windows fail on names only when they claim an
+ *   anchor.
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -122,6 +127,7 @@ static int run_case_range(const FieldCase *fc, const char *from, const char *to)
         for (size_t q = 0; q < seg->notes.n; q++)
             fprintf(stderr, "note: %s\n", seg->notes.items[q]);
     int bad = 0;
+    const bool anchored = seg->anchors.n > 0 && strncmp(seg->anchors.items[0], "none", 4) != 0;
     for (size_t q = 0; q < ph->n_vertebrae; q++) {
         if (!sc[q].has_body)
             continue;
@@ -131,7 +137,9 @@ static int run_case_range(const FieldCase *fc, const char *from, const char *to)
                 sc[q].centroid_mm, sc[q].body_dice, sc[q].whole ? "" : " (cut by the grid)");
         if (!sc[q].whole)
             continue;
-        if (!sc[q].named && !fc->unanchored)
+        /* unanchored in truth: a name is a guess, but not one given with an anchor's
+         * confidence (the sweep's "anchored window named wrong") */
+        if (!sc[q].named && (!fc->unanchored || anchored))
             bad++;
         if ((from && ph->vertebrae[q].level < sm_phantom_level_parse(from)) ||
             (to && ph->vertebrae[q].level > sm_phantom_level_parse(to)))
@@ -368,6 +376,23 @@ static void test_faint_disc_at_track_start(void **state)
     assert_int_equal(run_case(&d), 0);
 }
 
+/* T2-T6 feet first on a 136 mm field rotated 9.4 degrees in plane (sweep draw 1190463/1):
+ * no anchor in view. The lungs reach the field's edge, so the body mask keeps lateral bone
+ * only inside its hull, and the ribs of T4-T6, running out through the lungs, were cut
+ * there at 54 mm, short of a rib's 55 and not at the field's edge: T3, the lowest
+ * vertebra with a whole rib, passed as T12 over a "rib-free" T4 and the window was named
+ * T11-L3 with a T12 anchor. Dense bone beyond the bone mask next to a piece now marks it
+ * cut (ribs.c), as the field's edge does; the window is unanchored. */
+static void test_cut_ribs_under_false_t12(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T2", "T6", 12018, 168, 0.80518242932006179, 2.185933047677393,
+                         11.267766762526218, 14.191837250385046, 57.270504362731074,
+                         39.80032740872791, 0.0, NULL, "FFS", 9.41433228494774, 2, true,
+                         true};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_track_ends_in_disc),
         cmocka_unit_test(test_thin_discs_read_bone),
         cmocka_unit_test(test_faint_disc_at_track_start),
+        cmocka_unit_test(test_cut_ribs_under_false_t12),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
