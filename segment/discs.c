@@ -853,8 +853,10 @@ static bool native_end_disc(const double *np, size_t ns, double step, double s, 
  * cuts the canal there), where its valley has no far flank and so is no candidate; the
  * vertebra beyond, cut by the field, then joins the one before it (random sweep 3300733/3,
  * T10-S1 feet first on 2.03 mm slices: the track ended in the T10/T11 disc, and T10's
- * fragment made T11's segment 29 mm long, named T11 by the truth). The profile's end
- * sample is a candidate when it is the lowest of the last 3 mm, reads soft tissue (below
+ * fragment made T11's segment 29 mm long, named T11 by the truth). The profile's floor
+ * within 3 mm of the end is a candidate when nothing between it and the end rises the
+ * candidate bar above it (no far flank), it is the lowest of the 3 mm inward, reads soft
+ * tissue (below
  * the bone grow threshold: a body's marrow at the end reads 150-230 HU on the sweep's
  * thick slices) and no brighter than the strong candidates' floors (median) + 0.25 of
  * the range, and the flank rises from it within 3-8 mm inward by at least
@@ -874,10 +876,23 @@ static size_t end_valleys(const double *smooth, const double *flank, size_t n, d
     if (nf < 2)
         return nc;
     const double floor_med = sm_median_inplace(fl, nf);
+    const long w3 = (long)(3.0 / PROFILE_STEP_MM);
     for (int end = 0; end < 2; end++) {
-        const long q = end ? (long)n - 1 : 0, dir = end ? -1 : 1;
-        bool lowest = true;
-        for (long d = 1; d <= (long)(3.0 / PROFILE_STEP_MM); d++)
+        const long qe = end ? (long)n - 1 : 0, dir = end ? -1 : 1;
+        /* the floor within 3 mm of the end, with no far flank between it and the end (a
+         * rise there below the candidate bar: the valley detector needs one at least that
+         * high, so it did not see this one; random sweep 1123581/12, C2-C6 on 1.56 mm
+         * slices: the track starts in the C5/C6 disc, whose floor lies 1 mm inside the
+         * end, 2.7 HU below it, and C5 and C6 were one segment) */
+        long q = qe;
+        for (long d = 1; d <= w3; d++)
+            if (smooth[qe + dir * d] < smooth[q])
+                q = qe + dir * d;
+        double far = -INFINITY;
+        for (long m = qe; m != q; m += dir)
+            far = fmax(far, smooth[m]);
+        bool lowest = !(far - smooth[q] >= DISC_CAND_FRACTION * range);
+        for (long d = 1; d <= w3; d++)
             lowest &= smooth[q + dir * d] >= smooth[q];
         double rise = -INFINITY;
         for (long d = (long)(3.0 / PROFILE_STEP_MM); d <= (long)(8.0 / PROFILE_STEP_MM); d++)
@@ -895,7 +910,7 @@ static size_t end_valleys(const double *smooth, const double *flank, size_t n, d
             memmove(&idx[1], &idx[0], nc * sizeof *idx);
             memmove(&str[1], &str[0], nc * sizeof *str);
             memmove(&nat[1], &nat[0], nc * sizeof *nat);
-            idx[0] = 0, str[0] = depth, nat[0] = false;
+            idx[0] = (size_t)q, str[0] = depth, nat[0] = false;
         }
         nc++;
         sm_strlist_add(notes, "disc candidate at the track's %s end (arc %.0f mm): %.0f HU, the "

@@ -63,6 +63,8 @@
  *   mask's hull, and a false T12 anchor named the window; bone going on beyond the mask
  *   marks a rib cut (ribs.c). Unanchored windows fail on names only when they claim an
  *   anchor.
+ * - C2-C6 on 1.56 mm slices (sweep 1123581/12): the track starts in a disc whose floor
+ *   lies 1 mm inside its end (discs.c).
  * The phantoms are the generator's (their truth is independent of the segmentation).
  * FIELD_NOTES=1 prints the segmentation notes. */
 #include "phantom.h"
@@ -393,6 +395,22 @@ static void test_cut_ribs_under_false_t12(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* C2-C6 feet first on 1.56 mm slices, scoliosis 23 deg with its apex at C6 (sweep draw
+ * 1123581/12, fresh on the tree of the rib-hull rule): the canal track starts in the C5/C6
+ * disc. The disc's floor lies 1 mm inside the track's end, 2.7 HU below the end sample, so
+ * the end sample was not its own floor and the end rule did not fire; C5 and C6 made one
+ * segment (C5 Dice 0.588, centroid 10.3 mm). The end rule now takes the floor within 3 mm
+ * of the end when nothing between it and the end rises the candidate bar (discs.c). */
+static void test_disc_floor_inside_track_end(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C2", "C6", 75913, 291, 0.81211928291086621, 1.5619326073856667,
+                         19.742440253309272, 10.16179425798644, 57.302711555671102,
+                         29.661001482681744, 22.745754162101491, "C6", "FFS",
+                         -4.3240484746839254, 2, false, true};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_thin_discs_read_bone),
         cmocka_unit_test(test_faint_disc_at_track_start),
         cmocka_unit_test(test_cut_ribs_under_false_t12),
+        cmocka_unit_test(test_disc_floor_inside_track_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
