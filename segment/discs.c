@@ -856,10 +856,9 @@ static bool native_end_disc(const double *np, size_t ns, double step, double s, 
  * fragment made T11's segment 29 mm long, named T11 by the truth). The profile's floor
  * within 3 mm of the end is a candidate when nothing between it and the end rises the
  * candidate bar above it (no far flank), it is the lowest of the 3 mm inward, reads soft
- * tissue (below
- * the bone grow threshold: a body's marrow at the end reads 150-230 HU on the sweep's
- * thick slices) and no brighter than the strong candidates' floors (median) + 0.25 of
- * the range, and the flank rises from it within 3-8 mm inward by at least
+ * tissue (below the bone grow threshold: a body's marrow at the end reads 150-230 HU on
+ * the sweep's thick slices) and no brighter than the strong candidates' floors (median) +
+ * 0.25 of the range, and the flank rises from it within 3-8 mm inward by at least
  * DISC_STRONG_FRACTION of the range, with no candidate within DISC_MIN_SEP_MM; its
  * strength is that one-sided depth. */
 static size_t end_valleys(const double *smooth, const double *flank, size_t n, double range,
@@ -895,7 +894,7 @@ static size_t end_valleys(const double *smooth, const double *flank, size_t n, d
         for (long d = 1; d <= w3; d++)
             lowest &= smooth[q + dir * d] >= smooth[q];
         double rise = -INFINITY;
-        for (long d = (long)(3.0 / PROFILE_STEP_MM); d <= (long)(8.0 / PROFILE_STEP_MM); d++)
+        for (long d = w3; d <= (long)(8.0 / PROFILE_STEP_MM); d++)
             rise = fmax(rise, flank[q + dir * d]);
         const double depth = rise - smooth[q];
         bool near = false;

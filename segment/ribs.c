@@ -299,7 +299,8 @@ static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const 
                 if (rr > q->reach) q->reach = rr;
                 if (z < q->zmin) q->zmin = z;
                 if (dy > q->back) q->back = dy;
-                /* a rib leaving the field of view sideways: its reach is a lower bound */
+                /* a rib leaving the field of view sideways, or the body mask (dense bone
+                 * beyond the bone mask): its reach is a lower bound */
                 if (i == 0 || j == 0 || i + 1 == nx || j + 1 == ny ||
                     hu[v - 1] == SEG_OUTSIDE || hu[v + 1] == SEG_OUTSIDE ||
                     hu[v - nx] == SEG_OUTSIDE || hu[v + nx] == SEG_OUTSIDE ||
