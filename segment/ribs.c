@@ -249,6 +249,13 @@ static bool comp_reach(const SegGrid *grid, const SegFrame *frame, const uint32_
     return true;
 }
 
+/* Working-grid voxel w lies beyond what the rib search sees: outside the scanned field, or
+ * dense bone (>= seed) outside the bone mask (beyond the body mask's hull). */
+static inline bool beyond_view(const int16_t *hu, const uint8_t *bone, size_t w, double seed)
+{
+    return hu[w] == SEG_OUTSIDE || (!bone[w] && hu[w] >= seed);
+}
+
 /* Per component of lab (1..nc): reach, lowest z, side, size and whether the field of view cuts it (see CompInfo). A component also counts as leaving the field where
  * an in-plane neighbour outside the bone mask reads at least the seed threshold: bone
  * goes on beyond the body mask, whose hull stops where lungs cut by a narrow field open
@@ -302,10 +309,8 @@ static bool comp_info_collect(const SegGrid *grid, const SegFrame *frame, const 
                 /* a rib leaving the field of view sideways, or the body mask (dense bone
                  * beyond the bone mask): its reach is a lower bound */
                 if (i == 0 || j == 0 || i + 1 == nx || j + 1 == ny ||
-                    hu[v - 1] == SEG_OUTSIDE || hu[v + 1] == SEG_OUTSIDE ||
-                    hu[v - nx] == SEG_OUTSIDE || hu[v + nx] == SEG_OUTSIDE ||
-                    (!bone[v - 1] && hu[v - 1] >= seed) || (!bone[v + 1] && hu[v + 1] >= seed) ||
-                    (!bone[v - nx] && hu[v - nx] >= seed) || (!bone[v + nx] && hu[v + nx] >= seed))
+                    beyond_view(hu, bone, v - 1, seed) || beyond_view(hu, bone, v + 1, seed) ||
+                    beyond_view(hu, bone, v - nx, seed) || beyond_view(hu, bone, v + nx, seed))
                     q->edge = true;
                 /* lateral bone is only looked at within `margin` of the canal track */
                 if (k == 0 || k + 1 == nz || (long)k <= (long)k0 - margin ||
