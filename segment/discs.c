@@ -554,19 +554,25 @@ static double plane_valley(const DiscSampler *sp, const double c[3], const doubl
  * again by valley depth (plane_valley), which needs the end plates on both sides; that
  * plane is kept if it lies inside the grid (sweep seed 14142 case 17: T4/T5 plane 29 -> 1
  * degree from the phantom's disc).
- * near_axis: a thin disc on slices thicker than the 2 mm working grid, where the tilt
- * stays within +-REFINE_TILT_STEPS_THICK steps of the smoothed body axis (no second
- * pass): a 3-4 mm disc lies within one or two 2-3 mm slices, so the footprint's mean
+ * tmax: the tilt steps searched either side of the start normal: TILT_STEPS, or
+ * REFINE_TILT_STEPS_THICK for a thin disc on slices thicker than the 2 mm working grid, where
+ * the tilt stays near the smoothed body axis (no second pass): a 3-4 mm disc lies within one or two 2-3 mm slices, so the footprint's mean
  * barely depends on the tilt, and the darkest plane leaned towards the slices' own plane
  * or sideways out of a small body (15-30 degrees off, sweep seeds 80808 case 1 and the
  * default case 17), where the axis smoothed over the whole column was within ~5 degrees. */
 #define REFINE_TILT_STEPS_THICK 2
-static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool near_axis,
+/* Adjacent end plates of one vertebra: a wedge fracture of half the anterior height in a
+ * body 30 mm deep tilts them ~23 degrees, and the discs add a few more; a disc plane more
+ * than this off its neighbour's is not anatomy. */
+#define DISC_NEIGHBOUR_MAX_DEG 30.0
+/* Returns true when the plane kept is suspect: its tilt ends at the edge of the grid and
+ * no valley-depth plane inside it replaced it. */
+static bool refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, int tmax,
                          const SegGrid *grid, const SegFrame *frame, SegDisc *dk)
 {
     SegSlice sl;
     if (!sm_seg_frame_at(frame, grid, dk->p[2], &sl))
-        return;
+        return false;
     double ru = 0.7 * sl.half_width, rv = 0.35 * sl.depth;
     if (ru < 4) ru = 4;
     if (rv < 4) rv = 4;
@@ -595,7 +601,6 @@ static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool ne
         int bta = 0, btb = 0;
         memcpy(bn[pass], n0, sizeof bn[pass]);
         memcpy(bc[pass], dk->p, sizeof bc[pass]);
-        const int tmax = near_axis ? REFINE_TILT_STEPS_THICK : TILT_STEPS;
         for (int ta = -tmax; ta <= tmax; ta++)
             for (int tb = -tmax; tb <= tmax; tb++) {
                 double a = tan(ta * TILT_STEP_DEG * M_PI / 180.0);
@@ -625,7 +630,7 @@ static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool ne
                     }
                 }
             }
-        edge[pass] = !near_axis &&
+        edge[pass] = tmax == TILT_STEPS &&
                      (!isfinite(best) || abs(bta) == TILT_STEPS || abs(btb) == TILT_STEPS);
         if (!edge[pass])
             break;
@@ -675,6 +680,7 @@ static void refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, bool ne
     dk->disc_hu = dmin;
     dk->plate_hu[0] = pk[0];
     dk->plate_hu[1] = pk[1];
+    return edge[use];
 }
 
 /* Depth (HU) of the profile valley at q: the dimmer of the two flank maxima 3-10 mm away
@@ -1367,6 +1373,17 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
     const bool thick = !sp.ct && ct &&
                        fmax(fmax(ct->spacing[0], ct->spacing[1]), ct->spacing[2]) > grid->g;
     size_t n_thin = 0;
+    struct {
+        double p[3];
+        bool native, thin, suspect;
+    } *start = malloc((nfinal ? nfinal : 1) * sizeof *start);
+    if (!start) {
+        smooth_axis_free(&ax);
+        free(nprof); free(nat);
+        free(prof); free(oprof); free(smooth); free(flank); free(sorted); free(idx); free(str); free(slen); free(discs);
+        sm_error_set(error, SM_ERR_NOMEM, "disc detection: out of memory");
+        return false;
+    }
     for (size_t d = 0; d < nfinal; d++) {
         SegDisc *dk = &discs[d];
         size_t q = (size_t)(dk->s / PROFILE_STEP_MM);
@@ -1410,13 +1427,62 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         dk->half_thick = 0.5 * (double)(r - l) * PROFILE_STEP_MM;
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
-        if (native)
-            refine_plane(&nsp, &nsp, true, grid, frame, dk);
-        else
-            refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp, thin && thick, grid,
-                         frame, dk);
+        memcpy(start[d].p, dk->p, sizeof dk->p);
+        start[d].native = native;
+        start[d].thin = thin;
+        start[d].suspect =
+            native ? refine_plane(&nsp, &nsp, REFINE_TILT_STEPS_THICK, grid, frame, dk)
+                   : refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp,
+                                  thin && thick ? REFINE_TILT_STEPS_THICK : TILT_STEPS, grid,
+                                  frame, dk);
         n_thin += thin;
     }
+    /* A suspect plane (its tilt at the edge of the search, and no valley-depth plane inside
+     * it: near a track end, where the smoothed axis straightens and pass 1 lacks the column
+     * on one side) is searched again from the normal of the nearest disc whose plane is
+     * not suspect, and that plane is kept when it lies inside the grid. When that search
+     * too ends at its edge the image does not fix the tilt: a first plane more than
+     * DISC_NEIGHBOUR_MAX_DEG off the neighbour's normal is replaced by a plane at that
+     * normal (only the offset searched); a nearer one stays (a T1-T6 scoliosis on 2.39 mm
+     * slices: T2/T3 17 degrees off T1/T2, right; random sweep 55557/9). The axis tangent
+     * at the track's top of a T1-T9 window with a 58 degree kyphosis was 20 degrees off
+     * the disc below, the darkest plane on the grid's edge 41 degrees off it, and the
+     * search from the disc below ended on its edge 20 degrees off the other way (random
+     * sweep 9109383/21: the T1/T2 plane took T2's body, and T2 was named T1). */
+    for (size_t d = 0; d < nfinal; d++) {
+        if (!start[d].suspect)
+            continue;
+        long nb = -1;
+        for (size_t e = 1; e < nfinal && nb < 0; e++) {
+            if (d >= e && !start[d - e].suspect)
+                nb = (long)(d - e);
+            else if (d + e < nfinal && !start[d + e].suspect)
+                nb = (long)(d + e);
+        }
+        if (nb < 0)
+            break; /* no plane is trusted */
+        const DiscSampler *psp = start[d].native ? &nsp : start[d].thin && sp.ct ? &sp : &gsp;
+        const DiscSampler *csp = start[d].native ? &nsp : sp.ct ? &sp : &gsp;
+        SegDisc again = discs[d];
+        memcpy(again.p, start[d].p, sizeof again.p);
+        memcpy(again.n, discs[nb].n, sizeof again.n);
+        bool fixed = refine_plane(psp, csp, TILT_STEPS, grid, frame, &again);
+        const double *n0 = discs[d].n, *n1 = discs[nb].n;
+        double cosang = n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2];
+        if (fixed && cosang >= cos(DISC_NEIGHBOUR_MAX_DEG * M_PI / 180.0))
+            continue; /* a tilt the anatomy allows: the darkest plane stays */
+        if (fixed) {
+            again = discs[d];
+            memcpy(again.p, start[d].p, sizeof again.p);
+            memcpy(again.n, discs[nb].n, sizeof again.n);
+            refine_plane(psp, csp, 0, grid, frame, &again);
+        }
+        sm_strlist_add(notes, "disc at arc %.0f mm: tilt at the edge of the search from the "
+                       "body axis; %s disc %ld's normal", discs[d].s,
+                       fixed ? "at the edge from" : "searched again from", nb);
+        discs[d] = again;
+    }
+    free(start);
     if (sp.ct)
         sm_strlist_add(notes, "disc profile on the native CT; %zu of %zu planes refined on it "
                        "(thin discs), the others on the working grid", n_thin, nfinal);

@@ -729,6 +729,9 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
      * separate component, whole) */
     const RibRun *below_of[2] = {NULL, NULL};
     bool ratio_measured[2] = {false, false};
+    /* per side whose top crossing passed the ratio test in the segment of the crossing
+     * below it: that top crossing's segment at its own AP position (-1: not measured) */
+    long own_seg_ratio[2] = {-1, -1};
     size_t n_side[2] = {0, 0};
     for (size_t q = 0; q < nruns; q++) {
         if (runs[q].reach >= RIB_REACH_MM || runs[q].cut)
@@ -775,6 +778,37 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
         if (sm_seg_first_rib_test(top->reach, next, top->cut)) {
             first_seg[side] = (long)top->seg;
             first_comp[side] = top->comp;
+            /* rib 1 and rib 2 articulate with different vertebrae, yet both crossings
+             * may lie in one segment: see the move below */
+            if (below_of[side] && below_of[side]->seg == top->seg && top->dy < 0) {
+                double q[3] = {top->p[0], top->p[1] + top->dy, top->p[2]};
+                own_seg_ratio[side] = (long)sm_seg_segment_of_beside(discs, n_discs, q,
+                                                                     frame->body_halfw_med);
+            }
+        }
+    }
+    {
+        /* As in the curve rule below: where, on every side whose first rib the ratio found,
+         * that rib's crossing and the second rib's lie in one segment, and the first rib,
+         * placed at its own AP position in front of the canal, falls in the segment above
+         * on each of them, that segment is the first ribs' (a T1-T9 window with a 58 degree
+         * kyphosis: first ribs 24-25 mm in front of the canal, T1/T2 plane tilted 27
+         * degrees; random sweep 9109383/21) */
+        int nr = 0, up = 0;
+        for (int side = 0; side < 2; side++) {
+            if (first_seg[side] < 0)
+                continue;
+            nr++;
+            up += own_seg_ratio[side] == first_seg[side] + 1 &&
+                  (size_t)own_seg_ratio[side] < n_verts;
+        }
+        if (nr > 0 && up == nr) {
+            sm_strlist_add(notes, "first rib by the reach ratio: its crossing and the one below "
+                           "in one segment; at its own AP position in front of the canal the "
+                           "segment above (%ld)", own_seg_ratio[first_seg[0] >= 0 ? 0 : 1]);
+            for (int side = 0; side < 2; side++)
+                if (first_seg[side] >= 0)
+                    first_seg[side] = own_seg_ratio[side];
         }
     }
     long fs = first_seg[0] >= 0 ? first_seg[0] : first_seg[1];

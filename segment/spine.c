@@ -2396,7 +2396,7 @@ static bool c2_disc_fix(SmError **error, SegRun *r, SmStrList *notes)
  * marrow, 211 HU between that band and its upper end plate, passed as a valley): the
  * brightest point in the same range, at least the bone seed threshold with marrow (bone,
  * the same contrast darker) on both sides within half a median height, is tried first. */
-#define END_SPLIT_RATIO 1.6
+#define END_SPLIT_RATIO 1.5
 /* Insertions at one end: the new end segment is measured again, and a second missed disc
  * split off in turn (97531/29, T3-T10: the chain ended at T5/T6, and after T4/T5 was
  * inserted the top T3 + T4 segment was still 47 mm against a median of 28 mm). */

@@ -411,6 +411,58 @@ static void test_disc_floor_inside_track_end(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* C2-T2 feet first on 2.80 mm slices (sweep draw 2384626/12, fresh on the tree of the
+ * end-floor rule): the T1/T2 disc, a faint valley on thick slices (171 HU between marrow
+ * at 211 and 215 HU), was left out of the chain, and the bottom end segment held T1 and
+ * the top of T2, 36 mm against a median spacing of 23 mm (1.57 x, under the end-split bar
+ * of 1.6 then): T1 Dice 0.558, centroid 11.0 mm, T2 not named. The bar is now 1.5
+ * (spine.c END_SPLIT_RATIO: more than half the next vertebra beyond a whole one). */
+static void test_end_segment_one_and_a_half(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C2", "T2", 61281, 223, 0.82862225679470936, 2.8038381748738113,
+                         13.941760996319045, 11.077374310821769, 24.979909053169365,
+                         29.749413894234344, 15.376989500223676, "C7", "FFS",
+                         5.7160476734852219, 2, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* T1-T9 feet first, kyphosis 58 deg (sweep draw 9109383/21, fresh on the tree of the
+ * rib-hull rule): at the track's top the axis tangent leans 20 deg off the T2/T3 disc, and
+ * the darkest T1/T2 plane ran to the edge of the tilt search, 41 deg off it; that plane
+ * gave T2's body to T1 (T2 centroid 24 mm). The suspect plane is now searched again from
+ * the T2/T3 disc's normal, and kept at that normal when the second search also runs to its
+ * edge (discs.c). With the plane tilted 27 deg the first ribs, 24-25 mm in front of the
+ * canal, and the second ribs fell in one segment; the first ribs are now placed at their
+ * own AP position, as the curve rule does (ribs.c). Names are checked on every level,
+ * geometry from T3 down (T1 Dice 0.80 and T2 centroid 2.7 mm: the plane's offset at the
+ * track's top is still off). */
+static void test_kyphotic_top_plane(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T1", "T9", 29462, 320, 0.6573233821203629, 1.7014635355868042,
+                         8.3875040617207794, 12.925468890666812, 58.362818596460123,
+                         25.147335167372546, -9.0342610547225792, "T1", "FFS",
+                         -2.3903607111082437, 1, true, false};
+    assert_int_equal(run_case_from(&c, "T3"), 0);
+}
+
+/* T1-T6 head first on 2.39 mm slices, scoliosis 17 deg with its apex at T4 (sweep draw
+ * 55557/9): the T2/T3 plane's tilt runs to the edge of its search, 17 deg off the T1/T2
+ * plane, and so does the search started from the T1/T2 normal. That first plane is right
+ * (T2 and T3 body Dice 0.95 / 0.96); a plane at the neighbour's normal gave 0.856 / 0.873
+ * and T2 centroid 2.4 mm. The neighbour's normal replaces an edge plane only when the
+ * two are more than 30 deg apart (discs.c DISC_NEIGHBOUR_MAX_DEG). */
+static void test_scoliotic_edge_tilt_kept(void **state)
+{
+    (void)state;
+    const FieldCase c = {"T1", "T6", 13269, 266, 0.60451272418671842, 2.3900530428147966,
+                         15.040835757314456, 38.413971517309264, 25.755003146519051,
+                         35.008498332767147, 17.338769618972229, "T4", "HFS",
+                         -9.0377992348713327, 2, false, false};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +484,9 @@ int main(void)
         cmocka_unit_test(test_faint_disc_at_track_start),
         cmocka_unit_test(test_cut_ribs_under_false_t12),
         cmocka_unit_test(test_disc_floor_inside_track_end),
+        cmocka_unit_test(test_end_segment_one_and_a_half),
+        cmocka_unit_test(test_kyphotic_top_plane),
+        cmocka_unit_test(test_scoliotic_edge_tilt_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
