@@ -867,9 +867,9 @@ static bool native_end_disc(const double *np, size_t ns, double step, double s, 
  * 0.25 of the range, and the flank rises from it within 3-8 mm inward by at least
  * DISC_STRONG_FRACTION of the range, with no candidate within DISC_MIN_SEP_MM; its
  * strength is that one-sided depth. */
-static size_t end_valleys(const double *smooth, const double *flank, size_t n, double range,
-                          double bone_lo, size_t *idx, double *str, bool *nat, size_t nc,
-                          SmStrList *notes)
+static size_t end_valleys(const double *smooth, const double *flank, const double *nprof,
+                          size_t n, double range, double bone_lo, size_t *idx, double *str,
+                          bool *nat, size_t nc, SmStrList *notes)
 {
     if (nc < 2 || n < 12 || nc + 2 > n || !(range > 0))
         return nc;
@@ -903,11 +903,26 @@ static size_t end_valleys(const double *smooth, const double *flank, size_t n, d
         for (long d = w3; d <= (long)(8.0 / PROFILE_STEP_MM); d++)
             rise = fmax(rise, flank[q + dir * d]);
         const double depth = rise - smooth[q];
+        /* a candidate within DISC_MIN_SEP_MM is this valley seen again -- at the bottom
+         * end, unless its floor reads bone (a body's marrow between two bright end plates
+         * on thin slices) while this one reads soft tissue. At the top a cervical track
+         * ends in C1 and C2, whose joints and dens give valleys of their own (a C1-T2 on
+         * 1.39 mm slices: a "disc" in C2, C2 Dice 0.526), so there any candidate counts. */
         bool near = false;
         for (size_t c = 0; c < nc && !near; c++)
-            near = fabs((double)idx[c] - (double)q) * PROFILE_STEP_MM < DISC_MIN_SEP_MM;
+            near = fabs((double)idx[c] - (double)q) * PROFILE_STEP_MM < DISC_MIN_SEP_MM &&
+                   (end || smooth[idx[c]] < bone_lo);
+        /* soft tissue, not bone: on the grid, or at the bottom end (thick slices, nprof:
+         * the native darkest planes every half step) on the CT within a step of the floor,
+         * where the grid's partial volume with the end plates lifts a disc cut by the
+         * track's start above the grow threshold (random sweep 2384626/4, C2-C6 on 2.87 mm
+         * slices: 144 HU on the grid, 87 HU on the CT, threshold 135 HU) */
+        double soft = smooth[q];
+        for (long h = 2 * q - 2; nprof && !end && h <= 2 * q + 2; h++)
+            if (h >= 0 && h < 2 * (long)n && nprof[h] < soft)
+                soft = nprof[h];
         if (!lowest || near || !(smooth[q] <= floor_med + 0.25 * range) ||
-            !(smooth[q] < bone_lo) || !(depth >= DISC_STRONG_FRACTION * range))
+            !(soft < bone_lo) || !(depth >= DISC_STRONG_FRACTION * range))
             continue;
         if (end) {
             idx[nc] = (size_t)q, str[nc] = depth, nat[nc] = false;
@@ -1090,7 +1105,8 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                                        idx, str, n);
     if (nsp.ct)
         nc = native_valleys(nprof, n, range, thr->lo, idx, str, nc, nat, notes);
-    nc = end_valleys(smooth, flank, n, range, thr->lo, idx, str, nat, nc, notes);
+    nc = end_valleys(smooth, flank, nsp.ct ? nprof : NULL, n, range, thr->lo, idx, str, nat,
+                     nc, notes);
     size_t nfinal = 0;
     double *expect = sorted; /* reuse: expected spacing at each candidate */
     for (size_t c = 0; c < nc; c++) {

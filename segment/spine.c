@@ -2020,7 +2020,10 @@ static bool canal_points(SmError **error, SegRun *r, SmSpineSeg *seg)
 #define END_BONE_RADIUS_MM 3.0
 #define END_BONE_MAX_MM 20.0
 #define END_BONE_FOLLOW 0.5 /* lateral offset per mm of a walk following the bone */
-static double end_bone_mm(const SegRun *r, bool top, bool follow, double p[3], double t[3])
+#define END_DISC_AT_START_MM 3.0 /* a disc this near the track's start lies at it */
+#define END_DISC_SKIP_MM 10.0    /* the walk passes at most this much disc first */
+static double end_bone_mm(const SegRun *r, bool top, bool follow, double skip_mm, double p[3],
+                          double t[3])
 {
     const SegGrid *g = &r->grid;
     sm_seg_axis_at(g, &r->frame, top ? r->frame.s[r->frame.k1].arc : 0.0, p, t);
@@ -2033,7 +2036,8 @@ static double end_bone_mm(const SegRun *r, bool top, bool follow, double p[3], d
     double dir = top ? 1.0 : -1.0, extra = 0;
     long rv = lround(END_BONE_RADIUS_MM / g->g);
     double ox = 0, oy = 0; /* the walk's lateral offset from the straight line (follow) */
-    for (double d = 0.5 * g->g; d <= END_BONE_MAX_MM; d += 0.5 * g->g) {
+    bool gap = skip_mm > 0; /* still in the disc at the track's end */
+    for (double d = 0.5 * g->g; d <= END_BONE_MAX_MM + skip_mm; d += 0.5 * g->g) {
         double q[3] = {p[0] + dir * d * t[0] + ox, p[1] + dir * d * t[1] + oy,
                        p[2] + dir * d * t[2]};
         long k = lround((q[2] - g->origin[2]) / g->g);
@@ -2091,6 +2095,9 @@ static double end_bone_mm(const SegRun *r, bool top, bool follow, double p[3], d
                 sum += v;
                 cnt++;
             }
+        if (gap && out == 0 && cnt > 0 && sum / (double)cnt < r->thr.edge && d <= skip_mm)
+            continue;
+        gap = false;
         if (out > 0 || cnt == 0 || sum / (double)cnt < r->thr.edge)
             break;
         extra = d;
@@ -2109,13 +2116,19 @@ static bool build_segments(SmError **error, SegRun *r)
     }
     double len = r->frame.s[r->frame.k1].arc;
     double p_hi[3], t_hi[3];
-    const double ext_lo = end_bone_mm(r, false, false, r->lo_p, r->lo_n),
-                 ext_hi = end_bone_mm(r, true, false, p_hi, t_hi);
+    /* a disc found at the track's start (the canal leaves the field or its ring opens
+     * there, in the disc): the bone beyond it is the next vertebra's, measured past the
+     * disc (END_DISC_SKIP_MM at most) */
+    const double skip_lo = r->n_discs > 0 && r->discs[0].s <= END_DISC_AT_START_MM
+                               ? END_DISC_SKIP_MM
+                               : 0.0;
+    const double ext_lo = end_bone_mm(r, false, false, skip_lo, r->lo_p, r->lo_n),
+                 ext_hi = end_bone_mm(r, true, false, 0.0, p_hi, t_hi);
     r->ext_hi = ext_hi;
     /* the dens can lean off the disc normal (C2-C6 phantom: 0.5 mm/mm back against a
      * C2/C3 normal of 0.13, the straight walk leaving it after 9 mm): the bone above the
      * track's end followed, for the C2 test (native_pass) */
-    r->ext_hi_follow = end_bone_mm(r, true, true, p_hi, t_hi);
+    r->ext_hi_follow = end_bone_mm(r, true, true, 0.0, p_hi, t_hi);
     r->ext_lo = ext_lo;
     for (size_t s = 0; s < r->n_verts; s++) {
         SegVert *vt = &r->verts[s];

@@ -463,6 +463,39 @@ static void test_scoliotic_edge_tilt_kept(void **state)
     assert_int_equal(run_case(&c), 0);
 }
 
+/* C3-C7 head first on 0.88 mm slices, cervical lordosis 36 deg (sweep draw 6838205/28):
+ * the canal leaves the field in the C6/C7 disc, 15 mm above the field's bottom, and C7
+ * lies wholly below the track. The disc's floor at the track's start (91 HU, C6's end plate
+ * 471 HU within 8 mm) was skipped as the same valley as a candidate 10 mm away -- C6's
+ * marrow (198 HU) between its two bright plates; C6 and C7 were one segment (C6 Dice 0.666,
+ * centroid 8.7 mm; C7 0.562, 11.3 mm). A candidate counts as the same valley only when
+ * its floor reads soft tissue too (discs.c end_valleys), and with a disc at the track's
+ * start the bone below is measured past the disc (spine.c end_bone_mm), so C7 gets a
+ * segment of its own. Unanchored: the names are a guess and not checked. */
+static void test_disc_at_track_start_vertebra_below(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C3", "C7", 76954, 219, 0.63337957069968642, 0.88029386421461564,
+                         13.76622158816585, 35.892362277902443, 58.736935609405265,
+                         50.317421888057844, 0.0, NULL, "HFS", 0.0, 0, false, true};
+    assert_int_equal(run_case(&c), 0);
+}
+
+/* C2-C6 head first on 2.87 mm slices (sweep draw 2384626/4, fresh on the tree of 28 Nov's
+ * first round): the track starts in the C5/C6 disc, which reads 144 HU on the working grid
+ * (its plates averaged in; grow threshold 135 HU) and 87 HU on the CT. The end rule asked
+ * for soft tissue on the grid only, and C5 took the top of C6 (C5 centroid 10.3 mm, Dice
+ * 0.580). The CT's darkest planes within a step of the floor now count too. */
+static void test_end_disc_soft_on_native_ct(void **state)
+{
+    (void)state;
+    const FieldCase c = {"C2", "C6", 56161, 180, 0.92189363316114681, 2.8653661359397771,
+                         9.4955680136828011, 22.423252846514309, 59.464732920480287,
+                         33.720590417025953, 0.0, NULL, "HFS", 3.0177332151613516, 1, false,
+                         true};
+    assert_int_equal(run_case(&c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +520,8 @@ int main(void)
         cmocka_unit_test(test_end_segment_one_and_a_half),
         cmocka_unit_test(test_kyphotic_top_plane),
         cmocka_unit_test(test_scoliotic_edge_tilt_kept),
+        cmocka_unit_test(test_disc_at_track_start_vertebra_below),
+        cmocka_unit_test(test_end_disc_soft_on_native_ct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
