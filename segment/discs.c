@@ -683,6 +683,17 @@ static bool refine_plane(const DiscSampler *sp, const DiscSampler *ctsp, int tma
     return edge[use];
 }
 
+/* refine_plane on a copy of dk restarted at centre p and normal n (into out). */
+static bool refine_plane_from(const SegDisc *dk, const double p[3], const double n[3],
+                              const DiscSampler *sp, const DiscSampler *ctsp, int tmax,
+                              const SegGrid *grid, const SegFrame *frame, SegDisc *out)
+{
+    *out = *dk;
+    memcpy(out->p, p, sizeof out->p);
+    memcpy(out->n, n, sizeof out->n);
+    return refine_plane(sp, ctsp, tmax, grid, frame, out);
+}
+
 /* Depth (HU) of the profile valley at q: the dimmer of the two flank maxima 3-10 mm away
  * minus the darkest value within +-2 mm. */
 static double valley_depth(const double *g, size_t n, size_t q)
@@ -1390,8 +1401,9 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
                        fmax(fmax(ct->spacing[0], ct->spacing[1]), ct->spacing[2]) > grid->g;
     size_t n_thin = 0;
     struct {
-        double p[3];
-        bool native, thin, suspect;
+        double p[3];                 /* the plane's centre before its refinement */
+        const DiscSampler *sp, *ctsp; /* what it was refined on */
+        bool suspect;
     } *start = malloc((nfinal ? nfinal : 1) * sizeof *start);
     if (!start) {
         smooth_axis_free(&ax);
@@ -1444,13 +1456,12 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         if (dk->half_thick < 1.5) dk->half_thick = 1.5;
         if (dk->half_thick > 7.0) dk->half_thick = 7.0;
         memcpy(start[d].p, dk->p, sizeof dk->p);
-        start[d].native = native;
-        start[d].thin = thin;
+        start[d].sp = native ? &nsp : thin && sp.ct ? &sp : &gsp;
+        start[d].ctsp = native ? &nsp : sp.ct ? &sp : &gsp;
         start[d].suspect =
-            native ? refine_plane(&nsp, &nsp, REFINE_TILT_STEPS_THICK, grid, frame, dk)
-                   : refine_plane(thin && sp.ct ? &sp : &gsp, sp.ct ? &sp : &gsp,
-                                  thin && thick ? REFINE_TILT_STEPS_THICK : TILT_STEPS, grid,
-                                  frame, dk);
+            refine_plane(start[d].sp, start[d].ctsp,
+                         native || (thin && thick) ? REFINE_TILT_STEPS_THICK : TILT_STEPS, grid,
+                         frame, dk);
         n_thin += thin;
     }
     /* A suspect plane (its tilt at the edge of the search, and no valley-depth plane inside
@@ -1477,22 +1488,17 @@ bool sm_seg_discs_find(SmError **error, const SmVolume *ct, const SegGrid *grid,
         }
         if (nb < 0)
             break; /* no plane is trusted */
-        const DiscSampler *psp = start[d].native ? &nsp : start[d].thin && sp.ct ? &sp : &gsp;
-        const DiscSampler *csp = start[d].native ? &nsp : sp.ct ? &sp : &gsp;
-        SegDisc again = discs[d];
-        memcpy(again.p, start[d].p, sizeof again.p);
-        memcpy(again.n, discs[nb].n, sizeof again.n);
-        bool fixed = refine_plane(psp, csp, TILT_STEPS, grid, frame, &again);
         const double *n0 = discs[d].n, *n1 = discs[nb].n;
-        double cosang = n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2];
-        if (fixed && cosang >= cos(DISC_NEIGHBOUR_MAX_DEG * M_PI / 180.0))
+        const bool anatomic = n0[0] * n1[0] + n0[1] * n1[1] + n0[2] * n1[2] >=
+                              cos(DISC_NEIGHBOUR_MAX_DEG * M_PI / 180.0);
+        SegDisc again;
+        const bool fixed = refine_plane_from(&discs[d], start[d].p, n1, start[d].sp,
+                                             start[d].ctsp, TILT_STEPS, grid, frame, &again);
+        if (fixed && anatomic)
             continue; /* a tilt the anatomy allows: the darkest plane stays */
-        if (fixed) {
-            again = discs[d];
-            memcpy(again.p, start[d].p, sizeof again.p);
-            memcpy(again.n, discs[nb].n, sizeof again.n);
-            refine_plane(psp, csp, 0, grid, frame, &again);
-        }
+        if (fixed)
+            refine_plane_from(&discs[d], start[d].p, n1, start[d].sp, start[d].ctsp, 0, grid,
+                              frame, &again);
         sm_strlist_add(notes, "disc at arc %.0f mm: tilt at the edge of the search from the "
                        "body axis; %s disc %ld's normal", discs[d].s,
                        fixed ? "at the edge from" : "searched again from", nb);
