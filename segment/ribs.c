@@ -70,6 +70,16 @@ typedef struct RibRun {
     double dy;         /* shell-weighted mean AP offset of its voxels from the canal (mm) */
 } RibRun;
 
+/* The segment of a crossing placed at its own AP position (its voxels' shell-weighted mean
+ * offset, where that lies in front of the canal centre): a first rib crosses the shell
+ * beside the body, where a tilted disc plane lies lower than at the canal. */
+static long own_ap_segment(const RibRun *run, const SegDisc *discs, size_t n_discs,
+                           const SegFrame *frame)
+{
+    double q[3] = {run->p[0], run->p[1] + fmin(run->dy, 0.0), run->p[2]};
+    return (long)sm_seg_segment_of_beside(discs, n_discs, q, frame->body_halfw_med);
+}
+
 bool sm_seg_first_rib_test(double top_reach, double next_reach, bool top_cut)
 {
     return !top_cut && top_reach >= STUMP_REACH_MM && next_reach >= RIB_REACH_MM &&
@@ -780,11 +790,8 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
             first_comp[side] = top->comp;
             /* rib 1 and rib 2 articulate with different vertebrae, yet both crossings
              * may lie in one segment: see the move below */
-            if (below_of[side] && below_of[side]->seg == top->seg && top->dy < 0) {
-                double q[3] = {top->p[0], top->p[1] + top->dy, top->p[2]};
-                own_seg_ratio[side] = (long)sm_seg_segment_of_beside(discs, n_discs, q,
-                                                                     frame->body_halfw_med);
-            }
+            if (below_of[side] && below_of[side]->seg == top->seg && top->dy < 0)
+                own_seg_ratio[side] = own_ap_segment(top, discs, n_discs, frame);
         }
     }
     {
@@ -972,9 +979,7 @@ bool sm_seg_ribs_find(SmError **error, const SegGrid *grid, const uint8_t *bone,
                  * crossings lies a segment off. The first rib crosses the shell beside
                  * the body, in front of the canal, where a tilted disc plane lies lower
                  * than at the canal: its segment at its own AP position */
-                double q[3] = {top->p[0], top->p[1] + fmin(top->dy, 0.0), top->p[2]};
-                own_seg[side] =
-                    (long)sm_seg_segment_of_beside(discs, n_discs, q, frame->body_halfw_med);
+                own_seg[side] = own_ap_segment(top, discs, n_discs, frame);
                 same_seg[side] = true;
             }
             if (!below->cut && !top->cut && below->reach >= top->reach) {
